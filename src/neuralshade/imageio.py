@@ -1,0 +1,166 @@
+"""Reading and writing images and buffers safely.
+
+Every write is atomic: the data goes to a temporary file in the destination's directory,
+which is then renamed over the destination, so a killed process never leaves a half-written
+file under the final name. Reading (:func:`read_image`) checks the file before decoding it
+and turns every problem (missing, corrupt, huge) into an :class:`~neuralshade.errors.InputError`
+that names the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from neuralshade.errors import InputError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
+
+    The temporary file keeps the destination's suffix so that libraries choosing a format
+    from the extension (PIL, numpy) write the right one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{path.suffix}.tmp{path.suffix}",
+                               dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Atomically write ``data`` to ``path``."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Atomically write ``obj`` as indented JSON (keys in insertion order)."""
+    write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Atomically write ``array`` as a ``.npy`` file (no pickled objects allowed)."""
+    array = np.asarray(array)
+    if array.dtype == object:
+        raise ValueError("refusing to write an object array: .npy files here never hold pickles")
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Quantise a float image in [0, 1] to uint8 with rounding (values outside are clipped)."""
+    return (np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Atomically write an image as an 8-bit PNG.
+
+    image: (H, W) grey or (H, W, 3) RGB; float in [0, 1] (quantised with rounding) or uint8.
+    """
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = to_uint8(image)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise ValueError(f"write_png expects (H, W) or (H, W, 3), got shape {image.shape}")
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+
+
+DEFAULT_MAX_PIXELS = 64 * 1024 * 1024
+"""Largest image (width × height) that :func:`read_image` decodes unless told otherwise.
+
+64 Mi pixels is an 8192 × 8192 image, about 256 MiB as 8-bit RGBA: larger than any mask or
+photo this package works with, small enough that a hostile or mistaken file cannot exhaust
+memory. Raise it with ``max_pixels=`` or the CLI's ``--max-pixels``.
+"""
+
+# PIL's own decompression-bomb guard is a module global; read_image lifts it while it reads
+# (its own limit, checked from the header, replaces it) and this lock keeps two reads in
+# different threads from restoring each other's value. Reads in threads are thus serialised;
+# reads in separate processes (DataLoader workers) are not.
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pil_pixel_limit_lifted() -> Iterator[None]:
+    with _PIL_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Read any image PIL can decode, fully loaded and turned the right way up.
+
+    The size is checked from the file's header before any pixel is decoded, so a huge or
+    hostile file is refused without using memory. The EXIF orientation, if any, is applied
+    (``PIL.ImageOps.exif_transpose``), so photos come out as they are displayed. Multi-frame
+    files (GIF, TIFF) give their first frame. The mode is the file's own ("L", "RGB", "I;16",
+    ...); :func:`neuralshade.masks.image_to_mask` turns any of them into a mask.
+
+    Raises :class:`~neuralshade.errors.InputError`, naming the path, when the file is missing,
+    a directory, empty, not an image, truncated or corrupt, zero-sized, or larger than
+    ``max_pixels`` (width × height).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected an image file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes), not an image")
+    with _pil_pixel_limit_lifted():
+        try:
+            image = Image.open(path)
+        except UnidentifiedImageError:
+            raise InputError(
+                f"{path}: not an image PIL can read (unknown format or not an image at all); "
+                "use a PNG, JPEG, TIFF, BMP, WebP or similar file"
+            ) from None
+        # PIL's decoders report bad data with many exception types (OSError, SyntaxError,
+        # ValueError, EOFError, struct.error, ...), depending on the format and the damage.
+        except Exception as err:
+            raise InputError(
+                f"{path}: cannot open it ({type(err).__name__}: {err}); the file is unreadable, "
+                "truncated or corrupt"
+            ) from err
+        with image:
+            width, height = image.size
+            if width == 0 or height == 0:
+                raise InputError(f"{path}: the image has zero size ({width} × {height} pixels)")
+            if width * height > max_pixels:
+                raise InputError(
+                    f"{path}: the image is {width} × {height} = {width * height:,} pixels, "
+                    f"above the limit of {max_pixels:,}; if the file is trusted, raise the limit "
+                    "with max_pixels=... (CLI: --max-pixels)"
+                )
+            try:
+                image.load()
+                return ImageOps.exif_transpose(image)
+            except Exception as err:  # as for Image.open above
+                raise InputError(
+                    f"{path}: the image data is truncated or corrupt "
+                    f"({type(err).__name__}: {err}); re-export or re-download the file"
+                ) from err
