@@ -1,0 +1,77 @@
+"""Typed configuration: YAML files, ``key=value`` overrides, clear errors.
+
+Configs are pydantic models that forbid unknown keys; :func:`build` turns pydantic's
+validation errors into one :class:`~neuralshade.errors.ConfigError` that names each bad key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from neuralshade.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def build(model: type[M], values: Mapping[str, Any], what: str) -> M:
+    """Validate ``values`` into ``model``; problems raise ConfigError('invalid {what}: …')."""
+    try:
+        return model.model_validate(dict(values))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc']) or what}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid {what}: {problems}") from None
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML mapping; a missing file, bad YAML or a non-mapping raise ConfigError."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys to values")
+    return data
+
+
+def apply_overrides(values: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply ``key=value`` / ``section.key=value`` overrides; values are parsed as YAML.
+
+    >>> apply_overrides({"render": {"height": 24}}, ["render.height=30", "seed=3"])
+    {'render': {'height': 30}, 'seed': 3}
+    """
+    out: dict[str, Any] = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in values.items()}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like key=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            raise ConfigError(f"override {item!r}: value is not valid YAML") from None
+        *parents, leaf = key.strip().split(".")
+        node = out
+        for part in parents:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+            else:
+                child = node[part] = dict(child)
+            node = child
+        node[leaf] = value
+    return out

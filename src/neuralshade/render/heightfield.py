@@ -1,0 +1,461 @@
+"""The ao2d reference renderer: shapes of a mask extruded as solids on a plane.
+
+Scene (fixed, so that any independent renderer can reproduce it):
+
+* 1 unit = 1 pixel of the mask. x to the right, y down the image rows, z up toward the viewer.
+  Pixel (row i, column j) covers [j, j+1] × [i, i+1]; its centre is (j + 0.5, i + 0.5).
+* The ground plane is z = 0 and extends without end; beyond the image there are no shapes.
+* The shapes (mask ≥ 0.5) are extruded from z = 0 to z = ``height``. Their 3D signed distance
+  is the standard extrusion of the 2D field d(x, y) of :mod:`neuralshade.sdf`, looked up
+  bilinearly between pixel centres: with w = (d + b, z − (height − b)) and b the optional
+  ``bevel`` radius that rounds the top edges,
+  ``sdf3(p) = min(max(w_x, w_y), 0) + |max(w, 0)| − b``.
+  The solid reaches below the ground, so the plane hides its bottom; the scene is the union of
+  the solid and the half-space z ≤ 0.
+* Camera: orthographic, looking straight down (−z), one ray per pixel centre, or s × s
+  stratified sub-pixel rays with ``supersample = s``; the image aligns pixel for pixel with
+  the mask.
+* Key light: directional; ``light_azimuth`` degrees counter-clockwise from the image's +x axis
+  as seen on screen (0 = light from the right, 90 = from the top of the image) and
+  ``light_elevation`` degrees above the plane. As a unit vector toward the light,
+  l = (cos e · cos a, −cos e · sin a, sin e) (the minus because y runs down the rows).
+
+Buffers:
+
+* ``ao``: the fraction of cosine-weighted hemisphere directions around the surface normal that
+  are unoccluded within ``ao_radius``. ``ao_mode="montecarlo"`` (the reference) estimates it
+  with ``ao_samples`` sphere-traced rays per pixel and converges to the true value;
+  ``ao_mode="taps"`` is the real-time shader approximation (5 distance taps along the normal,
+  Quílez), much faster and only qualitatively similar.
+* ``shadow``: visibility of the key light. ``softness = 0`` is the exact hard shadow; for
+  ``softness = s > 0`` the penumbra estimate min over the shadow ray of d / (s · t) (Quílez's
+  k·h/t with k = 1/s; s is roughly the tangent of the light's angular radius).
+* ``beauty``: sRGB, Phong from the key light times the shadow plus ambient times AO:
+  ``albedo · (ambient · ao + diffuse · max(n·l, 0) · shadow) + specular · max(r·v, 0)^shininess
+  · shadow``, in linear light, then encoded to sRGB.
+
+Speed: primary hits are closed-form (vertical rays meet the column's top). Secondary rays are
+sphere-traced through the extrusion only: a ray leaving the ground upward can never meet the
+plane again, and one heading down meets it at t = −z / dz, so the plane never slows the march.
+Rays stop as soon as they rise above ``height`` (nothing is up there), and finished rays leave
+the active set at every step. Ground points further than ``ao_radius`` from every shape have
+AO = 1 exactly and are not traced.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from neuralshade.config import build
+from neuralshade.errors import InputError
+from neuralshade.sdf import SDF_METHODS, signed_distance
+
+RGB = tuple[float, float, float]
+
+
+class RenderParams(BaseModel):
+    """Every parameter of the ao2d reference render (lengths in pixels, angles in degrees)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    height: float = Field(24.0, gt=0, description="Height of the extruded shapes, in pixels.")
+    bevel: float = Field(
+        0.0, ge=0, description="Radius rounding the shapes' top edges (0 = sharp)."
+    )
+    ao_radius: float = Field(24.0, gt=0, description="Distance within which geometry occludes AO.")
+    ao_samples: int = Field(256, ge=1, description="Monte Carlo AO rays per pixel (per sub-pixel).")
+    ao_mode: Literal["montecarlo", "taps"] = Field(
+        "montecarlo", description="'montecarlo' (reference) or 'taps' (fast shader approximation)."
+    )
+    light_azimuth: float = Field(
+        135.0, description="Light direction, degrees counter-clockwise from +x on screen."
+    )
+    light_elevation: float = Field(
+        30.0, gt=0, le=90, description="Light elevation above the ground plane, degrees."
+    )
+    softness: float = Field(
+        0.05, ge=0, description="Shadow penumbra: 0 = exact hard shadow, larger = softer."
+    )
+    supersample: int = Field(1, ge=1, le=8, description="s × s sub-pixel rays per pixel.")
+    ambient: float = Field(0.45, ge=0, description="Ambient light intensity (multiplied by AO).")
+    diffuse: float = Field(0.9, ge=0, description="Key light diffuse intensity.")
+    specular: float = Field(0.25, ge=0, description="Key light specular intensity.")
+    shininess: float = Field(24.0, gt=0, description="Phong specular exponent.")
+    shape_color: RGB = Field((0.93, 0.91, 0.86), description="Shapes' albedo, sRGB in [0, 1].")
+    ground_color: RGB = Field((0.62, 0.45, 0.31), description="Ground's albedo, sRGB in [0, 1].")
+    sdf_method: str = Field("exact", description=f"2D distance field method: {SDF_METHODS}.")
+    max_steps: int = Field(256, ge=1, description="Sphere-tracing step limit per ray.")
+
+    @model_validator(mode="after")
+    def _check(self) -> RenderParams:
+        if self.bevel > self.height:
+            raise ValueError(f"bevel ({self.bevel}) must not exceed height ({self.height})")
+        if self.sdf_method not in SDF_METHODS:
+            raise ValueError(f"sdf_method must be one of {SDF_METHODS}, got {self.sdf_method!r}")
+        for name in ("shape_color", "ground_color"):
+            if not all(0.0 <= c <= 1.0 for c in getattr(self, name)):
+                raise ValueError(f"{name} components must lie in [0, 1]")
+        return self
+
+    def light_direction(self) -> tuple[float, float, float]:
+        """Unit vector toward the key light, scene coordinates (x right, y down, z up)."""
+        a, e = math.radians(self.light_azimuth), math.radians(self.light_elevation)
+        return (math.cos(e) * math.cos(a), -math.cos(e) * math.sin(a), math.sin(e))
+
+
+@dataclass
+class Render:
+    """Buffers of one render, torch tensors on the render's device.
+
+    beauty: (3, H, W) sRGB in [0, 1]; ao, shadow: (H, W) in [0, 1]; height: (H, W) z of the
+    visible surface in pixels; normal: (3, H, W) unit vectors, scene space; sdf: (H, W) the
+    2D signed distance in pixels (negative inside; ±(H + W) where the mask has no boundary).
+    """
+
+    beauty: torch.Tensor
+    ao: torch.Tensor
+    shadow: torch.Tensor
+    height: torch.Tensor
+    normal: torch.Tensor
+    sdf: torch.Tensor
+
+    def numpy(self) -> dict[str, np.ndarray]:
+        """The buffers as float32 arrays, images channel-last: beauty/normal (H, W, 3)."""
+        out = {}
+        for name in ("beauty", "ao", "shadow", "height", "normal", "sdf"):
+            value = getattr(self, name).detach().float().cpu().numpy()
+            out[name] = np.ascontiguousarray(value.transpose(1, 2, 0) if value.ndim == 3 else value)
+        return out
+
+
+# Ray-marching tolerances, in pixels. The offset lifts secondary rays off their surface; the
+# hit threshold decides that a ray touched geometry. Step scale < 1 keeps the march safe on
+# the bilinear field, whose slope can exceed 1 near corners (up to √2).
+_ORIGIN_OFFSET = 0.02
+_HIT_EPS = 0.01
+_STEP_SCALE = 0.9
+_NORMAL_EPS = 0.02
+_CHUNK_RAYS = 1 << 21
+
+
+class ExtrudedField:
+    """The scene's geometry as a signed distance function, for tensors of points.
+
+    sdf2: (H, W) 2D field in pixels on the target device.
+    """
+
+    def __init__(self, sdf2: torch.Tensor, height: float, bevel: float):
+        self.grid = sdf2[None, None].contiguous()  # (1, 1, H, W) for grid_sample
+        self.size = tuple(sdf2.shape)
+        self.height = float(height)
+        self.bevel = float(bevel)
+
+    def distance2d(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """2D distance to the shapes at (x, y), anywhere in the plane (beyond the image too).
+
+        Inside the image it is the bilinear lookup between pixel centres (held constant in the
+        half pixel beyond the outermost centres). Beyond the image, with q the nearest point of
+        the image rectangle, every shape point s satisfies |p − s|² ≥ |p − q|² + |q − s|² (the
+        angle at q is obtuse), so sqrt(|p − q|² + d(q)²) is a safe (under-)estimate.
+        """
+        h, w = self.size
+        qx, qy = x.clamp(0.0, float(w)), y.clamp(0.0, float(h))
+        # grid_sample's normalised coordinates: −1 and +1 are the image's outer edges
+        grid = torch.stack([qx * (2.0 / w) - 1.0, qy * (2.0 / h) - 1.0], dim=-1).view(1, 1, -1, 2)
+        dq = torch.nn.functional.grid_sample(
+            self.grid, grid, mode="bilinear", padding_mode="border", align_corners=False
+        ).view(-1)
+        away2 = (x - qx).square() + (y - qy).square()
+        return torch.where(away2 > 0, torch.sqrt(away2 + dq.clamp_min(0).square()), dq)
+
+    def solid(self, p: torch.Tensor) -> torch.Tensor:
+        """Signed distance to the extruded shapes alone (no ground). p: (N, 3) → (N,)."""
+        b = self.bevel
+        wx = self.distance2d(p[:, 0], p[:, 1]) + b
+        wy = p[:, 2] - (self.height - b)
+        outside = torch.sqrt(wx.clamp_min(0).square() + wy.clamp_min(0).square())
+        return torch.minimum(torch.maximum(wx, wy), torch.zeros_like(wx)) + outside - b
+
+    def scene(self, p: torch.Tensor) -> torch.Tensor:
+        """Signed distance to the whole scene: the shapes and the ground half-space z ≤ 0."""
+        return torch.minimum(self.solid(p), p[:, 2])
+
+    def surface_height(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """z where a vertical ray from above first meets the scene (closed form)."""
+        d = self.distance2d(x, y)
+        b, top = self.bevel, self.height
+        if b == 0:
+            return torch.where(d < 0, torch.full_like(d, top), torch.zeros_like(d))
+        # on the rounded rim (−b < d < 0) the top follows a quarter circle of radius b
+        rim = (top - b) + torch.sqrt((b * b - (d + b).square()).clamp_min(0))
+        return torch.where(
+            d <= -b, torch.full_like(d, top), torch.where(d < 0, rim, torch.zeros_like(d))
+        )
+
+    def normal(self, p: torch.Tensor) -> torch.Tensor:
+        """Unit surface normal at surface points p (N, 3): central differences of the field."""
+        e = _NORMAL_EPS
+        grads = []
+        for axis in range(3):
+            off = torch.zeros(3, dtype=p.dtype, device=p.device)
+            off[axis] = e
+            grads.append(self.scene(p + off) - self.scene(p - off))
+        return torch.nn.functional.normalize(torch.stack(grads, dim=1), dim=1)
+
+
+def trace_visibility(
+    field: ExtrudedField,
+    origin: torch.Tensor,
+    direction: torch.Tensor,
+    tmax: float,
+    softness: float = 0.0,
+    max_steps: int = 256,
+) -> torch.Tensor:
+    """Visibility along rays: 1 if a ray travels ``tmax`` without meeting the scene, else 0.
+
+    origin, direction: (N, 3), directions unit length. With ``softness > 0`` unoccluded rays
+    return the penumbra estimate clamp(min_t d(t) / (softness · t), 0, 1) instead of 1.
+    Rays that exhaust ``max_steps`` count as unoccluded. Returns (N,) float.
+    """
+    n = origin.shape[0]
+    vis = torch.ones(n, dtype=origin.dtype, device=origin.device)
+    dz = direction[:, 2]
+    # the ground is met analytically (t = −z / dz for falling rays); the march sees the shapes
+    t_ground = torch.where(
+        dz < 0, -origin[:, 2] / dz.clamp(max=-1e-12), torch.full_like(dz, math.inf)
+    )
+    zeros = torch.zeros_like(dz)
+    # one tensor holds every ray's state, so dropping finished rays is a single gather:
+    # columns o (0:3), d (3:6), t (6), penumbra (7), end of the ray (8), ends on the ground (9)
+    state = torch.cat(
+        [
+            origin,
+            direction,
+            torch.stack(
+                [
+                    zeros,
+                    torch.ones_like(dz),
+                    t_ground.clamp(max=tmax),
+                    (t_ground <= tmax).to(dz.dtype),
+                ],
+                dim=1,
+            ),
+        ],
+        dim=1,
+    )
+    rays = torch.arange(n, device=origin.device)
+    for _ in range(max_steps):
+        if rays.numel() == 0:
+            break
+        o, d, t = state[:, 0:3], state[:, 3:6], state[:, 6]
+        p = torch.addcmul(o, t[:, None], d)
+        dist = field.solid(p)
+        res = state[:, 7]
+        if softness > 0:
+            res = torch.minimum(res, dist / (softness * t.clamp_min(_HIT_EPS)))
+            state[:, 7] = res
+        escaped = (p[:, 2] >= field.height) & (d[:, 2] >= 0)
+        t = t + _STEP_SCALE * dist
+        state[:, 6] = t
+        reached = t >= state[:, 8]
+        blocked = (dist < _HIT_EPS) | (reached & (state[:, 9] > 0) & ~escaped)
+        done = blocked | escaped | reached
+        finished = torch.nonzero(done).squeeze(1)
+        if finished.numel():
+            value = torch.where(blocked, zeros[: blocked.numel()], res.clamp(0, 1))
+            vis[rays[finished]] = value[finished]
+            alive = torch.nonzero(~done).squeeze(1)
+            state, rays = state[alive], rays[alive]
+    if rays.numel():
+        vis[rays] = state[:, 7].clamp(0, 1)
+    return vis
+
+
+def _orthonormal_basis(n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two unit tangents completing n (N, 3) to an orthonormal frame (Duff et al. 2017)."""
+    sign = torch.where(n[:, 2] >= 0, 1.0, -1.0).to(n.dtype)
+    a = -1.0 / (sign + n[:, 2])
+    b = n[:, 0] * n[:, 1] * a
+    t1 = torch.stack([1.0 + sign * n[:, 0].square() * a, sign * b, -sign * n[:, 0]], dim=1)
+    t2 = torch.stack([b, sign + n[:, 1].square() * a, -n[:, 1]], dim=1)
+    return t1, t2
+
+
+def cosine_hemisphere(n: torch.Tensor, u1: torch.Tensor, u2: torch.Tensor) -> torch.Tensor:
+    """Cosine-weighted directions around unit normals n (N, 3) from uniforms u1, u2 (N,)."""
+    r, phi = torch.sqrt(u1), 2.0 * math.pi * u2
+    t1, t2 = _orthonormal_basis(n)
+    local_z = torch.sqrt((1.0 - u1).clamp_min(0))
+    return (
+        (r * torch.cos(phi))[:, None] * t1
+        + (r * torch.sin(phi))[:, None] * t2
+        + local_z[:, None] * n
+    )
+
+
+def ambient_occlusion_mc(
+    field: ExtrudedField,
+    p: torch.Tensor,
+    n: torch.Tensor,
+    radius: float,
+    samples: int,
+    generator: torch.Generator,
+    max_steps: int,
+) -> torch.Tensor:
+    """Monte Carlo AO at surface points p with normals n (N, 3) → (N,) in [0, 1]."""
+    ao = torch.ones(p.shape[0], dtype=p.dtype, device=p.device)
+    # geometry further than the AO radius cannot occlude: AO is exactly 1 there
+    need = torch.nonzero(field.solid(p) < radius).squeeze(1)
+    per_chunk = max(1, _CHUNK_RAYS // samples)
+    for start in range(0, need.numel(), per_chunk):
+        sel = need[start : start + per_chunk]
+        m = sel.numel()
+        ps = (p[sel] + _ORIGIN_OFFSET * n[sel]).repeat_interleave(samples, dim=0)
+        ns = n[sel].repeat_interleave(samples, dim=0)
+        u = torch.rand(2, m * samples, generator=generator, device=p.device, dtype=p.dtype)
+        dirs = cosine_hemisphere(ns, u[0], u[1])
+        vis = trace_visibility(field, ps, dirs, radius, max_steps=max_steps)
+        ao[sel] = vis.view(m, samples).mean(dim=1)
+    return ao
+
+
+def ambient_occlusion_taps(
+    field: ExtrudedField, p: torch.Tensor, n: torch.Tensor, radius: float
+) -> torch.Tensor:
+    """The real-time shader AO (Quílez): 5 distance taps along the normal, scaled to radius."""
+    occ = torch.zeros(p.shape[0], dtype=p.dtype, device=p.device)
+    weight = 1.0
+    for i in range(1, 6):
+        h = radius * i / 5.0
+        occ = occ + weight * (h - field.scene(p + h * n)).clamp_min(0) / radius
+        weight *= 0.95
+    return (1.0 - 3.0 * occ / 5.0).clamp(0.0, 1.0)
+
+
+def srgb_to_linear(c: torch.Tensor) -> torch.Tensor:
+    """sRGB-encoded values in [0, 1] to linear light (IEC 61966-2-1)."""
+    return torch.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(c: torch.Tensor) -> torch.Tensor:
+    """Linear light to sRGB encoding, clipped to [0, 1]."""
+    c = c.clamp(0.0, 1.0)
+    return torch.where(c <= 0.0031308, 12.92 * c, 1.055 * c ** (1 / 2.4) - 0.055)
+
+
+def _sample_positions(h: int, w: int, s: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Sub-pixel ray positions (x, y), each (H·W·s²,), ordered pixel-major."""
+    offs = (torch.arange(s, device=device, dtype=torch.float32) + 0.5) / s
+    ys = (
+        torch.arange(h, device=device, dtype=torch.float32)[:, None, None, None]
+        + offs[None, None, :, None]
+    )
+    xs = (
+        torch.arange(w, device=device, dtype=torch.float32)[None, :, None, None]
+        + offs[None, None, None, :]
+    )
+    ys, xs = torch.broadcast_tensors(ys, xs)  # (H, W, s, s)
+    return xs.reshape(-1), ys.reshape(-1)
+
+
+def mask_sdf(mask: np.ndarray, method: str = "exact") -> np.ndarray:
+    """The 2D field the renderer uses: ``signed_distance`` with ±inf made finite (±(H + W))."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or mask.size == 0:
+        raise InputError(f"mask must be a non-empty (H, W) array, got shape {mask.shape}")
+    sdf = signed_distance(mask, method=method)
+    big = float(sum(mask.shape))
+    return np.nan_to_num(sdf, posinf=big, neginf=-big).astype(np.float32)
+
+
+def render(
+    mask: np.ndarray,
+    params: RenderParams | None = None,
+    *,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    sdf: np.ndarray | None = None,
+) -> Render:
+    """Render the ao2d scene of a mask.
+
+    mask: (H, W) float in [0, 1], white = shape (thresholded at 0.5).
+    params: scene, light and quality settings (defaults if None).
+    seed: seeds the Monte Carlo AO; same seed, device and params give the same image.
+    sdf: the mask's 2D field if already computed (as returned by :func:`mask_sdf`).
+
+    Example::
+
+        >>> m = np.zeros((64, 64), np.float32); m[24:40, 24:40] = 1
+        >>> r = render(m, RenderParams(ao_samples=16))
+        >>> r.beauty.shape, float(r.ao[2, 2])
+        (torch.Size([3, 64, 64]), 1.0)
+    """
+    p = params or RenderParams()
+    device = torch.device(device)
+    if sdf is None:
+        sdf = mask_sdf(mask, p.sdf_method)
+    sdf_t = torch.as_tensor(np.ascontiguousarray(sdf), dtype=torch.float32, device=device)
+    if sdf_t.ndim != 2:
+        raise InputError(f"sdf must be (H, W), got shape {tuple(sdf_t.shape)}")
+    h, w = sdf_t.shape
+    s = p.supersample
+    field = ExtrudedField(sdf_t, p.height, p.bevel)
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+
+    x, y = _sample_positions(h, w, s, device)
+    z = field.surface_height(x, y)
+    pts = torch.stack([x, y, z], dim=1)
+    nrm = field.normal(pts)
+
+    if p.ao_mode == "montecarlo":
+        ao = ambient_occlusion_mc(
+            field, pts, nrm, p.ao_radius, p.ao_samples, generator, p.max_steps
+        )
+    else:
+        ao = ambient_occlusion_taps(field, pts, nrm, p.ao_radius)
+
+    light = torch.tensor(p.light_direction(), dtype=torch.float32, device=device)
+    lights = light.expand_as(pts)
+    shadow = torch.empty_like(z)
+    for start in range(0, pts.shape[0], _CHUNK_RAYS):
+        sl = slice(start, start + _CHUNK_RAYS)
+        shadow[sl] = trace_visibility(
+            field, pts[sl] + _ORIGIN_OFFSET * nrm[sl], lights[sl], math.inf, p.softness, p.max_steps
+        )
+
+    # Phong in linear light; the viewer looks down −z, so v = +z
+    on_shape = (z > 0)[:, None]
+    shape_c = srgb_to_linear(torch.tensor(p.shape_color, device=device))
+    ground_c = srgb_to_linear(torch.tensor(p.ground_color, device=device))
+    albedo = torch.where(on_shape, shape_c, ground_c)
+    n_dot_l = (nrm @ light).clamp_min(0)
+    r_dot_v = (2.0 * n_dot_l * nrm[:, 2] - light[2]).clamp_min(0)
+    spec = torch.where(n_dot_l > 0, r_dot_v**p.shininess, torch.zeros_like(r_dot_v))
+    radiance = (
+        albedo * (p.ambient * ao + p.diffuse * n_dot_l * shadow)[:, None]
+        + (p.specular * spec * shadow)[:, None]
+    )
+
+    def pixels(v: torch.Tensor) -> torch.Tensor:
+        # (H·W·s², C) → (C, H, W), averaging the s × s sub-pixel rays of each pixel
+        return v.reshape(h, w, s * s, -1).mean(dim=2).permute(2, 0, 1)
+
+    return Render(
+        beauty=linear_to_srgb(pixels(radiance)),
+        ao=pixels(ao[:, None])[0],
+        shadow=pixels(shadow[:, None])[0],
+        height=pixels(z[:, None])[0],
+        normal=torch.nn.functional.normalize(pixels(nrm), dim=0),
+        sdf=sdf_t,
+    )
+
+
+def validate_params(values: dict) -> RenderParams:
+    """Build RenderParams from user values; unknown keys and bad values raise ConfigError."""
+    return build(RenderParams, values, "render parameters")

@@ -1,0 +1,153 @@
+"""The ao2d reference renderer: invariants and closed-form answers on tiny scenes."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from neuralshade.errors import ConfigError
+from neuralshade.render.heightfield import (
+    RenderParams,
+    linear_to_srgb,
+    render,
+    srgb_to_linear,
+    validate_params,
+)
+
+
+def box_mask(size=48, rows=(18, 30), cols=(18, 30)):
+    mask = np.zeros((size, size), np.float32)
+    mask[rows[0] : rows[1], cols[0] : cols[1]] = 1
+    return mask
+
+
+FAST = RenderParams(ao_samples=32, height=8, ao_radius=8, softness=0)
+
+
+def test_ao_is_one_on_flat_tops_and_far_from_shapes():
+    r = render(box_mask(), FAST).numpy()
+    assert np.all(r["ao"][20:28, 20:28] == 1.0)  # the box's top
+    assert np.all(r["ao"][:6, :] == 1.0)  # ground more than ao_radius from the box
+    assert r["ao"][29, 31] < 0.95  # ground at the foot of a wall is occluded
+
+
+def test_empty_mask_is_an_open_lit_plane():
+    r = render(np.zeros((8, 12), np.float32), FAST).numpy()
+    assert np.all(r["ao"] == 1.0) and np.all(r["shadow"] == 1.0) and np.all(r["height"] == 0)
+    np.testing.assert_allclose(r["normal"][..., 2], 1.0)
+
+
+def test_open_ground_colour_follows_the_phong_formula():
+    p = RenderParams(ao_samples=4)
+    r = render(np.zeros((4, 4), np.float32), p)
+    albedo = srgb_to_linear(torch.tensor(p.ground_color))
+    sin_e = math.sin(math.radians(p.light_elevation))
+    # flat ground, view along +z: n·l = sin e and r·v = 2 (n·l) n_z − l_z = sin e
+    linear = albedo * (p.ambient + p.diffuse * sin_e) + p.specular * sin_e**p.shininess
+    np.testing.assert_allclose(r.beauty[:, 0, 0].numpy(), linear_to_srgb(linear).numpy(), atol=1e-5)
+
+
+def test_ao_beside_a_tall_wall_converges_to_the_closed_form():
+    # Cosine-weighted directions project uniformly onto the unit disc (Malley), so for a ground
+    # point at distance a from an infinite wall taller than R the occluded fraction is the disc
+    # segment beyond c = a / R: (arccos c − c sqrt(1 − c²)) / π.
+    radius, samples = 10.0, 4096
+    mask = np.zeros((48, 40), np.float32)
+    mask[:, 20:] = 1  # wall face at x = 20, as long as the image; rows 20..27 are > R from its ends
+    p = RenderParams(height=radius + 2, ao_radius=radius, ao_samples=samples, softness=0)
+    ao = render(mask, p, seed=3).numpy()["ao"][20:28, 8:20]
+    a = 20 - (np.arange(8, 20) + 0.5)
+    c = np.minimum(a / radius, 1.0)  # beyond R nothing occludes: AO = 1
+    expected = 1 - (np.arccos(c) - c * np.sqrt(1 - c * c)) / np.pi
+    sigma = np.sqrt(expected * (1 - expected) / samples) + 1e-3
+    assert np.all(np.abs(ao - expected[None, :]) < 4.5 * sigma)
+
+
+def test_hard_shadow_has_the_length_height_over_tan_elevation():
+    height, elevation = 10.0, 30.0
+    p = RenderParams(
+        height=height, light_azimuth=0, light_elevation=elevation, softness=0, ao_mode="taps"
+    )
+    mask = np.zeros((40, 64), np.float32)
+    mask[10:30, 44:54] = 1  # light from the right (+x): the shadow falls to the left
+    shadow = render(mask, p).numpy()["shadow"]
+    length = height / math.tan(math.radians(elevation))  # 17.32 px
+    row = shadow[20, :44]
+    shadowed = np.flatnonzero(row < 0.5)
+    assert shadowed.max() == 43 and shadowed.min() == 44 - math.floor(length + 0.5)
+    assert np.all(shadow[20, 54:] == 1.0)  # the lit side
+    assert np.all(shadow[:9, :] == 1.0) and np.all(shadow[31:, :] == 1.0)
+
+
+@pytest.mark.parametrize("azimuth", [0.0, 90.0, 135.0, 210.0])
+def test_shadow_falls_away_from_the_light(azimuth):
+    p = RenderParams(
+        height=8, light_azimuth=azimuth, light_elevation=35, softness=0, ao_mode="taps"
+    )
+    mask = box_mask(64, (28, 36), (28, 36))
+    shadow = render(mask, p).numpy()["shadow"]
+    ys, xs = np.nonzero(shadow < 0.5)
+    # the shadow's centroid lies opposite the light, as seen on screen (y up = −rows)
+    dx, dy = xs.mean() + 0.5 - 32, -(ys.mean() + 0.5 - 32)
+    a = math.radians(azimuth)
+    assert dx * math.cos(a) + dy * math.sin(a) < -3
+
+
+def test_rotating_mask_and_light_rotates_the_render():
+    rng = np.random.default_rng(0)
+    mask = np.zeros((40, 40), np.float32)
+    mask[8:20, 10:16] = 1
+    mask[25:30, 20:35] = 1
+    mask[rng.integers(0, 40, 30), rng.integers(0, 40, 30)] = 1
+    p = RenderParams(height=6, ao_radius=6, ao_mode="taps", softness=0.1, light_azimuth=30)
+    base = render(mask, p).numpy()
+    # np.rot90 turns the image counter-clockwise on screen, like adding 90° of azimuth
+    turned = render(np.rot90(mask).copy(), p.model_copy(update={"light_azimuth": 120})).numpy()
+    for name in ("ao", "shadow", "height"):
+        np.testing.assert_allclose(turned[name], np.rot90(base[name]), atol=2e-3, err_msg=name)
+    np.testing.assert_allclose(turned["beauty"], np.rot90(base["beauty"]), atol=4e-3)
+
+
+def test_same_seed_same_image_and_other_seed_other_noise():
+    mask = box_mask()
+    a = render(mask, FAST, seed=5).ao
+    assert torch.equal(a, render(mask, FAST, seed=5).ao)
+    assert not torch.equal(a, render(mask, FAST, seed=6).ao)
+
+
+def test_soft_shadow_brightens_only_the_penumbra():
+    mask = box_mask(64, (24, 40), (24, 40))
+    hard = render(mask, RenderParams(height=10, softness=0, ao_mode="taps")).numpy()["shadow"]
+    soft = render(mask, RenderParams(height=10, softness=0.2, ao_mode="taps")).numpy()["shadow"]
+    assert np.all(soft <= hard + 1e-6)  # never lights a hard-shadowed pixel
+    assert np.any((soft > 0.05) & (soft < 0.95))  # a real penumbra
+    np.testing.assert_array_equal(soft[hard == 0], 0)
+
+
+def test_bevel_rounds_the_top_edges():
+    p = RenderParams(height=10, bevel=4, ao_mode="taps")
+    r = render(box_mask(48, (10, 38), (10, 38)), p).numpy()
+    row = r["height"][24]
+    np.testing.assert_allclose(row[24], 10.0)  # the middle of the top is flat
+    # the boundary pixel (d = −0.5) sits on the rounded rim: h − b + sqrt(b² − (d + b)²)
+    np.testing.assert_allclose(row[10], 10 - 4 + math.sqrt(16 - 3.5**2), atol=1e-4)
+    assert r["normal"][24, 10, 0] < -0.5  # the rim at the left edge faces left (−x)
+    assert r["normal"][24, 37, 0] > 0.5
+
+
+def test_supersampling_keeps_the_size_and_softens_edges():
+    mask = np.zeros((16, 16), np.float32)
+    mask[4:12, 4:12] = 1
+    r = render(mask, RenderParams(height=4, supersample=3, ao_mode="taps")).numpy()
+    assert r["beauty"].shape == (16, 16, 3) and r["normal"].shape == (16, 16, 3)
+    np.testing.assert_allclose(np.linalg.norm(r["normal"], axis=-1), 1.0, atol=1e-5)
+
+
+def test_unknown_or_invalid_parameters_are_config_errors():
+    with pytest.raises(ConfigError, match="ao_radus"):
+        validate_params({"ao_radus": 3})
+    with pytest.raises(ConfigError, match="bevel"):
+        validate_params({"height": 2, "bevel": 3})
+    with pytest.raises(ConfigError, match="light_elevation"):
+        validate_params({"light_elevation": 0})
