@@ -1,0 +1,235 @@
+"""The ``neuralshade`` command: argument parsing only; each command calls one library function.
+
+A :class:`~neuralshade.errors.NeuralShadeError` is printed as ``error: …`` and exits with
+status 2; an interrupt exits with 130 and says how to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import neuralshade
+from neuralshade.config import apply_overrides, load_yaml
+from neuralshade.errors import ConfigError, NeuralShadeError
+from neuralshade.imageio import DEFAULT_MAX_PIXELS
+
+# render flags → RenderParams keys (None: keep the default)
+RENDER_FLAGS = (
+    "height",
+    "bevel",
+    "ao_radius",
+    "ao_samples",
+    "ao_mode",
+    "light_azimuth",
+    "light_elevation",
+    "softness",
+    "supersample",
+    "sdf_method",
+)
+
+
+def _add_render_flags(p: argparse.ArgumentParser) -> None:
+    from neuralshade.render.heightfield import RenderParams
+
+    fields = RenderParams.model_fields
+    for key in RENDER_FLAGS:
+        field = fields[key]
+        kind = {float: float, int: int}.get(field.annotation, str)
+        p.add_argument(
+            f"--{key.replace('_', '-')}",
+            dest=key,
+            type=kind,
+            default=None,
+            help=f"{field.description} (default: {field.default})",
+        )
+
+
+def _render_values(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in RENDER_FLAGS if getattr(args, k) is not None}
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from neuralshade.render import render_file
+    from neuralshade.render.heightfield import validate_params
+
+    params = validate_params(apply_overrides(_render_values(args), args.set))
+    info = render_file(
+        args.mask, args.out, params, seed=args.seed, device=args.device, max_pixels=args.max_pixels
+    )
+    h, w = info["size"]
+    print(
+        f"rendered {args.mask} ({w}x{h}) in {info['seconds']:.2f} s on {info['device']} "
+        f"-> {args.out}"
+    )
+    return 0
+
+
+def _preset_or_path(name: str) -> Path:
+    """A config path, or the name of a preset shipped in neuralshade/configs."""
+    path = Path(name)
+    if path.exists():
+        return path
+    shipped = resources.files("neuralshade") / "configs" / f"{name.removesuffix('.yaml')}.yaml"
+    if shipped.is_file():
+        return Path(str(shipped))
+    return path
+
+
+def _parse_vary(items: Sequence[str]) -> dict[str, list]:
+    """'key=low:high' (numbers) or 'key=r,g,b:r,g,b' (colours) → {key: [low, high]}."""
+    out: dict[str, list] = {}
+    for item in items:
+        key, sep, span = item.partition("=")
+        low, sep2, high = span.partition(":")
+        if not (sep and sep2):
+            raise ConfigError(
+                f"--vary {item!r} must look like key=low:high (colours: key=r,g,b:r,g,b)"
+            )
+        try:
+            ends = [[float(v) for v in end.split(",")] for end in (low, high)]
+        except ValueError:
+            raise ConfigError(f"--vary {item!r}: low and high must be numbers") from None
+        out[key.strip()] = [e[0] if len(e) == 1 else e for e in ends]
+    return out
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    from neuralshade.data.generate import generate, load_config, parse_shard
+
+    values: dict[str, Any] = load_yaml(_preset_or_path(args.config)) if args.config else {}
+    values.pop("task", None)
+    for key in ("count", "size", "seed"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    if args.buffers is not None:
+        values["buffers"] = [b for b in args.buffers.split(",") if b]
+    if args.vary:
+        values["vary"] = {**values.get("vary", {}), **_parse_vary(args.vary)}
+    render_values = _render_values(args)
+    if render_values:
+        values["render"] = {**values.get("render", {}), **render_values}
+    config = load_config(apply_overrides({"task": args.task, **values}, args.set))
+    shard = parse_shard(args.shard)
+    start = time.perf_counter()
+    summary = generate(
+        args.out,
+        config,
+        workers=args.workers,
+        shard=shard,
+        device=str(_device(args.device)),
+        quiet=args.quiet,
+    )
+    seconds = time.perf_counter() - start
+    part = f" (shard {args.shard})" if shard != (0, 1) else ""
+    print(
+        f"{args.out}: rendered {summary['rendered']} samples{part}, "
+        f"{summary['skipped']} already done, in {seconds:.1f} s"
+    )
+    return 0
+
+
+def _device(name: str) -> Any:
+    from neuralshade.devices import resolve_device
+
+    return resolve_device(name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neuralshade",
+        description="Learn expensive rendering effects from cheap inputs; render the ground truth.",
+    )
+    parser.add_argument("--version", action="version", version=neuralshade.__version__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "render",
+        help="render a mask image with the ao2d reference renderer",
+        description="Render MASK (white shapes on black) as extruded solids on a "
+        "plane with AO, soft shadows and Phong lighting. Writes beauty.png, "
+        "ao/shadow/height/normal/sdf .npy and params.json to OUTDIR.",
+    )
+    p.add_argument("mask", help="input image (any format and mode PIL reads)")
+    p.add_argument("-o", "--out", required=True, help="output directory")
+    _add_render_flags(p)
+    p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default: 0)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS})",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other render parameter, e.g. --set ambient=0.5 (repeatable)",
+    )
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser(
+        "dataset",
+        help="generate a paired dataset (mask → reference render)",
+        description="Generate random masks and their reference renders. "
+        "Resumable: run the same command again to finish an interrupted dataset.",
+    )
+    p.add_argument("task", choices=["ao2d"], help="the task the dataset is for")
+    p.add_argument("--out", required=True, help="dataset directory")
+    p.add_argument("--config", help="YAML dataset config, or a shipped preset name (ao2d-data)")
+    p.add_argument("--count", type=int, help="number of samples (default: 1000)")
+    p.add_argument("--size", type=int, help="image side in pixels (default: 256)")
+    p.add_argument("--seed", type=int, help="dataset seed (default: 0)")
+    p.add_argument(
+        "--buffers",
+        help="float buffers to save too, comma-separated: "
+        "ao,shadow,height,normal,sdf (default: none)",
+    )
+    p.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="KEY=LOW:HIGH",
+        help="vary a scene parameter per sample, e.g. light_azimuth=0:360 "
+        "(colours: ground_color=r,g,b:r,g,b; repeatable)",
+    )
+    _add_render_flags(p)
+    p.add_argument("--workers", type=int, default=1, help="parallel processes (default: 1)")
+    p.add_argument("--shard", default="0/1", help="render only part i of n, as i/n (default: 0/1)")
+    p.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. --set masks.items_max=12 (repeatable)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_dataset)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except NeuralShadeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: finished files are kept; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

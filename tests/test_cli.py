@@ -1,0 +1,220 @@
+"""The command line: what a user types, what lands on disk, and how errors read."""
+
+import json
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from neuralshade.cli import main
+from neuralshade.config import load_yaml
+from neuralshade.data.generate import DatasetConfig, load_config, read_manifest
+from neuralshade.imageio import write_png
+
+
+@pytest.fixture
+def mask_file(tmp_path):
+    mask = np.zeros((24, 30), np.float32)
+    mask[8:16, 10:20] = 1
+    path = tmp_path / "mask.png"
+    write_png(path, mask)
+    return path
+
+
+def test_render_writes_every_buffer_and_every_parameter(mask_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(
+        [
+            "render",
+            str(mask_file),
+            "-o",
+            str(out),
+            "--height",
+            "5",
+            "--ao-samples",
+            "8",
+            "--light-azimuth",
+            "10",
+            "--set",
+            "ambient=0.3",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert code == 0
+    assert "rendered" in capsys.readouterr().out
+    assert (out / "beauty.png").is_file()
+    for name in ("ao", "shadow", "height", "sdf"):
+        array = np.load(out / f"{name}.npy")
+        assert array.shape == (24, 30) and array.dtype == np.float32
+    assert np.load(out / "normal.npy").shape == (24, 30, 3)
+    assert np.load(out / "height.npy").max() == 5
+    info = json.loads((out / "params.json").read_text())
+    params = info["params"]
+    assert params["height"] == 5 and params["ao_samples"] == 8 and params["ambient"] == 0.3
+    assert params["light_elevation"] == 30.0 and params["softness"] == 0.05  # defaults recorded
+    assert info["seed"] == 0 and info["size"] == [24, 30]
+
+
+def test_render_refuses_to_overwrite_its_input(tmp_path, capsys):
+    mask = np.ones((4, 4), np.float32)
+    write_png(tmp_path / "beauty.png", mask)
+    assert main(["render", str(tmp_path / "beauty.png"), "-o", str(tmp_path)]) == 2
+    assert "overwrite the input" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv_tail, message",
+    [
+        (["--set", "ao_radus=3"], "ao_radus"),
+        (["--height", "-1"], "height"),
+        (["--device", "cuda:7"], "cuda"),
+    ],
+)
+def test_bad_options_exit_2_with_a_message_and_no_traceback(
+    mask_file, tmp_path, capsys, argv_tail, message
+):
+    import torch
+
+    if message == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["render", str(mask_file), "-o", str(tmp_path / "o"), *argv_tail]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err and "Traceback" not in err
+
+
+def test_missing_or_corrupt_mask_is_a_clear_error(tmp_path, capsys):
+    assert main(["render", str(tmp_path / "nope.png"), "-o", str(tmp_path / "o")]) == 2
+    assert "nope.png" in capsys.readouterr().err
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    assert main(["render", str(bad), "-o", str(tmp_path / "o")]) == 2
+    assert "bad.png" in capsys.readouterr().err
+
+
+def test_dataset_command_applies_flags_vary_and_overrides(tmp_path, capsys):
+    out = tmp_path / "ds"
+    code = main(
+        [
+            "dataset",
+            "ao2d",
+            "--out",
+            str(out),
+            "--count",
+            "3",
+            "--size",
+            "24",
+            "--seed",
+            "4",
+            "--buffers",
+            "ao,sdf",
+            "--ao-samples",
+            "4",
+            "--vary",
+            "light_azimuth=90:180",
+            "--vary",
+            "ground_color=0.1,0.1,0.1:0.3,0.3,0.3",
+            "--set",
+            "masks.items_max=5",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    assert "rendered 3 samples" in capsys.readouterr().out
+    m = read_manifest(out)
+    c = m["config"]
+    assert (c["count"], c["size"], c["seed"], c["buffers"]) == (3, 24, 4, ["ao", "sdf"])
+    assert c["render"]["ao_samples"] == 4 and c["masks"]["items_max"] == 5
+    assert c["vary"]["ground_color"] == [[0.1, 0.1, 0.1], [0.3, 0.3, 0.3]]
+    assert 90 <= m["samples"]["2"]["light_azimuth"] <= 180
+    assert (out / "samples/000002/sdf.npy").is_file()
+    # the same command again finds nothing to do
+    assert (
+        main(
+            [
+                "dataset",
+                "ao2d",
+                "--out",
+                str(out),
+                "--count",
+                "3",
+                "--size",
+                "24",
+                "--seed",
+                "4",
+                "--buffers",
+                "ao,sdf",
+                "--ao-samples",
+                "4",
+                "--vary",
+                "light_azimuth=90:180",
+                "--vary",
+                "ground_color=0.1,0.1,0.1:0.3,0.3,0.3",
+                "--set",
+                "masks.items_max=5",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert "rendered 0 samples, 3 already done" in capsys.readouterr().out
+
+
+def test_dataset_command_reads_a_shipped_preset(tmp_path):
+    out = tmp_path / "ds"
+    assert (
+        main(
+            [
+                "dataset",
+                "ao2d",
+                "--config",
+                "ao2d-data",
+                "--out",
+                str(out),
+                "--count",
+                "1",
+                "--size",
+                "16",
+                "--ao-samples",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert read_manifest(out)["config"]["render"]["height"] == 24.0
+
+
+@pytest.mark.parametrize(
+    "argv_tail, message",
+    [
+        (["--shard", "3/2"], "shard"),
+        (["--vary", "light_azimuth=0-360"], "key=low:high"),
+        (["--config", "no-such-preset"], "no-such-preset"),
+        (["--workers", "0"], "workers"),
+    ],
+)
+def test_dataset_bad_options_exit_2(tmp_path, capsys, argv_tail, message):
+    assert main(["dataset", "ao2d", "--out", str(tmp_path / "d"), *argv_tail]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_every_shipped_preset_is_a_valid_complete_config():
+    presets = [
+        p
+        for p in (resources.files("neuralshade") / "configs").iterdir()
+        if p.name.endswith(".yaml")
+    ]
+    assert presets
+    for preset in presets:
+        values = load_yaml(str(preset))
+        if values.get("task") == "ao2d" and "count" in values:
+            config = load_config(values)
+            # a preset shows every key: nothing is left to a hidden default
+            assert set(values) == set(DatasetConfig.model_fields), preset.name
+            assert set(values["render"]) == set(type(config.render).model_fields), preset.name
+            assert set(values["masks"]) == set(type(config.masks).model_fields), preset.name
+    assert (
+        load_config(load_yaml(str(resources.files("neuralshade") / "configs/ao2d-data.yaml")))
+        == DatasetConfig()
+    )
