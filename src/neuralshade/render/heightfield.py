@@ -225,47 +225,36 @@ def trace_visibility(
     """
     n = origin.shape[0]
     vis = torch.ones(n, dtype=origin.dtype, device=origin.device)
-    dz = direction[:, 2]
-    # the ground is met analytically (t = −z / dz for falling rays); the march sees the shapes
-    t_ground = torch.where(
-        dz < 0, -origin[:, 2] / dz.clamp(max=-1e-12), torch.full_like(dz, math.inf)
-    )
+    oz, dz = origin[:, 2], direction[:, 2]
+    inf = torch.full_like(dz, math.inf)
+    # The ground is met analytically (t = −z / dz for falling rays); the march sees the shapes.
+    t_ground = torch.where(dz < 0, -oz / dz.clamp(max=-1e-12), inf)
+    # Above the shapes the distance is at least z − height, so once z − height ≥ softness · t
+    # (for a hard shadow: once above the top) the ray can neither hit nor darken its penumbra;
+    # a ray rising faster than `softness` gets there at t_top.
+    rise = dz - softness
+    t_top = torch.where(rise > 0, ((field.height - oz) / rise.clamp_min(1e-12)).clamp_min(0), inf)
+    t_end = torch.minimum(torch.minimum(t_ground, t_top), torch.full_like(dz, tmax))
+    # One tensor holds every ray's state, so dropping finished rays is a single gather:
+    # columns o (0:3), d (3:6), t (6), penumbra (7), end of the ray (8), ends on the ground (9).
     zeros = torch.zeros_like(dz)
-    # one tensor holds every ray's state, so dropping finished rays is a single gather:
-    # columns o (0:3), d (3:6), t (6), penumbra (7), end of the ray (8), ends on the ground (9)
-    state = torch.cat(
-        [
-            origin,
-            direction,
-            torch.stack(
-                [
-                    zeros,
-                    torch.ones_like(dz),
-                    t_ground.clamp(max=tmax),
-                    (t_ground <= tmax).to(dz.dtype),
-                ],
-                dim=1,
-            ),
-        ],
-        dim=1,
-    )
+    extra = [zeros, torch.ones_like(dz), t_end, (t_ground <= t_end).to(dz.dtype)]
+    state = torch.cat([origin, direction, torch.stack(extra, dim=1)], dim=1)
     rays = torch.arange(n, device=origin.device)
     for _ in range(max_steps):
         if rays.numel() == 0:
             break
         o, d, t = state[:, 0:3], state[:, 3:6], state[:, 6]
-        p = torch.addcmul(o, t[:, None], d)
-        dist = field.solid(p)
+        dist = field.solid(torch.addcmul(o, t[:, None], d))
         res = state[:, 7]
         if softness > 0:
             res = torch.minimum(res, dist / (softness * t.clamp_min(_HIT_EPS)))
             state[:, 7] = res
-        escaped = (p[:, 2] >= field.height) & (d[:, 2] >= 0)
         t = t + _STEP_SCALE * dist
         state[:, 6] = t
         reached = t >= state[:, 8]
-        blocked = (dist < _HIT_EPS) | (reached & (state[:, 9] > 0) & ~escaped)
-        done = blocked | escaped | reached
+        blocked = (dist < _HIT_EPS) | (reached & (state[:, 9] > 0))
+        done = blocked | reached
         finished = torch.nonzero(done).squeeze(1)
         if finished.numel():
             value = torch.where(blocked, zeros[: blocked.numel()], res.clamp(0, 1))
