@@ -15,25 +15,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numba
 import numpy as np
-import torch
+from common import RESULTS, record, timed  # benchmarks/common.py, beside this script
 
-from neuralshade.imageio import write_json
 from neuralshade.masks import random_mask
 from neuralshade.sdf import dead_reckoning_sdf, exact_sdf
 
 SIZES = (256, 512, 1024)
 NEAR_BOUNDARY_PX = 64.0
 SEED = 0
-RESULTS = Path(__file__).parent / "results"
 
 # Run in a fresh interpreter: the time of the first Dead Reckoning call on a tiny mask, which is
 # numba compiling the kernel (empty cache) or loading it (warm cache), minus nothing else.
@@ -55,17 +51,6 @@ def first_call_seconds(cache_dir: str) -> float:
     out = subprocess.run([sys.executable, "-c", FIRST_CALL_SCRIPT], env=env, check=True,
                          capture_output=True, text=True)
     return float(out.stdout.strip().splitlines()[-1])
-
-
-def timed_runs(fn, mask: np.ndarray, repeats: int) -> list[float]:
-    """Warm up once, then time ``repeats`` calls; returns the times in seconds."""
-    fn(mask)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(mask)
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def neighbour_steps(field: np.ndarray) -> np.ndarray:
@@ -91,8 +76,8 @@ def measure_size(size: int, n_masks: int, repeats: int) -> dict:
         relative.append(error / (distance + 0.5))
         inside_fraction.append(float((mask >= 0.5).mean()))
         dr_steps.append(neighbour_steps(dr))
-        times["exact"] += timed_runs(exact_sdf, mask, repeats)
-        times["dead_reckoning"] += timed_runs(dead_reckoning_sdf, mask, repeats)
+        times["exact"] += timed(lambda m=mask: exact_sdf(m), repeats)
+        times["dead_reckoning"] += timed(lambda m=mask: dead_reckoning_sdf(m), repeats)
     error_all, error_near = np.concatenate(excess_all), np.concatenate(excess_near)
     dr_steps = np.concatenate(dr_steps)
     return {
@@ -114,31 +99,6 @@ def measure_size(size: int, n_masks: int, repeats: int) -> dict:
             "fraction_above_1": float((dr_steps > 1 + 1e-5).mean()),
         },
         "median_seconds": {name: float(np.median(t)) for name, t in times.items()},
-    }
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def machine() -> dict:
-    return {
-        "processor": platform.processor(),
-        "cpu_model": cpu_model(),
-        "machine": platform.machine(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "torch": torch.__version__,
     }
 
 
@@ -171,19 +131,14 @@ def main(argv: list[str] | None = None) -> None:
               f"{e['all_pixels']['mean']:>11.4f} {near['max']:>10.3f} {near['mean']:>11.4f} "
               f"{e['max_relative']:>7.3f} {r['dr_neighbour_step_px']['max']:>11.2f}")
 
-    write_json(out, {
-        "benchmark": "sdf_methods",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "quick": args.quick,
-        "machine": machine(),
+    record(out, "sdf_methods", args.quick, {
         "seed": SEED,
         "error_definition": "|dead_reckoning - exact| in pixels over pixels with a finite field; "
                             "max_relative = max of error / (|exact| + 0.5); neighbour step = "
                             "|d(p) - d(q)| over 4-adjacent pixels (exact: <= 1)",
         "numba_first_call_seconds": {"compile": compile_s, "from_cache": cached_s},
         "sizes": results,
-    })
-    print(f"wrote {out}")
+    }, numba=numba.__version__)
 
 
 if __name__ == "__main__":
