@@ -23,10 +23,20 @@ Scene (fixed, so that any independent renderer can reproduce it):
 Buffers:
 
 * ``ao``: the fraction of cosine-weighted hemisphere directions around the surface normal that
-  are unoccluded within ``ao_radius``. ``ao_mode="montecarlo"`` (the reference) estimates it
-  with ``ao_samples`` sphere-traced rays per pixel and converges to the true value;
-  ``ao_mode="taps"`` is the real-time shader approximation (5 distance taps along the normal,
-  Quílez), much faster and only qualitatively similar.
+  are unoccluded within ``ao_radius``, estimated from ``ao_samples`` rays per pixel marched
+  through the SDF; both estimators are unbiased and converge to the true value:
+
+  - ``"montecarlo"``: cosine-weighted 3D rays, sphere-traced. Any geometry (bevels too).
+  - ``"azimuthal"``: for sharp edges (bevel 0), where every point with AO below 1 is ground
+    with normal +z. A ray there at azimuth φ and polar angle θ is blocked iff the horizontal
+    ray at φ meets a wall within min(R sin θ, h tan θ), so one 2D march per azimuth gives the
+    integral over θ in closed form; only φ is sampled (stratified). On letter masks it
+    reaches 4.8× less error than ``"montecarlo"`` in a tenth of the time
+    (``benchmarks/render_vs_mitsuba.py``).
+  - ``"auto"`` (default): ``"azimuthal"`` for sharp edges, ``"montecarlo"`` with a bevel.
+  - ``"taps"``: the real-time shader approximation (5 distance taps along the normal,
+    Quílez): much faster, only qualitatively similar.
+
 * ``shadow``: visibility of the key light. ``softness = 0`` is the exact hard shadow; for
   ``softness = s > 0`` the penumbra estimate min over the shadow ray of d / (s · t) (Quílez's
   k·h/t with k = 1/s; s is roughly the tangent of the light's angular radius).
@@ -37,9 +47,9 @@ Buffers:
 Speed: primary hits are closed-form (vertical rays meet the column's top). Secondary rays are
 sphere-traced through the extrusion only: a ray leaving the ground upward can never meet the
 plane again, and one heading down meets it at t = −z / dz, so the plane never slows the march.
-Rays stop as soon as they rise above ``height`` (nothing is up there), and finished rays leave
-the active set at every step. Ground points further than ``ao_radius`` from every shape have
-AO = 1 exactly and are not traced.
+Rays stop as soon as they rise far enough above ``height`` that nothing can occlude them or
+darken their penumbra, and finished rays leave the active set at every step. Ground points
+further than ``ao_radius`` from every shape have AO = 1 exactly and are not traced.
 """
 
 from __future__ import annotations
@@ -54,6 +64,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from neuralshade.config import build
 from neuralshade.errors import InputError
+from neuralshade.progress import progress
 from neuralshade.sdf import SDF_METHODS, signed_distance
 
 RGB = tuple[float, float, float]
@@ -69,9 +80,11 @@ class RenderParams(BaseModel):
         0.0, ge=0, description="Radius rounding the shapes' top edges (0 = sharp)."
     )
     ao_radius: float = Field(24.0, gt=0, description="Distance within which geometry occludes AO.")
-    ao_samples: int = Field(256, ge=1, description="Monte Carlo AO rays per pixel (per sub-pixel).")
-    ao_mode: Literal["montecarlo", "taps"] = Field(
-        "montecarlo", description="'montecarlo' (reference) or 'taps' (fast shader approximation)."
+    ao_samples: int = Field(64, ge=1, description="AO rays per pixel (per sub-pixel).")
+    ao_mode: Literal["auto", "azimuthal", "montecarlo", "taps"] = Field(
+        "auto",
+        description="AO estimator: 'azimuthal' (sharp edges only), 'montecarlo' (any shape), "
+        "'auto' (azimuthal unless bevelled), 'taps' (fast shader approximation).",
     )
     light_azimuth: float = Field(
         135.0, description="Light direction, degrees counter-clockwise from +x on screen."
@@ -96,12 +109,20 @@ class RenderParams(BaseModel):
     def _check(self) -> RenderParams:
         if self.bevel > self.height:
             raise ValueError(f"bevel ({self.bevel}) must not exceed height ({self.height})")
+        if self.ao_mode == "azimuthal" and self.bevel > 0:
+            raise ValueError("ao_mode 'azimuthal' needs sharp edges (bevel 0): use 'montecarlo'")
         if self.sdf_method not in SDF_METHODS:
             raise ValueError(f"sdf_method must be one of {SDF_METHODS}, got {self.sdf_method!r}")
         for name in ("shape_color", "ground_color"):
             if not all(0.0 <= c <= 1.0 for c in getattr(self, name)):
                 raise ValueError(f"{name} components must lie in [0, 1]")
         return self
+
+    def resolved_ao_mode(self) -> str:
+        """The AO estimator used: 'auto' is 'azimuthal' for sharp edges, else 'montecarlo'."""
+        if self.ao_mode == "auto":
+            return "azimuthal" if self.bevel == 0 else "montecarlo"
+        return self.ao_mode
 
     def light_direction(self) -> tuple[float, float, float]:
         """Unit vector toward the key light, scene coordinates (x right, y down, z up)."""
@@ -296,21 +317,95 @@ def ambient_occlusion_mc(
     samples: int,
     generator: torch.Generator,
     max_steps: int,
+    quiet: bool = True,
 ) -> torch.Tensor:
-    """Monte Carlo AO at surface points p with normals n (N, 3) → (N,) in [0, 1]."""
+    """Monte Carlo AO at surface points p with normals n (N, 3) → (N,) in [0, 1].
+
+    With ``quiet=False`` a progress bar counts the points traced (on a terminal only).
+    """
     ao = torch.ones(p.shape[0], dtype=p.dtype, device=p.device)
     # geometry further than the AO radius cannot occlude: AO is exactly 1 there
     need = torch.nonzero(field.solid(p) < radius).squeeze(1)
     per_chunk = max(1, _CHUNK_RAYS // samples)
-    for start in range(0, need.numel(), per_chunk):
-        sel = need[start : start + per_chunk]
-        m = sel.numel()
-        ps = (p[sel] + _ORIGIN_OFFSET * n[sel]).repeat_interleave(samples, dim=0)
-        ns = n[sel].repeat_interleave(samples, dim=0)
-        u = torch.rand(2, m * samples, generator=generator, device=p.device, dtype=p.dtype)
-        dirs = cosine_hemisphere(ns, u[0], u[1])
-        vis = trace_visibility(field, ps, dirs, radius, max_steps=max_steps)
-        ao[sel] = vis.view(m, samples).mean(dim=1)
+    with progress(total=need.numel(), desc="ambient occlusion", unit="px", quiet=quiet) as bar:
+        for start in range(0, need.numel(), per_chunk):
+            sel = need[start : start + per_chunk]
+            m = sel.numel()
+            ps = (p[sel] + _ORIGIN_OFFSET * n[sel]).repeat_interleave(samples, dim=0)
+            ns = n[sel].repeat_interleave(samples, dim=0)
+            u = torch.rand(2, m * samples, generator=generator, device=p.device, dtype=p.dtype)
+            dirs = cosine_hemisphere(ns, u[0], u[1])
+            vis = trace_visibility(field, ps, dirs, radius, max_steps=max_steps)
+            ao[sel] = vis.view(m, samples).mean(dim=1)
+            bar.update(m)
+    return ao
+
+
+def march_2d(field: ExtrudedField, x: torch.Tensor, y: torch.Tensor, cos_phi: torch.Tensor,
+             sin_phi: torch.Tensor, rmax: float, max_steps: int = 256) -> torch.Tensor:
+    """Distance along horizontal rays from (x, y) to the first shape wall, inf past ``rmax``.
+
+    Sphere tracing in the plane through the 2D field (all (N,) tensors; directions unit length).
+    """
+    n = x.shape[0]
+    hit_at = torch.full_like(x, math.inf)
+    # columns x (0), y (1), cos (2), sin (3), r (4); dropping finished rays is one gather
+    state = torch.stack([x, y, cos_phi, sin_phi, torch.zeros_like(x)], dim=1)
+    rays = torch.arange(n, device=x.device)
+    for _ in range(max_steps):
+        if rays.numel() == 0:
+            break
+        r = state[:, 4]
+        d = field.distance2d(torch.addcmul(state[:, 0], r, state[:, 2]),
+                             torch.addcmul(state[:, 1], r, state[:, 3]))
+        hit = d < _HIT_EPS
+        hit_at[rays[hit]] = r[hit]
+        r = r + _STEP_SCALE * d
+        state[:, 4] = r
+        alive = torch.nonzero(~hit & (r <= rmax)).squeeze(1)
+        if alive.numel() < rays.numel():
+            state, rays = state[alive], rays[alive]
+    return hit_at
+
+
+def ambient_occlusion_azimuthal(
+    field: ExtrudedField,
+    p: torch.Tensor,
+    radius: float,
+    samples: int,
+    generator: torch.Generator,
+    max_steps: int,
+    quiet: bool = True,
+) -> torch.Tensor:
+    """The same AO integral as :func:`ambient_occlusion_mc`, Monte Carlo over azimuth only.
+
+    For sharp-edged extrusions (bevel 0) every visible point with AO below 1 lies on the
+    ground with normal +z, and a ray there at azimuth φ and polar angle θ is blocked iff the
+    horizontal ray at φ meets a wall at a distance r ≤ min(R sin θ, h tan θ) (within the AO
+    radius R, and below the top h). Cosine-weighted directions have u = sin θ distributed with
+    density 2u (Malley), so the blocked fraction at φ is exactly 1 − u*² with
+    u* = max(r / R, r / sqrt(h² + r²)) (0 when u* ≥ 1). ``samples`` horizontal rays per point
+    at stratified azimuths (one random rotation per point) estimate the φ integral.
+    p: (N, 3) surface points → (N,) AO in [0, 1].
+    """
+    ao = torch.ones(p.shape[0], dtype=p.dtype, device=p.device)
+    # tops (z = height, normal +z) see the open sky; ground further than R from walls too
+    need = torch.nonzero((p[:, 2] < field.height) & (field.solid(p) < radius)).squeeze(1)
+    steps = torch.arange(samples, device=p.device, dtype=p.dtype)
+    per_chunk = max(1, _CHUNK_RAYS // samples)
+    with progress(total=need.numel(), desc="ambient occlusion", unit="px", quiet=quiet) as bar:
+        for start in range(0, need.numel(), per_chunk):
+            sel = need[start : start + per_chunk]
+            m = sel.numel()
+            offset = torch.rand(m, 1, generator=generator, device=p.device, dtype=p.dtype)
+            phi = (2.0 * math.pi / samples) * (steps[None, :] + offset)  # (m, samples)
+            r = march_2d(field, p[sel, 0].repeat_interleave(samples),
+                         p[sel, 1].repeat_interleave(samples), torch.cos(phi).reshape(-1),
+                         torch.sin(phi).reshape(-1), radius, max_steps)
+            u_star = torch.maximum(r / radius, r / torch.sqrt(r.square() + field.height**2))
+            blocked = (1.0 - u_star.square()).clamp_min(0).nan_to_num(0.0)  # r = inf: 0
+            ao[sel] = 1.0 - blocked.view(m, samples).mean(dim=1)
+            bar.update(m)
     return ao
 
 
@@ -370,6 +465,7 @@ def render(
     seed: int = 0,
     device: str | torch.device = "cpu",
     sdf: np.ndarray | None = None,
+    quiet: bool = True,
 ) -> Render:
     """Render the ao2d scene of a mask.
 
@@ -377,6 +473,7 @@ def render(
     params: scene, light and quality settings (defaults if None).
     seed: seeds the Monte Carlo AO; same seed, device and params give the same image.
     sdf: the mask's 2D field if already computed (as returned by :func:`mask_sdf`).
+    quiet: False shows a progress bar of the Monte Carlo AO on a terminal.
 
     Example::
 
@@ -402,9 +499,13 @@ def render(
     pts = torch.stack([x, y, z], dim=1)
     nrm = field.normal(pts)
 
-    if p.ao_mode == "montecarlo":
+    if p.resolved_ao_mode() == "azimuthal":
+        ao = ambient_occlusion_azimuthal(
+            field, pts, p.ao_radius, p.ao_samples, generator, p.max_steps, quiet
+        )
+    elif p.resolved_ao_mode() == "montecarlo":
         ao = ambient_occlusion_mc(
-            field, pts, nrm, p.ao_radius, p.ao_samples, generator, p.max_steps
+            field, pts, nrm, p.ao_radius, p.ao_samples, generator, p.max_steps, quiet
         )
     else:
         ao = ambient_occlusion_taps(field, pts, nrm, p.ao_radius)
