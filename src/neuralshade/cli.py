@@ -60,7 +60,13 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     params = validate_params(apply_overrides(_render_values(args), args.set))
     info = render_file(
-        args.mask, args.out, params, seed=args.seed, device=args.device, max_pixels=args.max_pixels
+        args.mask,
+        args.out,
+        params,
+        seed=args.seed,
+        device=args.device,
+        max_pixels=args.max_pixels,
+        quiet=args.quiet,
     )
     h, w = info["size"]
     print(
@@ -173,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="any other render parameter, e.g. --set ambient=0.5 (repeatable)",
     )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser(

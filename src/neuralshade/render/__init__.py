@@ -33,12 +33,14 @@ def render_file(
     seed: int = 0,
     device: str = "auto",
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    quiet: bool = False,
 ) -> dict:
     """Render the mask image at ``mask_path`` into ``out_dir``; return what params.json holds.
 
     Writes beauty.png (sRGB), float32 ao.npy, shadow.npy, height.npy, sdf.npy (H, W) and
     normal.npy (H, W, 3), and params.json with every value used, defaults included.
-    Refuses an ``out_dir`` whose outputs would overwrite the input.
+    Refuses an ``out_dir`` whose outputs would overwrite the input. ``quiet`` hides the
+    progress bar (shown on a terminal only).
     """
     params = params or RenderParams()
     src = Path(mask_path)
@@ -50,7 +52,7 @@ def render_file(
     mask = load_mask(src, max_pixels=max_pixels)
     start = time.perf_counter()
     sdf = mask_sdf(mask, params.sdf_method)
-    result = render(mask, params, seed=seed, device=torch_device, sdf=sdf).numpy()
+    result = render(mask, params, seed=seed, device=torch_device, sdf=sdf, quiet=quiet).numpy()
     seconds = time.perf_counter() - start
     write_png(out / "beauty.png", result["beauty"])
     for name in ("ao", "shadow", "height", "normal", "sdf"):
