@@ -58,11 +58,14 @@ def timed(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> list[float]:
 
 def record(out: Path, name: str, quick: bool, payload: dict[str, Any], **versions: str) -> None:
     """Write a benchmark's JSON with the command line and the machine, atomically."""
-    write_json(out, {
-        "benchmark": name,
-        "command": " ".join(["python", *sys.argv]),
-        "quick": quick,
-        "machine": machine(**versions),
-        **payload,
-    })
+    write_json(
+        out,
+        {
+            "benchmark": name,
+            "command": " ".join(["python", *sys.argv]),
+            "quick": quick,
+            "machine": machine(**versions),
+            **payload,
+        },
+    )
     print(f"wrote {out}")

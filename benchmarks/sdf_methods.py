@@ -48,8 +48,13 @@ print(time.perf_counter() - start)
 def first_call_seconds(cache_dir: str) -> float:
     """Seconds of the first ``dead_reckoning_sdf`` call in a new process using ``cache_dir``."""
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    out = subprocess.run([sys.executable, "-c", FIRST_CALL_SCRIPT], env=env, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_CALL_SCRIPT],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -87,8 +92,10 @@ def measure_size(size: int, n_masks: int, repeats: int) -> dict:
         "mean_inside_fraction": float(np.mean(inside_fraction)),
         "dr_error_px": {
             "all_pixels": {"max": float(error_all.max()), "mean": float(error_all.mean())},
-            f"within_{NEAR_BOUNDARY_PX:g}px": {"max": float(error_near.max()),
-                                               "mean": float(error_near.mean())},
+            f"within_{NEAR_BOUNDARY_PX:g}px": {
+                "max": float(error_near.max()),
+                "mean": float(error_near.mean()),
+            },
             "max_relative": float(np.concatenate(relative).max()),
             "fraction_of_pixels_exact": float((error_all == 0).mean()),
         },
@@ -105,9 +112,13 @@ def measure_size(size: int, n_masks: int, repeats: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer masks and runs (< 1 min)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="JSON output (default: benchmarks/results/sdf_methods.json, or "
-                             "sdf_methods_quick.json with --quick)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON output (default: benchmarks/results/sdf_methods.json, or "
+        "sdf_methods_quick.json with --quick)",
+    )
     args = parser.parse_args(argv)
     out = args.out or RESULTS / ("sdf_methods_quick.json" if args.quick else "sdf_methods.json")
     n_masks = {256: 3, 512: 2, 1024: 2} if args.quick else {256: 32, 512: 16, 1024: 8}
@@ -118,27 +129,39 @@ def main(argv: list[str] | None = None) -> None:
         cached_s = first_call_seconds(cache_dir)  # cache written by the previous process
     results = [measure_size(size, n_masks[size], repeats) for size in SIZES]
 
-    print(f"numba first call in a fresh process: {compile_s:.2f} s compiling, "
-          f"{cached_s:.3f} s from the on-disk cache")
-    print(f"{'size':>6} {'masks':>5} {'exact ms':>9} {'DR ms':>8} {'DR max err':>10} "
-          f"{'DR mean err':>11} {'<=64px max':>10} {'<=64px mean':>11} {'max rel':>7} "
-          f"{'DR max step':>11}")
+    print(
+        f"numba first call in a fresh process: {compile_s:.2f} s compiling, "
+        f"{cached_s:.3f} s from the on-disk cache"
+    )
+    print(
+        f"{'size':>6} {'masks':>5} {'exact ms':>9} {'DR ms':>8} {'DR max err':>10} "
+        f"{'DR mean err':>11} {'<=64px max':>10} {'<=64px mean':>11} {'max rel':>7} "
+        f"{'DR max step':>11}"
+    )
     for r in results:
         e, t = r["dr_error_px"], r["median_seconds"]
         near = e[f"within_{NEAR_BOUNDARY_PX:g}px"]
-        print(f"{r['size']:>6} {r['masks']:>5} {t['exact'] * 1e3:>9.1f} "
-              f"{t['dead_reckoning'] * 1e3:>8.1f} {e['all_pixels']['max']:>10.3f} "
-              f"{e['all_pixels']['mean']:>11.4f} {near['max']:>10.3f} {near['mean']:>11.4f} "
-              f"{e['max_relative']:>7.3f} {r['dr_neighbour_step_px']['max']:>11.2f}")
+        print(
+            f"{r['size']:>6} {r['masks']:>5} {t['exact'] * 1e3:>9.1f} "
+            f"{t['dead_reckoning'] * 1e3:>8.1f} {e['all_pixels']['max']:>10.3f} "
+            f"{e['all_pixels']['mean']:>11.4f} {near['max']:>10.3f} {near['mean']:>11.4f} "
+            f"{e['max_relative']:>7.3f} {r['dr_neighbour_step_px']['max']:>11.2f}"
+        )
 
-    record(out, "sdf_methods", args.quick, {
-        "seed": SEED,
-        "error_definition": "|dead_reckoning - exact| in pixels over pixels with a finite field; "
-                            "max_relative = max of error / (|exact| + 0.5); neighbour step = "
-                            "|d(p) - d(q)| over 4-adjacent pixels (exact: <= 1)",
-        "numba_first_call_seconds": {"compile": compile_s, "from_cache": cached_s},
-        "sizes": results,
-    }, numba=numba.__version__)
+    record(
+        out,
+        "sdf_methods",
+        args.quick,
+        {
+            "seed": SEED,
+            "error_definition": "|dead_reckoning - exact| in pixels over pixels with a "
+            "finite field; max_relative = max of error / (|exact| + 0.5); neighbour step = "
+            "|d(p) - d(q)| over 4-adjacent pixels (exact: <= 1)",
+            "numba_first_call_seconds": {"compile": compile_s, "from_cache": cached_s},
+            "sizes": results,
+        },
+        numba=numba.__version__,
+    )
 
 
 if __name__ == "__main__":
