@@ -94,32 +94,11 @@ def test_missing_or_corrupt_mask_is_a_clear_error(tmp_path, capsys):
 
 def test_dataset_command_applies_flags_vary_and_overrides(tmp_path, capsys):
     out = tmp_path / "ds"
-    code = main(
-        [
-            "dataset",
-            "ao2d",
-            "--out",
-            str(out),
-            "--count",
-            "3",
-            "--size",
-            "24",
-            "--seed",
-            "4",
-            "--buffers",
-            "ao,sdf",
-            "--ao-samples",
-            "4",
-            "--vary",
-            "light_azimuth=90:180",
-            "--vary",
-            "ground_color=0.1,0.1,0.1:0.3,0.3,0.3",
-            "--set",
-            "masks.items_max=5",
-            "--quiet",
-        ]
-    )
-    assert code == 0
+    argv = ["dataset", "ao2d", "--out", str(out), "--count", "3", "--size", "24", "--seed", "4",
+            "--buffers", "ao,sdf", "--ao-samples", "4", "--vary", "light_azimuth=90:180",
+            "--vary", "ground_color=0.1,0.1,0.1:0.3,0.3,0.3", "--set", "masks.items_max=5",
+            "--quiet"]  # fmt: skip
+    assert main(argv) == 0
     assert "rendered 3 samples" in capsys.readouterr().out
     m = read_manifest(out)
     c = m["config"]
@@ -129,34 +108,7 @@ def test_dataset_command_applies_flags_vary_and_overrides(tmp_path, capsys):
     assert 90 <= m["samples"]["2"]["light_azimuth"] <= 180
     assert (out / "samples/000002/sdf.npy").is_file()
     # the same command again finds nothing to do
-    assert (
-        main(
-            [
-                "dataset",
-                "ao2d",
-                "--out",
-                str(out),
-                "--count",
-                "3",
-                "--size",
-                "24",
-                "--seed",
-                "4",
-                "--buffers",
-                "ao,sdf",
-                "--ao-samples",
-                "4",
-                "--vary",
-                "light_azimuth=90:180",
-                "--vary",
-                "ground_color=0.1,0.1,0.1:0.3,0.3,0.3",
-                "--set",
-                "masks.items_max=5",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert main(argv) == 0
     assert "rendered 0 samples, 3 already done" in capsys.readouterr().out
 
 
