@@ -1,0 +1,106 @@
+"""The model registry: build by name, specs that rebuild their model, clear errors."""
+
+import json
+
+import pytest
+import torch
+
+from neuralshade import models
+from neuralshade.errors import ConfigError
+
+
+def architecture(model):
+    return {key: tuple(value.shape) for key, value in model.state_dict().items()}
+
+
+def test_build_resconv_records_every_argument_and_its_spec_rebuilds_it():
+    model = models.build("resconv", channels=8, strides=(1, 2, 1, 1, 1))
+    assert model.spec == {
+        "name": "resconv",
+        "args": {
+            "in_channels": 3,
+            "out_channels": 3,
+            "channels": 8,
+            "kernel_size": 7,
+            "layers": 5,
+            "strides": [1, 2, 1, 1, 1],
+            "activation": "gelu",
+            "batch_norm": True,
+        },
+    }
+    spec = json.loads(json.dumps(model.spec))  # as a checkpoint's sidecar gives it back
+    again = models.build(spec["name"], **spec["args"])
+    assert architecture(again) == architecture(model)
+    assert again.spec == model.spec
+
+
+def test_unknown_model_name_is_a_config_error_listing_the_known_ones():
+    with pytest.raises(ConfigError, match=r"unknown model 'resconf'.*resconv"):
+        models.build("resconf")
+
+
+def test_unknown_argument_is_a_config_error_naming_it_and_the_model():
+    with pytest.raises(ConfigError, match=r"'resconv' has no argument 'chanels'.*channels"):
+        models.build("resconv", chanels=16)
+
+
+@pytest.mark.parametrize(
+    "cfg, name",
+    [
+        ({"strides": (1, 2)}, "strides"),
+        ({"channels": "32"}, "channels"),
+        ({"layers": -1}, "layers"),
+    ],
+)
+def test_invalid_argument_value_is_a_config_error_naming_it_and_the_model(cfg, name):
+    with pytest.raises(ConfigError, match=rf"model 'resconv'.*{name}"):
+        models.build("resconv", **cfg)
+
+
+def test_registering_a_name_twice_raises_and_keeps_the_first(monkeypatch):
+    monkeypatch.setattr(models, "_REGISTRY", dict(models._REGISTRY))
+    first = models._REGISTRY["resconv"]
+
+    class Other(torch.nn.Module):
+        def __init__(self, width: int = 4):
+            super().__init__()
+
+    with pytest.raises(ValueError, match="'resconv' is already registered"):
+        models.register("resconv")(Other)
+    assert models._REGISTRY["resconv"] is first
+
+    models.register("other")(Other)
+    assert models.names() == sorted(["other", "resconv"])
+    with pytest.raises(ValueError, match="'other' is already registered"):
+        models.register("other")(Other)
+
+
+def test_a_model_with_variadic_arguments_cannot_register(monkeypatch):
+    monkeypatch.setattr(models, "_REGISTRY", dict(models._REGISTRY))
+
+    class Loose(torch.nn.Module):
+        def __init__(self, width=4, **extra):
+            super().__init__()
+
+    with pytest.raises(ValueError, match="named arguments only"):
+        models.register("loose")(Loose)
+    assert "loose" not in models.names()
+
+
+@pytest.mark.parametrize("name", models.names())
+@torch.no_grad()
+def test_every_registered_model_builds_runs_and_round_trips_its_spec(name):
+    torch.manual_seed(0)
+    model = models.build(name).eval()
+    size = getattr(model, "min_size", 16) + 3  # image models say how small they can go
+    x = torch.rand(2, model.in_channels, size, size + 1)
+    y = model(x)
+    assert y.shape == (2, model.out_channels, size, size + 1)
+    assert torch.isfinite(y).all()
+
+    spec = json.loads(json.dumps(model.spec))
+    assert spec == model.spec and spec["name"] == name
+    again = models.build(spec["name"], **spec["args"])
+    assert architecture(again) == architecture(model)
+    again.load_state_dict(model.state_dict())
+    torch.testing.assert_close(again.eval()(x), y)
