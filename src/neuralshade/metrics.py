@@ -1,0 +1,254 @@
+"""Image quality metrics: L1, MSE, PSNR and SSIM, differentiable torch functions and modules.
+
+Images are float tensors ``(B, C, H, W)`` on any device; colour images are in [0, 1] unless a
+``data_range`` says otherwise. Each metric is a function (``ssim(x, y)``) and a module
+(``SSIM()``) that calls it, so it can sit in a loss or an evaluation loop alike.
+
+Reductions: every function takes ``reduction="mean" | "none"``. ``"none"`` gives one value per
+image, shape ``(B,)`` (the mean over channels and pixels of that image); ``"mean"`` gives the
+mean of those per-image values, a scalar. For PSNR this is the mean of per-image PSNRs (the
+figure papers report), not the PSNR of the batch's pooled MSE.
+
+PSNR of two identical images is ``inf`` (MSE = 0); a batch mean containing one is ``inf`` too.
+
+SSIM is Wang et al. (2004) with an 11×11 Gaussian window (σ = 1.5), C1 = (0.01·L)²,
+C2 = (0.03·L)², population (co)variances, per channel, over the "valid" region only (windows
+that lie wholly inside the image). These are the choices of scikit-image's
+``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+data_range=L, channel_axis=...)``, and the two agree (tests/test_metrics.py).
+
+>>> x = torch.rand(2, 3, 32, 32)
+>>> ssim(x, x).item()
+1.0
+>>> psnr(x, (x + 0.1).clamp(0, 1), reduction="none").shape
+torch.Size([2])
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from neuralshade.errors import ConfigError, InputError
+
+REDUCTIONS: tuple[str, ...] = ("mean", "none")
+
+
+# ---- checks at the public boundary -------------------------------------------------------
+
+
+def _check_pair(x: Tensor, y: Tensor) -> None:
+    """Both (B, C, H, W) floating tensors of the same shape, else InputError naming the shapes."""
+    for name, t in (("x", x), ("y", y)):
+        if not isinstance(t, Tensor):
+            raise InputError(f"{name} must be a torch.Tensor (B, C, H, W), got {type(t).__name__}")
+        if t.dim() != 4:
+            raise InputError(
+                f"{name} must be a 4D image batch (B, C, H, W), got shape {tuple(t.shape)}"
+            )
+        if not t.is_floating_point():
+            raise InputError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+    if x.shape != y.shape:
+        raise InputError(
+            f"x and y must have the same shape (B, C, H, W): x is {tuple(x.shape)}, "
+            f"y is {tuple(y.shape)}"
+        )
+    if x.numel() == 0:
+        raise InputError(f"the images are empty: shape {tuple(x.shape)}")
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"{name} must be positive, got {value}")
+
+
+def _reduce(per_image: Tensor, reduction: str) -> Tensor:
+    """(B,) → scalar mean for "mean", unchanged for "none"."""
+    if reduction == "mean":
+        return per_image.mean()
+    if reduction == "none":
+        return per_image
+    raise ConfigError(f"unknown reduction {reduction!r}; known: {', '.join(REDUCTIONS)}")
+
+
+# ---- pixel-wise errors ---------------------------------------------------------------------
+
+
+def l1(x: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean absolute error. x, y: (B, C, H, W). Returns a scalar, or (B,) with "none"."""
+    _check_pair(x, y)
+    return _reduce((x - y).abs().mean(dim=(1, 2, 3)), reduction)
+
+
+def mse(x: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean squared error. x, y: (B, C, H, W). Returns a scalar, or (B,) with "none"."""
+    _check_pair(x, y)
+    return _reduce((x - y).square().mean(dim=(1, 2, 3)), reduction)
+
+
+def psnr(x: Tensor, y: Tensor, data_range: float = 1.0, reduction: str = "mean") -> Tensor:
+    """Peak signal-to-noise ratio in dB, 10·log10(L² / MSE) per image, L = ``data_range``.
+
+    x, y: (B, C, H, W). Returns the mean of the per-image values (scalar), or (B,) with
+    ``reduction="none"``. Identical images give ``inf``.
+
+    >>> psnr(torch.zeros(1, 1, 4, 4), torch.full((1, 1, 4, 4), 0.1)).item()  # doctest: +ELLIPSIS
+    20.0...
+    """
+    _check_positive("data_range", data_range)
+    per_image = 10.0 * torch.log10(data_range**2 / mse(x, y, reduction="none"))
+    return _reduce(per_image, reduction)
+
+
+# ---- SSIM ----------------------------------------------------------------------------------
+
+
+def gaussian_window(
+    window_size: int,
+    sigma: float,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """1D Gaussian, exp(−k²/2σ²) at integer offsets k = −r..r (r = window_size // 2), sum 1.
+
+    Shape (window_size,). The same taps as scipy.ndimage.gaussian_filter with radius r.
+    """
+    offsets = torch.arange(window_size, dtype=dtype, device=device) - (window_size - 1) / 2
+    taps = torch.exp(-(offsets**2) / (2.0 * sigma**2))
+    return taps / taps.sum()
+
+
+def _filter_valid(images: Tensor, window: Tensor) -> Tensor:
+    """Separable Gaussian blur of every channel, valid region: (B, C, H, W) → (B, C, H', W')."""
+    channels, size = images.shape[1], window.numel()
+    vertical = window.view(1, 1, size, 1).repeat(channels, 1, 1, 1)  # (C, 1, size, 1)
+    horizontal = window.view(1, 1, 1, size).repeat(channels, 1, 1, 1)  # (C, 1, 1, size)
+    blurred = F.conv2d(images, vertical, groups=channels)
+    return F.conv2d(blurred, horizontal, groups=channels)
+
+
+def ssim_map(
+    x: Tensor,
+    y: Tensor,
+    data_range: float = 1.0,
+    window_size: int = 11,
+    sigma: float = 1.5,
+) -> Tensor:
+    """Local SSIM of every window that lies inside the image, per channel.
+
+    x, y: (B, C, H, W) with H, W ≥ ``window_size``; values span ``data_range`` (L).
+    Returns (B, C, H − window_size + 1, W − window_size + 1). Computed in float32 at least
+    (float64 stays float64): the variances are differences of nearly equal means.
+    """
+    _check_pair(x, y)
+    if not (isinstance(window_size, int) and window_size > 0 and window_size % 2 == 1):
+        raise ConfigError(f"window_size must be a positive odd integer, got {window_size!r}")
+    _check_positive("sigma", sigma)
+    _check_positive("data_range", data_range)
+    height, width = x.shape[-2:]
+    if height < window_size or width < window_size:
+        raise InputError(
+            f"SSIM needs images of at least {window_size}×{window_size} pixels "
+            f"(B, C, H ≥ {window_size}, W ≥ {window_size}), got shape {tuple(x.shape)}"
+        )
+
+    dtype = torch.promote_types(torch.promote_types(x.dtype, y.dtype), torch.float32)
+    x, y = x.to(dtype), y.to(dtype)
+    channels = x.shape[1]
+    window = gaussian_window(window_size, sigma, dtype=dtype, device=x.device)
+    # One grouped conv filters all five moments of every channel at once.
+    moments = torch.cat([x, y, x * x, y * y, x * y], dim=1)  # (B, 5C, H, W)
+    mu_x, mu_y, mu_xx, mu_yy, mu_xy = _filter_valid(moments, window).split(channels, dim=1)
+
+    var_x = mu_xx - mu_x * mu_x
+    var_y = mu_yy - mu_y * mu_y
+    cov_xy = mu_xy - mu_x * mu_y
+    c1 = (0.01 * data_range) ** 2
+    c2 = (0.03 * data_range) ** 2
+    luminance = (2 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1)
+    structure = (2 * cov_xy + c2) / (var_x + var_y + c2)
+    return luminance * structure
+
+
+def ssim(
+    x: Tensor,
+    y: Tensor,
+    data_range: float = 1.0,
+    window_size: int = 11,
+    sigma: float = 1.5,
+    reduction: str = "mean",
+) -> Tensor:
+    """Structural similarity (Wang et al. 2004), in (−1, 1], 1 for identical images.
+
+    x, y: (B, C, H, W), H, W ≥ ``window_size``; ``data_range`` is L (1.0 for [0, 1] images).
+    The mean of :func:`ssim_map` over channels and pixels: a scalar batch mean, or (B,) with
+    ``reduction="none"``. Differentiable in both arguments; symmetric.
+
+    >>> x = torch.rand(1, 3, 16, 16)
+    >>> ssim(x, x).item()
+    1.0
+    """
+    per_image = ssim_map(x, y, data_range, window_size, sigma).mean(dim=(1, 2, 3))
+    return _reduce(per_image, reduction)
+
+
+# ---- modules -------------------------------------------------------------------------------
+
+
+class L1(nn.Module):
+    """Module form of :func:`l1`."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return l1(x, y, reduction=self.reduction)
+
+
+class MSE(nn.Module):
+    """Module form of :func:`mse`."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return mse(x, y, reduction=self.reduction)
+
+
+class PSNR(nn.Module):
+    """Module form of :func:`psnr`."""
+
+    def __init__(self, data_range: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__()
+        self.data_range = data_range
+        self.reduction = reduction
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return psnr(x, y, data_range=self.data_range, reduction=self.reduction)
+
+
+class SSIM(nn.Module):
+    """Module form of :func:`ssim`.
+
+    >>> SSIM(reduction="none")(torch.rand(2, 1, 12, 12), torch.rand(2, 1, 12, 12)).shape
+    torch.Size([2])
+    """
+
+    def __init__(
+        self,
+        data_range: float = 1.0,
+        window_size: int = 11,
+        sigma: float = 1.5,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__()
+        self.data_range = data_range
+        self.window_size = window_size
+        self.sigma = sigma
+        self.reduction = reduction
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return ssim(x, y, self.data_range, self.window_size, self.sigma, self.reduction)

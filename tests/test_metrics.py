@@ -1,0 +1,206 @@
+"""Metrics: SSIM against scikit-image, PSNR and L1 against numpy, shapes, errors, gradients."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import gaussian_filter
+from skimage.metrics import structural_similarity
+
+from neuralshade.errors import ConfigError, InputError
+from neuralshade.metrics import L1, MSE, PSNR, SSIM, l1, mse, psnr, ssim, ssim_map
+
+
+def skimage_ssim(x: np.ndarray, y: np.ndarray, data_range: float = 1.0) -> np.ndarray:
+    """Per-image SSIM of (B, C, H, W) arrays by scikit-image, with the settings metrics.py uses."""
+    return np.array(
+        [
+            structural_similarity(
+                a.astype(np.float64),
+                b.astype(np.float64),
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+                data_range=data_range,
+                channel_axis=0,
+            )
+            for a, b in zip(x, y, strict=True)
+        ]
+    )
+
+
+def random_pair(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random(shape), rng.random(shape)
+
+
+def structured_pair(shape, seed=0):
+    """A diagonal gradient with rings, and a blurred, noisy copy of it: SSIM well inside (0, 1)."""
+    batch, channels, height, width = shape
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:height, 0:width] / max(height, width)
+    x = np.empty(shape)
+    for c in range(channels):
+        phase = 2.0 * c
+        x[:, c] = 0.5 * (rows + cols) * 0.5 + 0.25 * (1 + np.sin(25 * np.hypot(rows, cols) + phase))
+    blurred = gaussian_filter(x, sigma=(0, 0, 1.2, 1.2))
+    y = np.clip(blurred + rng.normal(0, 0.05, size=shape), 0, 1)
+    return x, y
+
+
+PAIRS = {"random": random_pair, "structured": structured_pair}
+SHAPES = {"grey": (2, 1, 24, 29), "rgb": (2, 3, 20, 17)}
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-12), (torch.float32, 2e-6)])
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+@pytest.mark.parametrize("make", PAIRS.values(), ids=PAIRS.keys())
+def test_ssim_equals_scikit_image(make, shape, dtype, tolerance):
+    x, y = make(shape)
+    ours = ssim(torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype), reduction="none")
+    expected = skimage_ssim(x, y)
+    assert expected.max() < 0.99  # the pair is not (nearly) identical
+    np.testing.assert_allclose(ours.double().numpy(), expected, rtol=0, atol=tolerance)
+    np.testing.assert_allclose(
+        ssim(torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype)).item(),
+        expected.mean(),
+        rtol=0,
+        atol=tolerance,
+    )
+
+
+def test_ssim_equals_scikit_image_for_another_data_range():
+    x, y = structured_pair((1, 3, 16, 16))
+    x, y = 255 * x, 255 * y
+    ours = ssim(torch.tensor(x), torch.tensor(y), data_range=255.0, reduction="none")
+    np.testing.assert_allclose(ours.numpy(), skimage_ssim(x, y, data_range=255.0), atol=1e-12)
+
+
+def test_ssim_of_an_image_with_itself_is_one():
+    x = torch.rand(3, 3, 16, 16)
+    torch.testing.assert_close(ssim(x, x, reduction="none"), torch.ones(3))
+
+
+def test_ssim_is_symmetric():
+    x, y = (torch.tensor(a) for a in structured_pair((2, 3, 16, 16)))
+    torch.testing.assert_close(ssim(x, y, reduction="none"), ssim(y, x, reduction="none"))
+
+
+def test_ssim_map_covers_the_valid_windows_and_averages_to_ssim():
+    x, y = torch.rand(2, 3, 20, 15), torch.rand(2, 3, 20, 15)
+    local = ssim_map(x, y)
+    assert local.shape == (2, 3, 10, 5)
+    torch.testing.assert_close(local.mean(dim=(1, 2, 3)), ssim(x, y, reduction="none"))
+
+
+def test_ssim_gradients_pass_gradcheck():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 2, 6, 7, dtype=torch.float64, generator=generator, requires_grad=True)
+    y = torch.rand(1, 2, 6, 7, dtype=torch.float64, generator=generator, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: ssim(a, b, window_size=5, sigma=1.0), (x, y))
+
+
+def test_ssim_gradients_are_finite_and_nonzero():
+    x, y = (torch.tensor(a, dtype=torch.float32) for a in structured_pair((2, 3, 16, 16)))
+    x.requires_grad_(True)
+    ssim(x, y).backward()
+    assert torch.isfinite(x.grad).all()
+    assert x.grad.abs().max() > 0
+
+
+def test_psnr_matches_the_formula():
+    x, y = random_pair((3, 2, 8, 9), seed=1)
+    expected = 10 * np.log10(4.0 / ((x - y) ** 2).mean(axis=(1, 2, 3)))
+    ours = psnr(torch.tensor(x), torch.tensor(y), data_range=2.0, reduction="none")
+    np.testing.assert_allclose(ours.numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        psnr(torch.tensor(x), torch.tensor(y), data_range=2.0).item(), expected.mean(), rtol=1e-12
+    )
+
+
+def test_psnr_of_identical_images_is_infinite():
+    x = torch.rand(2, 3, 4, 4)
+    assert torch.isinf(psnr(x, x, reduction="none")).all()
+    assert psnr(x, x).item() == float("inf")
+
+
+def test_l1_and_mse_match_numpy():
+    x, y = random_pair((3, 2, 5, 6), seed=2)
+    tx, ty = torch.tensor(x), torch.tensor(y)
+    np.testing.assert_allclose(l1(tx, ty).item(), np.abs(x - y).mean(), rtol=1e-12)
+    np.testing.assert_allclose(
+        l1(tx, ty, reduction="none").numpy(), np.abs(x - y).mean(axis=(1, 2, 3)), rtol=1e-12
+    )
+    np.testing.assert_allclose(mse(tx, ty).item(), ((x - y) ** 2).mean(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("metric", [l1, mse, psnr, ssim])
+def test_reduction_none_gives_one_value_per_image_and_mean_a_scalar(metric):
+    x, y = torch.rand(4, 3, 12, 12), torch.rand(4, 3, 12, 12)
+    per_image = metric(x, y, reduction="none")
+    assert per_image.shape == (4,)
+    assert metric(x, y).shape == ()
+    torch.testing.assert_close(metric(x, y), per_image.mean())
+
+
+@pytest.mark.parametrize("metric", [l1, mse, psnr, ssim])
+def test_unknown_reduction_is_a_config_error(metric):
+    x = torch.rand(1, 1, 12, 12)
+    with pytest.raises(ConfigError, match="'sum'.*mean, none"):
+        metric(x, x, reduction="sum")
+
+
+@pytest.mark.parametrize("metric", [l1, mse, psnr, ssim])
+def test_different_shapes_are_an_input_error_naming_both(metric):
+    with pytest.raises(InputError, match=r"\(1, 3, 12, 12\).*\(1, 1, 12, 12\)"):
+        metric(torch.rand(1, 3, 12, 12), torch.rand(1, 1, 12, 12))
+
+
+@pytest.mark.parametrize("metric", [l1, psnr, ssim])
+def test_non_4d_input_is_an_input_error_giving_expected_and_actual(metric):
+    with pytest.raises(InputError, match=r"\(B, C, H, W\).*\(3, 12, 12\)"):
+        metric(torch.rand(3, 12, 12), torch.rand(3, 12, 12))
+
+
+def test_integer_images_are_an_input_error():
+    x = torch.zeros(1, 1, 12, 12, dtype=torch.uint8)
+    with pytest.raises(InputError, match="floating-point.*uint8"):
+        l1(x, x)
+
+
+def test_image_smaller_than_the_ssim_window_is_an_input_error():
+    x = torch.rand(1, 3, 10, 30)
+    with pytest.raises(InputError, match=r"11×11.*\(1, 3, 10, 30\)"):
+        ssim(x, x)
+
+
+@pytest.mark.parametrize("window_size", [0, 4, 2.0])
+def test_bad_window_size_is_a_config_error(window_size):
+    x = torch.rand(1, 1, 12, 12)
+    with pytest.raises(ConfigError, match="window_size"):
+        ssim(x, x, window_size=window_size)
+
+
+def test_mixed_precision_inputs_are_compared_in_the_wider_type():
+    x, y = (torch.tensor(a) for a in structured_pair((1, 3, 16, 16)))
+    torch.testing.assert_close(
+        ssim(x.half(), y.double()),
+        ssim(x.half().double(), y.double()),
+    )
+
+
+@pytest.mark.parametrize(
+    "module, function",
+    [
+        (L1(reduction="none"), lambda x, y: l1(x, y, reduction="none")),
+        (MSE(), mse),
+        (PSNR(data_range=2.0), lambda x, y: psnr(x, y, data_range=2.0)),
+        (
+            SSIM(data_range=2.0, window_size=7, sigma=1.0, reduction="none"),
+            lambda x, y: ssim(x, y, data_range=2.0, window_size=7, sigma=1.0, reduction="none"),
+        ),
+    ],
+    ids=["L1", "MSE", "PSNR", "SSIM"],
+)
+def test_module_equals_function(module, function):
+    x, y = torch.rand(2, 3, 12, 12), torch.rand(2, 3, 12, 12)
+    torch.testing.assert_close(module(x, y), function(x, y))
