@@ -20,3 +20,11 @@ class ConfigError(NeuralShadeError):
 
 class DatasetError(NeuralShadeError):
     """A dataset directory is missing, incomplete or inconsistent."""
+
+
+class CheckpointError(NeuralShadeError):
+    """A checkpoint is missing, corrupt, inconsistent, or for another task or model."""
+
+
+class TrainingError(NeuralShadeError):
+    """Training cannot go on (e.g. the loss became NaN or infinite)."""
