@@ -140,6 +140,45 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from neuralshade.train import load_config, train
+
+    path = _preset_or_path(args.config)
+    config = load_config(apply_overrides(load_yaml(path), args.set))
+    out = args.out or str(Path("runs") / path.stem)
+    summary = train(config, out, resume=args.resume, quiet=args.quiet)
+    if summary["val"] is not None:
+        v = summary["val"]
+        print(
+            f"{out}: {summary['step']} steps; validation loss {v['loss']:.4f}, "
+            f"L1 {v['l1']:.4f}, PSNR {v['psnr']:.2f} dB; best {summary['best']}"
+        )
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from neuralshade.evaluate import evaluate
+
+    r = evaluate(
+        args.checkpoint,
+        args.data,
+        split=args.split,
+        out=args.out,
+        device=args.device,
+        quiet=args.quiet,
+    )
+    m, sp = r["mean"], r["speed"]
+    print(
+        f"{r['images']} {r['split']} images: L1 {m['l1']:.4f}  PSNR {m['psnr']:.2f} dB  "
+        f"SSIM {m['ssim']:.4f}"
+    )
+    print(
+        f"{sp['size']}x{sp['size']} on {sp['device']}: network {sp['network_ms']:.1f} ms, "
+        f"reference renderer {sp['reference_ms']:.1f} ms, speed-up {sp['speedup']:.1f}x"
+    )
+    return 0
+
+
 def _device(name: str) -> Any:
     from neuralshade.devices import resolve_device
 
@@ -220,6 +259,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_dataset)
+
+    p = sub.add_parser(
+        "train",
+        help="train a network from a YAML config",
+        description="Train per CONFIG (a YAML file or a shipped preset name, "
+        "e.g. ao2d-resconv-cpu). Checkpoints, history and TensorBoard events go "
+        "to the run directory; --resume continues a stopped run exactly.",
+    )
+    p.add_argument("config", help="YAML training config or a shipped preset name")
+    p.add_argument("--out", help="run directory (default: runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set steps=500 (repeatable)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint against the reference renderer",
+        description="Run CHECKPOINT on whole images of a dataset split; report "
+        "mean L1, PSNR, SSIM and the speed against the reference renderer; "
+        "write metrics.json and sheet.png.",
+    )
+    p.add_argument("checkpoint", help="NAME.safetensors (beside its NAME.json)")
+    p.add_argument("--data", required=True, help="dataset directory")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "val", "test", "all"],
+        help="which split (default: test)",
+    )
+    p.add_argument("--out", help="output directory (default: beside the checkpoint)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_eval)
     return parser
 
 

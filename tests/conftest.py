@@ -1,0 +1,22 @@
+"""Fixtures shared across the test suite."""
+
+import pytest
+
+from neuralshade.data.generate import generate, load_config
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """8 samples of 40×40 (6 train, 1 val, 1 test) with cheap shader AO: a dataset in a second."""
+    root = tmp_path_factory.mktemp("tiny") / "ao2d"
+    config = load_config(
+        {
+            "count": 8,
+            "size": 40,
+            "seed": 1,
+            "split": {"train": 0.75, "val": 0.125, "test": 0.125},
+            "render": {"ao_mode": "taps", "height": 6, "ao_radius": 6, "softness": 0},
+        }
+    )
+    generate(root, config, quiet=True)
+    return root

@@ -1,0 +1,152 @@
+"""The trainer: it learns, resumes exactly, stops on NaN, and runs under torchrun."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+import neuralshade.train as train_mod
+from neuralshade import checkpoint
+from neuralshade.errors import ConfigError, TrainingError
+from neuralshade.train import load_config, lr_at, train
+
+SMALL_NET = {
+    "name": "resconv",
+    "args": {"channels": 8, "kernel_size": 3, "layers": 3, "strides": [1, 2, 1]},
+}
+
+
+def config(data, **overrides):
+    values = {
+        "data": str(data),
+        "model": SMALL_NET,
+        "crop": 24,
+        "batch_size": 4,
+        "steps": 20,
+        "val_interval": 5,
+        "checkpoint_interval": 5,
+        "log_interval": 1,
+        "optimizer": {"lr": 3e-3},
+        "schedule": {"warmup_steps": 2},
+        "device": "cpu",
+    }
+    values.update(overrides)
+    return load_config(values)
+
+
+def train_losses(run):
+    lines = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
+    return [(r["step"], r["loss"]) for r in lines if "loss" in r]
+
+
+def test_a_few_steps_lower_the_loss(tiny_dataset, tmp_path):
+    summary = train(config(tiny_dataset, steps=40), tmp_path / "run", quiet=True)
+    losses = [loss for _, loss in train_losses(tmp_path / "run")]
+    assert len(losses) == 40
+    assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
+    model, info = checkpoint.load(summary["last"])
+    assert info["step"] == 40 and info["task"] == "ao2d" and info["inputs"] == ["source"]
+    assert (tmp_path / "run/checkpoints/best.safetensors").is_file()
+    assert list((tmp_path / "run/tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_resume_reproduces_the_uninterrupted_loss_curve(tiny_dataset, tmp_path, monkeypatch):
+    cfg = config(tiny_dataset)
+    train(cfg, tmp_path / "whole", quiet=True)
+
+    real_lr_at = train_mod.lr_at
+
+    def interrupted(step, c):  # the process dies during step 13 (last checkpoint: step 10)
+        if step == 13:
+            raise KeyboardInterrupt
+        return real_lr_at(step, c)
+
+    monkeypatch.setattr(train_mod, "lr_at", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "resumed", quiet=True)
+    monkeypatch.setattr(train_mod, "lr_at", real_lr_at)
+    assert checkpoint.read_meta(tmp_path / "resumed/checkpoints/last")["step"] == 10
+    with pytest.raises(ConfigError, match="--resume"):
+        train(cfg, tmp_path / "resumed", quiet=True)
+    train(cfg, tmp_path / "resumed", resume=True, quiet=True)
+    assert train_losses(tmp_path / "resumed") == train_losses(tmp_path / "whole")
+    a = checkpoint.load(tmp_path / "whole/checkpoints/last")[0].state_dict()
+    b = checkpoint.load(tmp_path / "resumed/checkpoints/last")[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
+    tiny_dataset, tmp_path, monkeypatch
+):
+    real = train_mod.build_loss("l1")
+    calls = {"n": 0}
+
+    def poisoned(pred, target):
+        calls["n"] += 1
+        loss = real(pred, target)
+        return loss * float("nan") if calls["n"] > 8 else loss
+
+    monkeypatch.setattr(train_mod, "build_loss", lambda name: poisoned)
+    with pytest.raises(TrainingError, match="nan at step"):
+        train(config(tiny_dataset, val_interval=100), tmp_path / "run", quiet=True)
+    info = checkpoint.read_meta(tmp_path / "run/checkpoints/last")
+    assert info["step"] == 5  # saved before the loss went bad, not after
+    model, _ = checkpoint.load(tmp_path / "run/checkpoints/last")
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_lr_warms_up_linearly_then_follows_a_cosine(tiny_dataset):
+    cfg = config(
+        tiny_dataset,
+        steps=110,
+        optimizer={"lr": 1.0},
+        schedule={"warmup_steps": 10, "min_lr_ratio": 0.1},
+    )
+    assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(10, cfg) == pytest.approx(1.0)
+    assert lr_at(60, cfg) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert lr_at(110, cfg) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    "values, key",
+    [
+        ({"loss": "l7"}, "l7"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"optimiser": {}}, "optimiser"),
+    ],
+)
+def test_bad_training_configs_name_the_problem(tiny_dataset, values, key):
+    with pytest.raises(ConfigError, match=key):
+        config(tiny_dataset, **values)
+
+
+def test_two_processes_under_torchrun(tiny_dataset, tmp_path):
+    cfg = config(tiny_dataset, steps=6, val_interval=3, checkpoint_interval=3)
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "neuralshade",
+        "train",
+        str(path),
+        "--out",
+        str(tmp_path / "run"),
+        "--quiet",
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    info = checkpoint.read_meta(tmp_path / "run/checkpoints/last")
+    assert info["world_size"] == 2 and info["step"] == 6
+    assert len(train_losses(tmp_path / "run")) == 6
