@@ -73,6 +73,9 @@ def test_resume_reproduces_the_uninterrupted_loss_curve(tiny_dataset, tmp_path, 
     assert checkpoint.read_meta(tmp_path / "resumed/checkpoints/last")["step"] == 10
     with pytest.raises(ConfigError, match="--resume"):
         train(cfg, tmp_path / "resumed", quiet=True)
+    other = config(tiny_dataset, model={**SMALL_NET, "args": {**SMALL_NET["args"], "channels": 4}})
+    with pytest.raises(ConfigError, match="the config builds"):
+        train(other, tmp_path / "resumed", resume=True, quiet=True)
     train(cfg, tmp_path / "resumed", resume=True, quiet=True)
     assert train_losses(tmp_path / "resumed") == train_losses(tmp_path / "whole")
     a = checkpoint.load(tmp_path / "whole/checkpoints/last")[0].state_dict()

@@ -310,10 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(
-            "interrupted: finished files are kept; run the same command again to resume",
-            file=sys.stderr,
-        )
+        again = "the same command with --resume" if args.command == "train" else "it again"
+        print(f"interrupted: finished files are kept; run {again} to continue", file=sys.stderr)
         return 130
 
 

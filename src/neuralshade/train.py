@@ -293,9 +293,14 @@ def train(
     start, best, wall = 0, math.inf, 0.0
     if resume:
         saved, info = checkpoint.load(last_ckpt, device=device, task=config.task)
+        if saved.spec != model.spec:
+            raise ConfigError(
+                f"{run}'s checkpoint is a {saved.spec} but the config builds a {model.spec}: "
+                "resume with the config the run was started with (saved as config.yaml there)"
+            )
         model.load_state_dict(saved.state_dict())
         checkpoint.load_optimizer(last_ckpt, optimizer)
-        start, best = info["step"], info.get("best_val_loss", math.inf)
+        start, best = info["step"], info.get("best_val_loss") or math.inf
         wall = info.get("wall_seconds", 0.0)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
@@ -320,7 +325,7 @@ def train(
             "step": step,
             "loss": config.loss,
             "val": val,
-            "best_val_loss": best,
+            "best_val_loss": best if math.isfinite(best) else None,
             "world_size": world,
             "data": str(config.data),
             "seed": config.seed,
