@@ -161,3 +161,18 @@ def test_zero_sized_image_raises_input_error(tmp_path, monkeypatch):
 
 def test_input_error_is_a_neuralshade_error():
     assert issubclass(InputError, NeuralShadeError)
+
+
+def test_atomic_writes_get_the_permissions_of_an_ordinary_new_file(tmp_path):
+    import os
+
+    from neuralshade.imageio import write_bytes
+
+    old = os.umask(0o022)
+    try:
+        write_bytes(tmp_path / "a.bin", b"x")
+        (tmp_path / "plain.bin").write_bytes(b"x")
+    finally:
+        os.umask(old)
+    mode = (tmp_path / "a.bin").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain.bin").stat().st_mode & 0o777 == 0o644
