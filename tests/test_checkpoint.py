@@ -79,3 +79,22 @@ def test_weights_that_do_not_fit_the_model_are_refused(saved, tmp_path):
     path.write_text(json.dumps(info))
     with pytest.raises(CheckpointError, match="does not fit"):
         checkpoint.load(path)
+
+
+def test_the_shipped_model_approximates_the_renderer():
+    from importlib import resources
+
+    import numpy as np
+
+    from neuralshade.masks import random_mask
+    from neuralshade.render.heightfield import RenderParams, render
+
+    path = resources.files("neuralshade") / "weights/ao2d-resconv-cpu.safetensors"
+    model, info = checkpoint.load(str(path), task="ao2d")
+    assert info["inputs"] == ["source"] and info["provenance"]["test"]["l1"] < 0.03
+    mask = random_mask(160, np.random.default_rng(12345))  # not a training image
+    target = render(mask, RenderParams(ao_samples=16), seed=0).beauty
+    with torch.inference_mode():
+        pred = model(torch.from_numpy(mask)[None, None]).clamp(0, 1)[0]
+    assert pred.shape == target.shape
+    assert float((pred - target).abs().mean()) < 0.03
