@@ -75,9 +75,15 @@ IRREGULAR_MASKS = {
 
 # ---- exact -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("size", "centre", "radius"), [
-    (32, (15.3, 16.7), 9.2), (48, (20.0, 23.5), 13.7), (40, (19.5, 20.25), 6.6),
-])
+
+@pytest.mark.parametrize(
+    ("size", "centre", "radius"),
+    [
+        (32, (15.3, 16.7), 9.2),
+        (48, (20.0, 23.5), 13.7),
+        (40, (19.5, 20.25), 6.6),
+    ],
+)
 def test_exact_matches_disc_formula(size, centre, radius):
     # Inside centres lie in the disc and outside ones beyond it, so the field can exceed the
     # formula by at most 0.5 inside and fall below it by at most 0.5 outside; the other way
@@ -116,8 +122,10 @@ def test_sign_negative_inside_positive_outside_half_pixel_at_boundary(method):
     assert np.all((field < 0) == inside)
     padded = np.pad(inside, 1)  # the world beyond the image is outside
     touches_other = (
-        (padded[:-2, 1:-1] != inside) | (padded[2:, 1:-1] != inside)
-        | (padded[1:-1, :-2] != inside) | (padded[1:-1, 2:] != inside)
+        (padded[:-2, 1:-1] != inside)
+        | (padded[2:, 1:-1] != inside)
+        | (padded[1:-1, :-2] != inside)
+        | (padded[1:-1, 2:] != inside)
     )
     np.testing.assert_array_equal(np.abs(field[touches_other]), 0.5)
     assert np.all(np.abs(field[~touches_other]) > 0.5)
@@ -174,6 +182,7 @@ def test_unknown_method_lists_known_ones():
 
 
 # ---- Dead Reckoning against exact --------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", IRREGULAR_MASKS)
 def test_dead_reckoning_within_error_bound_of_exact(name):

@@ -78,6 +78,9 @@ def test_resume_reproduces_the_uninterrupted_loss_curve(tiny_dataset, tmp_path, 
         train(other, tmp_path / "resumed", resume=True, quiet=True)
     train(cfg, tmp_path / "resumed", resume=True, quiet=True)
     assert train_losses(tmp_path / "resumed") == train_losses(tmp_path / "whole")
+    history = (tmp_path / "resumed/history.jsonl").read_text()
+    again = train(cfg, tmp_path / "resumed", resume=True, quiet=True)  # finished: no-op
+    assert again["step"] == 20 and (tmp_path / "resumed/history.jsonl").read_text() == history
     a = checkpoint.load(tmp_path / "whole/checkpoints/last")[0].state_dict()
     b = checkpoint.load(tmp_path / "resumed/checkpoints/last")[0].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

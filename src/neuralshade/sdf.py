@@ -126,9 +126,12 @@ def _cached_njit(func: Callable) -> Callable:
     try:
         return numba.njit(cache=True)(func)
     except RuntimeError as err:
-        warnings.warn(f"numba cannot cache {func.__name__} ({err}); it will compile in every "
-                      "process. Set NUMBA_CACHE_DIR to a writable directory to avoid this.",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"numba cannot cache {func.__name__} ({err}); it will compile in every "
+            "process. Set NUMBA_CACHE_DIR to a writable directory to avoid this.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return numba.njit(func)
 
 

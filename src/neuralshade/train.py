@@ -302,6 +302,16 @@ def train(
         checkpoint.load_optimizer(last_ckpt, optimizer)
         start, best = info["step"], info.get("best_val_loss") or math.inf
         wall = info.get("wall_seconds", 0.0)
+        if start >= config.steps:  # already finished: report it, write nothing
+            if world > 1:
+                dist.destroy_process_group()
+            return {
+                "step": start,
+                "best": str(ckpt_dir / "best.safetensors"),
+                "last": str(ckpt_dir / "last.safetensors"),
+                "val": info.get("val"),
+                "best_val_loss": best,
+            }
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
     history = run / "history.jsonl"

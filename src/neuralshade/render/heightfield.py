@@ -341,8 +341,15 @@ def ambient_occlusion_mc(
     return ao
 
 
-def march_2d(field: ExtrudedField, x: torch.Tensor, y: torch.Tensor, cos_phi: torch.Tensor,
-             sin_phi: torch.Tensor, rmax: float, max_steps: int = 256) -> torch.Tensor:
+def march_2d(
+    field: ExtrudedField,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cos_phi: torch.Tensor,
+    sin_phi: torch.Tensor,
+    rmax: float,
+    max_steps: int = 256,
+) -> torch.Tensor:
     """Distance along horizontal rays from (x, y) to the first shape wall, inf past ``rmax``.
 
     Sphere tracing in the plane through the 2D field (all (N,) tensors; directions unit length).
@@ -356,8 +363,9 @@ def march_2d(field: ExtrudedField, x: torch.Tensor, y: torch.Tensor, cos_phi: to
         if rays.numel() == 0:
             break
         r = state[:, 4]
-        d = field.distance2d(torch.addcmul(state[:, 0], r, state[:, 2]),
-                             torch.addcmul(state[:, 1], r, state[:, 3]))
+        d = field.distance2d(
+            torch.addcmul(state[:, 0], r, state[:, 2]), torch.addcmul(state[:, 1], r, state[:, 3])
+        )
         hit = d < _HIT_EPS
         hit_at[rays[hit]] = r[hit]
         r = r + _STEP_SCALE * d
@@ -399,9 +407,15 @@ def ambient_occlusion_azimuthal(
             m = sel.numel()
             offset = torch.rand(m, 1, generator=generator, device=p.device, dtype=p.dtype)
             phi = (2.0 * math.pi / samples) * (steps[None, :] + offset)  # (m, samples)
-            r = march_2d(field, p[sel, 0].repeat_interleave(samples),
-                         p[sel, 1].repeat_interleave(samples), torch.cos(phi).reshape(-1),
-                         torch.sin(phi).reshape(-1), radius, max_steps)
+            r = march_2d(
+                field,
+                p[sel, 0].repeat_interleave(samples),
+                p[sel, 1].repeat_interleave(samples),
+                torch.cos(phi).reshape(-1),
+                torch.sin(phi).reshape(-1),
+                radius,
+                max_steps,
+            )
             u_star = torch.maximum(r / radius, r / torch.sqrt(r.square() + field.height**2))
             blocked = (1.0 - u_star.square()).clamp_min(0).nan_to_num(0.0)  # r = inf: 0
             ao[sel] = 1.0 - blocked.view(m, samples).mean(dim=1)
