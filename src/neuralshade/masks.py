@@ -497,3 +497,27 @@ def _overlap_slices(
     on_canvas = (slice(top, bottom), slice(left, right))
     on_layer = (slice(top - y0, bottom - y0), slice(left - x0, right - x0))
     return on_canvas, on_layer
+
+
+def text_mask(
+    text: str, font_size: int = 96, margin: int | None = None, font: str = "DejaVuSans-Bold.ttf"
+) -> np.ndarray:
+    """White text on black, sized to fit: ``(H, W) float32`` in [0, 1].
+
+    One line per ``\\n``; ``margin`` (default: half the font size) leaves room for shadows.
+
+    >>> text_mask("hi", font_size=32).shape[0] > 32
+    True
+    """
+    if not text.strip():
+        raise InputError("the text is empty: give some characters to draw")
+    path = next((f for f in fonts() if f.name == font), fonts()[0])
+    face = _font(path, font_size)
+    margin = font_size // 2 if margin is None else margin
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    left, top, right, bottom = probe.multiline_textbbox((0, 0), text, font=face, align="center")
+    image = Image.new("L", (right - left + 2 * margin, bottom - top + 2 * margin), 0)
+    ImageDraw.Draw(image).multiline_text(
+        (margin - left, margin - top), text, fill=255, font=face, align="center"
+    )
+    return np.asarray(image, dtype=np.float32) / 255.0

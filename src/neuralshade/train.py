@@ -337,6 +337,7 @@ def train(
             "val": val,
             "best_val_loss": best if math.isfinite(best) else None,
             "world_size": world,
+            "render": train_data.config.render.model_dump(mode="json"),
             "data": str(config.data),
             "seed": config.seed,
             "config": config.model_dump(mode="json"),

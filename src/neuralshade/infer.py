@@ -1,0 +1,230 @@
+"""Inference: shade any white-on-black image with a trained network, in milliseconds.
+
+``neuralshade shade INPUT... -o OUT [--model NAME_OR_PATH] [--device] [--tile N]`` and, in
+Python, :func:`shade`.
+
+* Any size and aspect ratio. The network is fully convolutional; the image is padded with
+  black by the network's receptive radius (rounded up to its total stride). Beyond the image
+  the renderer sees only empty ground, so this is the context the border pixels really have,
+  not an approximation. The result is cropped back to the input's size.
+* Large images are cut into tiles. A tile keeps only its centre, and takes a margin of at
+  least the receptive radius on every side. Tile origins sit on the network's stride grid, so
+  a tile computes exactly what the whole image would there: the seams are invisible and no
+  blending is needed. Images above ``AUTO_TILE_PIXELS`` are tiled automatically.
+* Inputs may be masks or ordinary pictures: colour is converted to luminance (Rec. 709 weights,
+  transparent areas black) and grey levels are passed to the network as they are; bright
+  means raised. The renderer would threshold a grey mask at 0.5.
+* The default model is the bundled ``ao2d-resconv-cpu`` (``neuralshade/weights``): nothing
+  needs training or downloading before the first use.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+import time
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from neuralshade import checkpoint
+from neuralshade.devices import resolve_device
+from neuralshade.errors import InputError, NeuralShadeError
+from neuralshade.imageio import DEFAULT_MAX_PIXELS, write_png
+from neuralshade.masks import image_to_mask, load_mask
+
+DEFAULT_MODEL = "ao2d-resconv-cpu"
+AUTO_TILE_PIXELS = 2048 * 2048
+AUTO_TILE = 1024
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def bundled_models() -> list[str]:
+    """Names of the models shipped in neuralshade/weights."""
+    folder = resources.files("neuralshade") / "weights"
+    return sorted(
+        p.name.removesuffix(".safetensors")
+        for p in folder.iterdir()
+        if p.name.endswith(".safetensors")
+    )
+
+
+def model_path(name_or_path: str | os.PathLike | None = None) -> Path:
+    """A bundled model's name, or a checkpoint path, to the checkpoint's weights path."""
+    name = str(name_or_path or DEFAULT_MODEL)
+    shipped = resources.files("neuralshade") / "weights" / f"{name}.safetensors"
+    if shipped.is_file():
+        return Path(str(shipped))
+    path = Path(name)
+    if path.exists() or path.suffix in (".safetensors", ".json"):
+        return path
+    raise NeuralShadeError(
+        f"no model {name!r}: give a checkpoint path or a bundled model "
+        f"({', '.join(bundled_models())})"
+    )
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, device: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    model, info = checkpoint.load(path, device=device, task="ao2d")
+    if info.get("inputs") != ["source"]:
+        raise NeuralShadeError(
+            f"{path} takes {info.get('inputs')}, not a mask alone: "
+            "shade needs a model trained on inputs [source]"
+        )
+    return model, info
+
+
+def load_model(
+    name_or_path: str | os.PathLike | None = None, device: str | torch.device = "auto"
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The network (eval mode, on ``device``) and its sidecar; cached per (model, device)."""
+    dev = resolve_device(device) if isinstance(device, str) else device
+    return _load(str(model_path(name_or_path)), str(dev))
+
+
+def _context(model: torch.nn.Module) -> tuple[int, int]:
+    """(margin, stride): context to add on each side, and the grid tiles must sit on."""
+    stride = math.prod(getattr(model, "strides", (1,)))
+    radius = getattr(model, "receptive_field", 1) // 2
+    return stride * math.ceil(radius / stride), stride
+
+
+def _run(model: torch.nn.Module, padded: torch.Tensor) -> torch.Tensor:
+    """Network on a padded (H, W) mask, grown right/bottom to the model's minimum if needed."""
+    h, w = padded.shape
+    least = getattr(model, "min_size", 1)
+    grown = torch.nn.functional.pad(padded, (0, max(0, least - w), 0, max(0, least - h)))
+    return model(grown[None, None])[0, :, :h, :w]
+
+
+@torch.inference_mode()
+def shade_mask(
+    model: torch.nn.Module,
+    mask: np.ndarray,
+    device: str | torch.device = "cpu",
+    tile: int | None = None,
+) -> np.ndarray:
+    """Shade a mask: (H, W) float in [0, 1] → (H, W, 3) float32 sRGB in [0, 1].
+
+    tile: side of the tiles (rounded up to the stride); None tiles only images above
+    AUTO_TILE_PIXELS.
+    """
+    mask = np.asarray(mask, dtype=np.float32)
+    if mask.ndim != 2 or mask.size == 0:
+        raise InputError(f"mask must be a non-empty (H, W) array, got shape {mask.shape}")
+    h, w = mask.shape
+    margin, stride = _context(model)
+    padded = torch.nn.functional.pad(torch.from_numpy(mask).to(device), (margin,) * 4)
+    if tile is None and h * w > AUTO_TILE_PIXELS:
+        tile = AUTO_TILE
+    if tile is None or (h <= tile and w <= tile):
+        out = _run(model, padded)[:, margin : margin + h, margin : margin + w]
+    else:
+        if tile < 1:
+            raise InputError(f"--tile must be positive, got {tile}")
+        tile = stride * math.ceil(tile / stride)
+        out = torch.empty(3, h, w, device=device)
+        for y in range(0, h, tile):
+            for x in range(0, w, tile):
+                th, tw = min(tile, h - y), min(tile, w - x)
+                # padded[y : …] starts `margin` before the tile: its context, on the stride grid
+                region = padded[y : y + th + 2 * margin, x : x + tw + 2 * margin]
+                out[:, y : y + th, x : x + tw] = _run(model, region)[
+                    :, margin : margin + th, margin : margin + tw
+                ]
+    return out.clamp(0, 1).permute(1, 2, 0).float().cpu().numpy()
+
+
+def shade(
+    image: Any,
+    model: str | os.PathLike | None = None,
+    *,
+    device: str = "auto",
+    tile: int | None = None,
+) -> np.ndarray:
+    """Shade an image with a trained network: the Python face of ``neuralshade shade``.
+
+    image: a path, a PIL image, or an array ((H, W) or (H, W, C); uint8, uint16, bool or
+    float in [0, 1]); white = shape. model: a bundled model's name or a checkpoint path
+    (default: the bundled ``ao2d-resconv-cpu``). Returns (H, W, 3) float32 sRGB in [0, 1].
+
+    Example::
+
+        >>> import numpy as np, neuralshade
+        >>> mask = np.zeros((64, 96), np.float32); mask[20:44, 30:60] = 1
+        >>> neuralshade.shade(mask).shape
+        (64, 96, 3)
+    """
+    net, _ = load_model(model, device)
+    dev = next(net.parameters()).device
+    mask = load_mask(image) if isinstance(image, (str, os.PathLike)) else image_to_mask(image)
+    return shade_mask(net, mask, dev, tile)
+
+
+def expand_inputs(inputs: list[str]) -> list[Path]:
+    """Files, folders (their images, sorted) and glob patterns → image paths, in order.
+
+    Names that match nothing are kept, so that they are reported as missing.
+    """
+    paths: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            paths += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        elif any(c in item for c in "*?[") and not p.exists():
+            paths += sorted(
+                Path(m)
+                for m in glob.glob(item, recursive=True)
+                if Path(m).suffix.lower() in IMAGE_SUFFIXES
+            )
+        else:
+            paths.append(p)
+    return paths
+
+
+def shade_files(
+    inputs: list[str],
+    out: str | os.PathLike,
+    model: str | os.PathLike | None = None,
+    *,
+    device: str = "auto",
+    tile: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Shade every input image into directory ``out`` as ``<name>.png``.
+
+    A bad input is reported and skipped; the others are still shaded. Returns
+    {'done': [(input, output, ms)], 'failed': [(input, message)]}.
+    """
+    net, _ = load_model(model, device)
+    dev = next(net.parameters()).device
+    out_dir = Path(out)
+    paths = expand_inputs(inputs)
+    if not paths:
+        raise InputError(f"no input images found in {inputs}")
+    sources = {p.resolve() for p in paths if p.exists()}
+    done, failed = [], []
+    for path in paths:
+        target = out_dir / f"{path.stem}.png"
+        try:
+            if target.resolve() in sources:
+                raise InputError(f"output {target} would overwrite an input: choose another -o")
+            mask = load_mask(path, max_pixels=max_pixels)
+            start = time.perf_counter()
+            image = shade_mask(net, mask, dev, tile)
+            ms = (time.perf_counter() - start) * 1e3
+            write_png(target, image)
+        except NeuralShadeError as exc:
+            failed.append((str(path), str(exc)))
+            log(f"failed: {exc}")
+            continue
+        done.append((str(path), str(target), ms))
+        log(f"{path} -> {target} ({mask.shape[1]}x{mask.shape[0]}, {ms:.1f} ms)")
+    return {"done": done, "failed": failed}

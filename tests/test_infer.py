@@ -1,0 +1,116 @@
+"""Inference: any size, exact tiling, batches with bad inputs, the Python API, the demo."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import neuralshade
+from neuralshade.cli import main
+from neuralshade.demo import demo
+from neuralshade.errors import NeuralShadeError
+from neuralshade.imageio import write_png
+from neuralshade.infer import load_model, model_path, shade_files, shade_mask
+from neuralshade.masks import random_mask
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 300), (1000, 37)])
+def test_any_size_comes_back_at_its_own_size(shape):
+    mask = np.zeros(shape, np.float32)
+    mask[shape[0] // 3 :, : max(1, shape[1] // 2)] = 1
+    out = neuralshade.shade(mask)
+    assert out.shape == (*shape, 3) and out.dtype == np.float32
+    assert 0 <= out.min() and out.max() <= 1
+
+
+def test_tiles_give_the_untiled_image():
+    model, _ = load_model(device="cpu")
+    mask = random_mask((150, 230), np.random.default_rng(4))
+    whole = shade_mask(model, mask, "cpu")
+    tiled = shade_mask(model, mask, "cpu", tile=64)  # 3 × 4 tiles, the last ones partial
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_padding_with_empty_ground_matches_the_renderer_at_the_border():
+    # a shape touching the frame: the network sees empty ground beyond it, like the renderer
+    from neuralshade.render.heightfield import RenderParams, render
+
+    mask = np.zeros((96, 96), np.float32)
+    mask[30:60, :20] = 1
+    out = neuralshade.shade(mask)
+    ref = render(mask, RenderParams(ao_samples=16)).numpy()["beauty"]
+    assert np.abs(out - ref)[:, :8].mean() < 0.03
+
+
+def test_api_takes_paths_pil_images_and_photos(tmp_path):
+    mask = np.zeros((50, 60), np.float32)
+    mask[10:40, 20:40] = 1
+    write_png(tmp_path / "m.png", mask)
+    from_path = neuralshade.shade(tmp_path / "m.png")
+    from_pil = neuralshade.shade(Image.open(tmp_path / "m.png"))
+    np.testing.assert_allclose(from_path, from_pil)
+    photo = np.random.default_rng(0).integers(0, 256, (40, 70, 3), dtype=np.uint8)
+    assert neuralshade.shade(photo).shape == (40, 70, 3)
+    with pytest.raises(NeuralShadeError, match="no model"):
+        neuralshade.shade(mask, model="no-such-model")
+
+
+def test_a_batch_with_bad_inputs_shades_the_rest_and_says_so(tmp_path, capsys):
+    src = tmp_path / "in"
+    mask = np.zeros((40, 50), np.float32)
+    mask[10:30, 10:30] = 1
+    write_png(src / "a.png", mask)
+    Image.fromarray((mask * 255).astype(np.uint8)).convert("RGB").save(src / "b.jpg")
+    (src / "broken.png").write_bytes(b"not a png at all")
+    out = tmp_path / "out"
+    result = shade_files(
+        [str(src), str(tmp_path / "missing.png")], out, device="cpu", log=lambda _: None
+    )
+    assert sorted(p.split("/")[-1] for p, _, _ in result["done"]) == ["a.png", "b.jpg"]
+    assert len(result["failed"]) == 2
+    assert np.asarray(Image.open(out / "a.png")).shape == (40, 50, 3)
+    code = main(
+        [
+            "shade",
+            str(src / "*.png"),
+            str(src / "b.jpg"),
+            "-o",
+            str(tmp_path / "o2"),
+            "--device",
+            "cpu",
+        ]
+    )
+    assert code == 1  # broken.png failed
+    text = capsys.readouterr()
+    assert "broken.png" in text.out + text.err and "ms per image" in text.out
+
+
+def test_an_output_that_would_overwrite_its_input_is_refused(tmp_path):
+    mask = np.ones((48, 48), np.float32)
+    write_png(tmp_path / "m.png", mask)
+    before = (tmp_path / "m.png").read_bytes()
+    result = shade_files([str(tmp_path / "m.png")], tmp_path, device="cpu", log=lambda _: None)
+    assert result["done"] == [] and "overwrite" in result["failed"][0][1]
+    assert (tmp_path / "m.png").read_bytes() == before
+
+
+def test_the_bundled_model_is_the_default():
+    assert model_path().name == "ao2d-resconv-cpu.safetensors"
+    _, info = load_model(device="cpu")
+    assert info["render"]["height"] > 0 and "provenance" in info
+
+
+def test_demo_end_to_end(tmp_path, capsys):
+    report = demo("Hi", tmp_path / "demo", device="cpu")
+    for name in ("mask.png", "network.png", "reference.png", "comparison.png", "metrics.json"):
+        assert (tmp_path / "demo" / name).is_file()
+    assert json.loads((tmp_path / "demo/metrics.json").read_text()) == report
+    assert report["network_ms"] > 0 and report["renderer_ms"] > 0
+    assert report["l1"] < 0.05 and report["ssim"] > 0.9  # the network resembles the renderer
+    h, w = report["size"]
+    assert np.asarray(Image.open(tmp_path / "demo/network.png")).shape == (h, w, 3)
+    assert main(["demo", "--text", "ok", "--out", str(tmp_path / "d2"), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    for word in ("network", "renderer", "speed-up", "L1", "PSNR", "SSIM"):
+        assert word in out
