@@ -220,6 +220,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from neuralshade.export import export_onnx
+
+    r = export_onnx(args.checkpoint, args.onnx, opset=args.opset, check=not args.no_check)
+    checked = (
+        f"; onnxruntime matches torch within {r['max_abs_diff']:.1e} at {r['sizes_checked']}"
+        if r.get("max_abs_diff") is not None
+        else ""
+    )
+    print(f"wrote {r['path']} (opset {r['opset']}, dynamic batch, height and width){checked}")
+    return 0
+
+
 def _device(name: str) -> Any:
     from neuralshade.devices import resolve_device
 
@@ -384,6 +397,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="bundled model name or checkpoint path")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "export",
+        help="export a checkpoint to ONNX (dynamic height and width)",
+        description="Export CHECKPOINT to ONNX with dynamic batch, height and "
+        "width, and check onnxruntime's output against torch's at a size other "
+        "than the traced one. Needs: pip install 'neuralshade[onnx]'.",
+    )
+    p.add_argument("checkpoint", help="NAME.safetensors (beside its NAME.json)")
+    p.add_argument("--onnx", required=True, help="output .onnx path")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 20)")
+    p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

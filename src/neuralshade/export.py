@@ -1,0 +1,218 @@
+"""ONNX export: a checkpoint's image-to-image network as one ``.onnx`` file.
+
+The graph takes ``input`` (N, C_in, H, W) float32 and gives ``output`` (N, C_out, H, W), with
+batch, height and width left dynamic (``batch``, ``height``, ``width``): one file serves every
+image size from the model's ``min_size`` up. It comes from torch's ``torch.export``-based
+exporter, which keeps sizes symbolic, so the zero padding ResConv adds to short decoder
+outputs is computed from the input's shape at run time rather than frozen at the traced size
+(the TorchScript exporter would bake it in as a constant and be wrong at other sizes).
+
+The checkpoint's description travels in the model's ``metadata_props`` under ``neuralshade.*``
+keys (strings as they are, anything else as JSON): ``model`` (registry name and constructor
+arguments), ``task``, ``inputs``, ``targets``, ``step``, ``weights_sha256``, ``min_size`` and
+``version`` (of the neuralshade that exported it).
+
+Needs the ``onnx`` extra: ``pip install 'neuralshade[onnx]'``.
+
+Example:
+    >>> info = export_onnx("runs/ao2d/checkpoints/best.safetensors", "ao2d.onnx")
+    >>> info["max_abs_diff"] < 1e-4
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import neuralshade
+from neuralshade import checkpoint
+from neuralshade.errors import ConfigError, NeuralShadeError
+from neuralshade.imageio import atomic_path
+
+# torch's exporter translates to opset 18 and newer; an older request is silently left at 18
+MIN_OPSET = 18
+# ONNX Runtime differs from torch by float rounding (other conv algorithms), far less than
+# this fraction of the output's largest magnitude; a wrong size or padding is off by O(1)
+RELATIVE_TOLERANCE = 1e-3
+# the dynamic axes of input and output, by index, with their names in the graph
+AXES = {0: "batch", 2: "height", 3: "width"}
+
+
+def export_onnx(
+    checkpoint_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    opset: int | None = None,
+    check: bool = True,
+) -> dict[str, Any]:
+    """Export checkpoint ``checkpoint_path``'s network to ONNX file ``out_path`` (atomically).
+
+    Args:
+        checkpoint_path: the checkpoint's stem, ``.safetensors`` or ``.json``.
+        out_path: the ``.onnx`` file to write (one file, weights included).
+        opset: ONNX opset to write, at least 18; None takes torch's default.
+        check: before the file appears, run it in ONNX Runtime on a random input of another
+            batch and size than the traced one and compare with torch; a mismatch raises
+            and writes nothing.
+
+    Returns:
+        ``{"path", "opset", "trace_shape", "sizes_checked", "max_abs_diff", "tolerance"}``:
+        shapes as ``[N, C, H, W]`` lists; with ``check=False`` no sizes and no difference.
+
+    Raises:
+        CheckpointError: the checkpoint is missing, corrupt or inconsistent.
+        ConfigError: ``opset`` is one the exporter cannot write, or ``out_path`` is one of
+            the checkpoint's own files.
+        NeuralShadeError: onnx, onnxscript or onnxruntime is not installed, or the exported
+            graph disagrees with torch.
+    """
+    _require("onnx", "onnxscript", *(["onnxruntime"] if check else []))
+    if opset is not None and opset < MIN_OPSET:
+        raise ConfigError(f"opset must be at least {MIN_OPSET} for torch's exporter, got {opset}")
+    out_path = Path(out_path)
+    if out_path.resolve() in {p.resolve() for p in checkpoint.paths(checkpoint_path)}:
+        raise ConfigError(f"{out_path} is the checkpoint itself; choose another output path")
+    model, info = checkpoint.load(checkpoint_path)
+    min_size = getattr(model, "min_size", 1)
+
+    # traced at batch 2 (batch 1 could be specialised to a constant) and H != W
+    size = max(64, 2 * min_size)
+    trace_shape = [2, model.in_channels, size, size + 1]
+    program = _export(model, trace_shape, min_size, opset)
+    _check_dynamic(program, trace_shape)
+    written = program.model.opset_imports[""]
+    if opset is not None and written != opset:
+        raise ConfigError(f"torch's exporter cannot write opset {opset} (it wrote {written})")
+    program.model.metadata_props.update(metadata(info, min_size))
+
+    result: dict[str, Any] = {
+        "path": str(out_path),
+        "opset": written,
+        "trace_shape": trace_shape,
+        "sizes_checked": [],
+        "max_abs_diff": None,
+        "tolerance": None,
+    }
+    with atomic_path(out_path) as tmp:
+        program.save(tmp, external_data=False)
+        if check:
+            # the parity of H and W flips, and with it the padding of a stride-2 layer
+            check_shape = [1, model.in_channels, size + 5, size + 2]
+            result.update(_compare(model, tmp, check_shape))
+    return result
+
+
+def metadata(info: dict[str, Any], min_size: int) -> dict[str, str]:
+    """The ``neuralshade.*`` metadata_props of a checkpoint with sidecar ``info``."""
+    values = {
+        "model": info["model"],
+        "task": info.get("task"),
+        "inputs": info.get("inputs"),
+        "targets": info.get("targets"),
+        "step": info.get("step"),
+        "weights_sha256": info.get("weights_sha256"),
+        "min_size": min_size,
+        "version": neuralshade.__version__,
+    }
+    return {
+        f"neuralshade.{key}": value if isinstance(value, str) else json.dumps(value)
+        for key, value in values.items()
+        if value is not None
+    }
+
+
+def _require(*modules: str) -> None:
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            raise NeuralShadeError(
+                f"ONNX export needs the package {name!r}: pip install 'neuralshade[onnx]'"
+            ) from None
+
+
+def _export(
+    model: torch.nn.Module, trace_shape: list[int], min_size: int, opset: int | None
+) -> torch.onnx.ONNXProgram:
+    """torch.onnx's ONNXProgram of ``model`` with dynamic batch, height and width."""
+    dims = {
+        axis: torch.export.Dim(name, min=1 if name == "batch" else min_size)
+        for axis, name in AXES.items()
+    }
+    with _quiet_exporter():
+        return torch.onnx.export(
+            model,
+            (torch.zeros(trace_shape),),
+            input_names=["input"],
+            output_names=["output"],
+            opset_version=opset,
+            dynamo=True,
+            dynamic_shapes=(dims,),
+            verbose=False,
+        )
+
+
+def _check_dynamic(program: torch.onnx.ONNXProgram, trace_shape: list[int]) -> None:
+    """Raise if the graph's input kept the traced batch, height or width as a constant.
+
+    torch.onnx relaxes a dimension the model's forward specialises (turns into a Python number)
+    to the traced value without an error, which would give a file for one size only.
+    """
+    shape = program.model.graph.inputs[0].shape
+    fixed = [name for axis, name in AXES.items() if isinstance(shape[axis], int)]
+    if fixed:
+        raise NeuralShadeError(
+            f"the exported graph fixes the input's {' and '.join(fixed)} to the traced shape "
+            f"{trace_shape}: the model's forward turns them into Python numbers (int(), "
+            "shape arithmetic outside torch), which torch.export cannot keep symbolic"
+        )
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Hide the exporter's noise: warnings about torchvision ops this model never uses, and
+    a FutureWarning torch raises against its own deprecated pytree API."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _compare(model: torch.nn.Module, onnx_path: Path, shape: list[int]) -> dict[str, Any]:
+    """Run ``onnx_path`` in ONNX Runtime and ``model`` in torch on one random input."""
+    import onnxruntime
+
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = session.run(["output"], {"input": x.numpy()})[0]
+    with torch.no_grad():
+        want = model(x).numpy()
+    if got.shape != want.shape:
+        raise NeuralShadeError(
+            f"the exported graph gives shape {got.shape} for input {tuple(shape)}, torch gives "
+            f"{want.shape}: the export is wrong, please report it"
+        )
+    diff = float(np.abs(got - want).max())
+    tolerance = RELATIVE_TOLERANCE * max(1.0, float(np.abs(want).max()))
+    if not diff <= tolerance:
+        raise NeuralShadeError(
+            f"the exported graph differs from torch by up to {diff:.3g} (tolerance "
+            f"{tolerance:.3g}) on input {tuple(shape)}: the export is wrong, please report it"
+        )
+    return {"sizes_checked": [shape], "max_abs_diff": diff, "tolerance": tolerance}

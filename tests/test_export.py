@@ -1,0 +1,155 @@
+"""ONNX export: ONNX Runtime gives torch's output at sizes other than the traced one."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxscript")
+onnx = pytest.importorskip("onnx")
+onnxruntime = pytest.importorskip("onnxruntime")
+
+import neuralshade  # noqa: E402
+from neuralshade import checkpoint  # noqa: E402
+from neuralshade.errors import CheckpointError, ConfigError, NeuralShadeError  # noqa: E402
+from neuralshade.export import export_onnx  # noqa: E402
+from neuralshade.models import build  # noqa: E402
+from neuralshade.models.resconv import ConvLayer  # noqa: E402
+
+BUNDLED = Path(neuralshade.__file__).parent / "weights" / "ao2d-resconv-cpu.safetensors"
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A 3-layer ResConv with a stride-2 middle layer, saved, then exported: (model, ckpt, info)."""
+    root = tmp_path_factory.mktemp("export")
+    torch.manual_seed(0)
+    model = build("resconv", in_channels=1, channels=8, kernel_size=3, layers=3, strides=[1, 2, 1])
+    # BatchNorm at its initial identity would hide a graph that drops its statistics
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    meta = {"task": "ao2d", "inputs": ["source"], "targets": ["target"], "step": 0}
+    ckpt = checkpoint.save(root / "ckpt" / "small", model.eval(), meta)
+    info = export_onnx(ckpt, root / "onnx" / "small.onnx")
+    return model, ckpt, info
+
+
+def onnx_vs_torch(onnx_path, model, shape) -> float:
+    """Max abs difference between ONNX Runtime and torch on a random input of ``shape``."""
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(1))
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert got.shape == want.shape == (shape[0], model.out_channels, *shape[2:])
+    return float(np.abs(got - want).max())
+
+
+@pytest.mark.parametrize(
+    "shape", [(1, 1, 32, 32), (2, 1, 45, 71), (2, 1, 100, 37), (1, 1, 9, 9)], ids=str
+)
+def test_onnx_matches_torch_at_untraced_sizes(small, shape):
+    model, _, info = small
+    assert list(shape) != info["trace_shape"] and shape[-1] >= model.min_size
+    assert onnx_vs_torch(info["path"], model, shape) < 1e-4
+
+
+def test_export_checks_a_size_it_did_not_trace(small):
+    model, _, info = small
+    assert info["opset"] >= 18 and info["max_abs_diff"] < 1e-4
+    (checked,) = info["sizes_checked"]
+    assert checked[0] != info["trace_shape"][0] and checked[2:] != info["trace_shape"][2:]
+    # the file holds one model, no temporary left beside it
+    assert [p.name for p in Path(info["path"]).parent.iterdir()] == ["small.onnx"]
+
+
+def test_graph_has_named_dynamic_batch_height_width(small):
+    _, _, info = small
+    graph = onnx.load(info["path"]).graph
+
+    def dims(value):
+        return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    assert [v.name for v in graph.input] == ["input"]
+    assert [v.name for v in graph.output] == ["output"]
+    assert dims(graph.input[0]) == ["batch", 1, "height", "width"]
+    assert dims(graph.output[0]) == ["batch", 3, "height", "width"]
+
+
+def test_metadata_round_trips_the_checkpoint_sidecar(small):
+    model, ckpt, info = small
+    props = {p.key: p.value for p in onnx.load(info["path"]).metadata_props}
+    sidecar = checkpoint.read_meta(ckpt)
+    assert json.loads(props["neuralshade.model"]) == sidecar["model"] == model.spec
+    assert props["neuralshade.task"] == "ao2d"
+    assert json.loads(props["neuralshade.inputs"]) == ["source"]
+    assert json.loads(props["neuralshade.targets"]) == ["target"]
+    assert json.loads(props["neuralshade.step"]) == 0
+    assert props["neuralshade.weights_sha256"] == sidecar["weights_sha256"]
+    assert json.loads(props["neuralshade.min_size"]) == model.min_size
+    assert props["neuralshade.version"] == neuralshade.__version__
+
+
+def test_bundled_model_exports_and_matches(tmp_path):
+    model, _ = checkpoint.load(BUNDLED)
+    info = export_onnx(BUNDLED, tmp_path / "ao2d.onnx")
+    assert info["max_abs_diff"] < 1e-4
+    for shape in [(1, 1, 64, 64), (1, 1, 97, 130)]:
+        assert onnx_vs_torch(info["path"], model, shape) < 1e-4
+
+
+def test_missing_checkpoint_raises_and_writes_nothing(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        export_onnx(tmp_path / "nope.safetensors", tmp_path / "out.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refuses_to_overwrite_its_checkpoint(small):
+    _, ckpt, _ = small
+    with pytest.raises(ConfigError, match="checkpoint itself"):
+        export_onnx(ckpt, ckpt)
+
+
+def test_opset_below_the_exporters_raises(small, tmp_path):
+    _, ckpt, _ = small
+    with pytest.raises(ConfigError, match="at least 18"):
+        export_onnx(ckpt, tmp_path / "out.onnx", opset=13)
+
+
+def test_missing_onnxruntime_says_how_to_install(small, tmp_path, monkeypatch):
+    _, ckpt, _ = small
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
+    with pytest.raises(NeuralShadeError, match=r"pip install 'neuralshade\[onnx\]'"):
+        export_onnx(ckpt, tmp_path / "out.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_forward_that_freezes_sizes_is_refused(small, tmp_path, monkeypatch):
+    _, ckpt, _ = small
+    forward = ConvLayer.forward
+
+    def frozen(self, x, output_size=None):
+        if output_size is not None:
+            output_size = [int(n) for n in output_size]  # Python ints: the traced size forever
+        return forward(self, x, output_size)
+
+    monkeypatch.setattr(ConvLayer, "forward", frozen)
+    with pytest.raises(NeuralShadeError, match="fixes the input's height and width"):
+        export_onnx(ckpt, tmp_path / "out.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_command_writes_a_checked_model(tmp_path, capsys):
+    from neuralshade.cli import main
+
+    weights = Path(__file__).parents[1] / "src/neuralshade/weights/ao2d-resconv-cpu.safetensors"
+    assert main(["export", str(weights), "--onnx", str(tmp_path / "m.onnx")]) == 0
+    assert (tmp_path / "m.onnx").is_file()
+    assert "onnxruntime matches torch" in capsys.readouterr().out
