@@ -196,8 +196,10 @@ def cmd_shade(args: argparse.Namespace) -> int:
     done, failed = result["done"], result["failed"]
     if done:
         ms = [t for _, _, t in done]
+        images = "image" if len(done) == 1 else "images"
         print(
-            f"shaded {len(done)} images into {args.out}: {np.median(ms):.1f} ms per image (median)"
+            f"shaded {len(done)} {images} into {args.out}: {np.median(ms):.1f} ms per image "
+            "(median)"
         )
     if failed:
         print(f"error: {len(failed)} of {len(done) + len(failed)} inputs failed", file=sys.stderr)
