@@ -241,6 +241,26 @@ def _device(name: str) -> Any:
     return resolve_device(name)
 
 
+def _add_device(p: argparse.ArgumentParser, default: str = "auto") -> None:
+    p.add_argument(
+        "--device", default=default, help=f"auto, cpu, cuda or cuda:N (default: {default})"
+    )
+
+
+def _add_quiet(p: argparse.ArgumentParser, text: str = "no progress bar") -> None:
+    p.add_argument("--quiet", action="store_true", help=text)
+
+
+def _add_set(p: argparse.ArgumentParser, example: str) -> None:
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override a setting, e.g. --set {example} (repeatable)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="neuralshade",
@@ -260,21 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, help="output directory")
     _add_render_flags(p)
     p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default: 0)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    _add_device(p)
     p.add_argument(
         "--max-pixels",
         type=int,
         default=DEFAULT_MAX_PIXELS,
         help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS})",
     )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any other render parameter, e.g. --set ambient=0.5 (repeatable)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_set(p, "ambient=0.5")
+    _add_quiet(p)
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser(
@@ -305,15 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render_flags(p)
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default: 1)")
     p.add_argument("--shard", default="0/1", help="render only part i of n, as i/n (default: 0/1)")
-    p.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N (default: cpu)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any config key, e.g. --set masks.items_max=12 (repeatable)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_device(p, "cpu")
+    _add_set(p, "masks.items_max=12")
+    _add_quiet(p)
     p.set_defaults(func=cmd_dataset)
 
     p = sub.add_parser(
@@ -326,14 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="YAML training config or a shipped preset name")
     p.add_argument("--out", help="run directory (default: runs/<config name>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set steps=500 (repeatable)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_set(p, "steps=500")
+    _add_quiet(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -352,8 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="which split (default: test)",
     )
     p.add_argument("--out", help="output directory (default: beside the checkpoint)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_device(p)
+    _add_quiet(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser(
@@ -371,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="bundled model name or checkpoint path (default: ao2d-resconv-cpu)",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    _add_device(p)
     p.add_argument(
         "--tile",
         type=int,
@@ -384,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_PIXELS,
         help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS})",
     )
-    p.add_argument("--quiet", action="store_true", help="print only the summary")
+    _add_quiet(p, "print only the summary")
     p.set_defaults(func=cmd_shade)
 
     p = sub.add_parser(
@@ -397,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", default="hello world", help='text to draw (default: "hello world")')
     p.add_argument("--out", default="demo", help="output directory (default: demo)")
     p.add_argument("--model", default=None, help="bundled model name or checkpoint path")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    _add_device(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(
