@@ -10,7 +10,6 @@ in the same run on the same device. The reference uses the scene the network was
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,30 +17,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from neuralshade.imageio import to_uint8, write_json, write_png
+from neuralshade.imageio import heatmap, to_uint8, write_json, write_png
 from neuralshade.infer import load_model, shade_mask
 from neuralshade.masks import fonts, text_mask
 from neuralshade.metrics import l1, psnr, ssim
 from neuralshade.render.heightfield import RenderParams, render
-
-
-def _timed(fn: Any, repeats: int) -> tuple[float, Any]:
-    """(median seconds of ``repeats`` calls after one warm-up, the last result)."""
-    result = fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)), result
-
-
-def error_map(a: np.ndarray, b: np.ndarray, vmax: float = 0.25) -> np.ndarray:
-    """Mean absolute difference of two (H, W, 3) images as inferno colours, full at ``vmax``."""
-    from matplotlib import colormaps
-
-    error = np.abs(a - b).mean(axis=2)
-    return colormaps["inferno"](np.clip(error / vmax, 0, 1))[..., :3].astype(np.float32)
+from neuralshade.timing import median_seconds
 
 
 def labelled_column(panels: list[tuple[str, np.ndarray]]) -> np.ndarray:
@@ -68,8 +49,8 @@ def demo(
     params = RenderParams(**info.get("render", {}))
     mask = text_mask(text)
 
-    network_s, image = _timed(lambda: shade_mask(net, mask, dev), repeats=3)
-    reference_s, ref = _timed(lambda: render(mask, params, device=dev), repeats=1)
+    network_s, image = median_seconds(lambda: shade_mask(net, mask, dev), 3, device=dev)
+    reference_s, ref = median_seconds(lambda: render(mask, params, device=dev), 1, device=dev)
     reference = ref.numpy()["beauty"]
 
     pred = torch.from_numpy(image).permute(2, 0, 1)[None]
@@ -98,7 +79,10 @@ def demo(
                 ("mask", grey),
                 (f"network: {report['network_ms']:.0f} ms", image),
                 (f"reference renderer: {report['renderer_ms']:.0f} ms", reference),
-                ("|network - reference| (black 0, yellow >= 0.25)", error_map(image, reference)),
+                (
+                    "error (yellow: 0.25)",
+                    heatmap(np.abs(image - reference).mean(axis=2), 0.25),
+                ),
             ]
         ),
     )

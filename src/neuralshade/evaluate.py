@@ -16,7 +16,6 @@ for the same image with the dataset's render settings, and their ratio.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,25 +25,13 @@ import torch
 from neuralshade import checkpoint
 from neuralshade.data.datasets import Ao2dDataset
 from neuralshade.devices import resolve_device
-from neuralshade.imageio import write_json, write_png
+from neuralshade.imageio import heatmap, write_json, write_png
 from neuralshade.losses import from_log_space, predicts_log1p
 from neuralshade.masks import random_mask
 from neuralshade.metrics import l1, psnr, ssim
 from neuralshade.progress import progress
 from neuralshade.render.heightfield import render
-
-
-def _median_seconds(fn: Any, repeats: int, device: torch.device) -> float:
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+from neuralshade.timing import median_seconds
 
 
 def measure_speed(
@@ -58,12 +45,10 @@ def measure_speed(
     mask = random_mask(size, np.random.default_rng(0), data.config.masks)
     x = torch.rand(1, data.in_channels, size, size, device=device)
     with torch.inference_mode():
-        model(x)  # warm-up
-        network = _median_seconds(lambda: model(x), repeats, device)
+        network, _ = median_seconds(lambda: model(x), repeats, device=device)
     params = data.config.render
-    render(mask, params, device=device)  # warm-up
-    reference = _median_seconds(
-        lambda: render(mask, params, device=device), max(1, repeats // 2), device
+    reference, _ = median_seconds(
+        lambda: render(mask, params, device=device), max(1, repeats // 2), device=device
     )
     return {
         "size": size,
@@ -72,13 +57,6 @@ def measure_speed(
         "speedup": reference / network,
         "device": str(device),
     }
-
-
-def _heat(error: np.ndarray, vmax: float = 0.25) -> np.ndarray:
-    """(H, W) absolute error → (H, W, 3) inferno colours, saturating at ``vmax``."""
-    from matplotlib import colormaps
-
-    return colormaps["inferno"](np.clip(error / vmax, 0, 1))[..., :3].astype(np.float32)
 
 
 def _rgb(chw: torch.Tensor) -> np.ndarray:
@@ -127,7 +105,7 @@ def evaluate(
                 error = (pred - y).abs().mean(dim=1)[0].cpu().numpy()
                 rows.append(
                     np.concatenate(
-                        [_rgb(x[0, :1]), _rgb(pred[0]), _rgb(y[0]), _heat(error)], axis=1
+                        [_rgb(x[0, :1]), _rgb(pred[0]), _rgb(y[0]), heatmap(error, 0.25)], axis=1
                     )
                 )
     means = {key: float(np.mean([r[key] for r in per_image])) for key in ("l1", "psnr", "ssim")}

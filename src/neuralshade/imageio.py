@@ -78,6 +78,15 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+def heatmap(values: np.ndarray, vmax: float) -> np.ndarray:
+    """(H, W) non-negative values → (H, W, 3) float32 inferno colours, saturating at ``vmax``."""
+    from matplotlib import colormaps
+
+    return colormaps["inferno"](np.clip(np.asarray(values) / vmax, 0, 1))[..., :3].astype(
+        np.float32
+    )
+
+
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     """Atomically write an image as an 8-bit PNG.
 
