@@ -55,6 +55,7 @@ further than ``ao_radius`` from every shape have AO = 1 exactly and are not trac
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -323,21 +324,39 @@ def ambient_occlusion_mc(
 
     With ``quiet=False`` a progress bar counts the points traced (on a terminal only).
     """
-    ao = torch.ones(p.shape[0], dtype=p.dtype, device=p.device)
     # geometry further than the AO radius cannot occlude: AO is exactly 1 there
-    need = torch.nonzero(field.solid(p) < radius).squeeze(1)
+    need = field.solid(p) < radius
+
+    def visibility(sel: torch.Tensor) -> torch.Tensor:
+        ps = (p[sel] + _ORIGIN_OFFSET * n[sel]).repeat_interleave(samples, dim=0)
+        ns = n[sel].repeat_interleave(samples, dim=0)
+        u = torch.rand(2, ps.shape[0], generator=generator, device=p.device, dtype=p.dtype)
+        dirs = cosine_hemisphere(ns, u[0], u[1])
+        return trace_visibility(field, ps, dirs, radius, max_steps=max_steps)
+
+    return _estimate_ao(need, samples, visibility, quiet)
+
+
+def _estimate_ao(
+    need: torch.Tensor,
+    samples: int,
+    visibility: Callable[[torch.Tensor], torch.Tensor],
+    quiet: bool,
+) -> torch.Tensor:
+    """AO of every point: 1 where ``need`` is False, else the mean of ``visibility``.
+
+    need: (N,) bool, the points whose AO may be below 1. visibility(sel) gives the visibility
+    of ``samples`` rays for each point index in ``sel``, as (len(sel) · samples,) values in
+    [0, 1]. Points go in chunks of about _CHUNK_RAYS rays, under one progress bar.
+    """
+    ao = torch.ones(need.shape[0], device=need.device)
+    index = torch.nonzero(need).squeeze(1)
     per_chunk = max(1, _CHUNK_RAYS // samples)
-    with progress(total=need.numel(), desc="ambient occlusion", unit="px", quiet=quiet) as bar:
-        for start in range(0, need.numel(), per_chunk):
-            sel = need[start : start + per_chunk]
-            m = sel.numel()
-            ps = (p[sel] + _ORIGIN_OFFSET * n[sel]).repeat_interleave(samples, dim=0)
-            ns = n[sel].repeat_interleave(samples, dim=0)
-            u = torch.rand(2, m * samples, generator=generator, device=p.device, dtype=p.dtype)
-            dirs = cosine_hemisphere(ns, u[0], u[1])
-            vis = trace_visibility(field, ps, dirs, radius, max_steps=max_steps)
-            ao[sel] = vis.view(m, samples).mean(dim=1)
-            bar.update(m)
+    with progress(total=index.numel(), desc="ambient occlusion", unit="px", quiet=quiet) as bar:
+        for start in range(0, index.numel(), per_chunk):
+            sel = index[start : start + per_chunk]
+            ao[sel] = visibility(sel).view(sel.numel(), samples).mean(dim=1).to(ao.dtype)
+            bar.update(sel.numel())
     return ao
 
 
@@ -396,31 +415,26 @@ def ambient_occlusion_azimuthal(
     at stratified azimuths (one random rotation per point) estimate the φ integral.
     p: (N, 3) surface points → (N,) AO in [0, 1].
     """
-    ao = torch.ones(p.shape[0], dtype=p.dtype, device=p.device)
     # tops (z = height, normal +z) see the open sky; ground further than R from walls too
-    need = torch.nonzero((p[:, 2] < field.height) & (field.solid(p) < radius)).squeeze(1)
+    need = (p[:, 2] < field.height) & (field.solid(p) < radius)
     steps = torch.arange(samples, device=p.device, dtype=p.dtype)
-    per_chunk = max(1, _CHUNK_RAYS // samples)
-    with progress(total=need.numel(), desc="ambient occlusion", unit="px", quiet=quiet) as bar:
-        for start in range(0, need.numel(), per_chunk):
-            sel = need[start : start + per_chunk]
-            m = sel.numel()
-            offset = torch.rand(m, 1, generator=generator, device=p.device, dtype=p.dtype)
-            phi = (2.0 * math.pi / samples) * (steps[None, :] + offset)  # (m, samples)
-            r = march_2d(
-                field,
-                p[sel, 0].repeat_interleave(samples),
-                p[sel, 1].repeat_interleave(samples),
-                torch.cos(phi).reshape(-1),
-                torch.sin(phi).reshape(-1),
-                radius,
-                max_steps,
-            )
-            u_star = torch.maximum(r / radius, r / torch.sqrt(r.square() + field.height**2))
-            blocked = (1.0 - u_star.square()).clamp_min(0).nan_to_num(0.0)  # r = inf: 0
-            ao[sel] = 1.0 - blocked.view(m, samples).mean(dim=1)
-            bar.update(m)
-    return ao
+
+    def visibility(sel: torch.Tensor) -> torch.Tensor:
+        offset = torch.rand(sel.numel(), 1, generator=generator, device=p.device, dtype=p.dtype)
+        phi = (2.0 * math.pi / samples) * (steps[None, :] + offset)  # (m, samples)
+        r = march_2d(
+            field,
+            p[sel, 0].repeat_interleave(samples),
+            p[sel, 1].repeat_interleave(samples),
+            torch.cos(phi).reshape(-1),
+            torch.sin(phi).reshape(-1),
+            radius,
+            max_steps,
+        )
+        u_star = torch.maximum(r / radius, r / torch.sqrt(r.square() + field.height**2))
+        return 1.0 - (1.0 - u_star.square()).clamp_min(0).nan_to_num(0.0)  # r = inf: free
+
+    return _estimate_ao(need, samples, visibility, quiet)
 
 
 def ambient_occlusion_taps(
