@@ -188,3 +188,18 @@ def test_train_presets_build_the_source_network():
         )
         model = build(config.model.name, **{"in_channels": 3, **config.model.args})
         assert sum(p.numel() for p in model.parameters()) == 411_561, name
+
+
+def test_unet_presets_build_the_same_network():
+    from neuralshade.models import build
+    from neuralshade.train import load_config as load_train_config
+
+    specs = []
+    for name in ("ao2d-unet-cpu", "ao2d-unet-gpu"):
+        config = load_train_config(
+            load_yaml(str(resources.files("neuralshade") / "configs" / f"{name}.yaml"))
+        )
+        model = build(config.model.name, in_channels=1, out_channels=3, **config.model.args)
+        assert type(model).__name__ == "ShadeUNet" and config.crop == 256, name
+        specs.append(model.spec)
+    assert specs[0] == specs[1]

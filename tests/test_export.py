@@ -61,6 +61,19 @@ def test_onnx_matches_torch_at_untraced_sizes(small, shape):
     assert onnx_vs_torch(info["path"], model, shape) < 1e-4
 
 
+def test_unet_exports_with_its_padding_to_the_stride(tmp_path):
+    # ShadeUNet pads to a multiple of its stride inside forward: the graph must keep that
+    # symbolic, so that sizes that need different padding still match torch
+    torch.manual_seed(0)
+    model = build("unet", widths=[4, 8, 8], blocks=[0, 1, 1]).eval()
+    meta = {"task": "ao2d", "inputs": ["source"], "targets": ["target"], "step": 0}
+    ckpt = checkpoint.save(tmp_path / "unet", model, meta)
+    info = export_onnx(ckpt, tmp_path / "unet.onnx")
+    assert info["max_abs_diff"] < 1e-4
+    for shape in [(1, 1, 16, 16), (2, 1, 45, 71), (1, 1, 3, 100)]:
+        assert onnx_vs_torch(info["path"], model, shape) < 1e-4, shape
+
+
 def test_export_checks_a_size_it_did_not_trace(small):
     model, _, info = small
     assert info["opset"] >= 18 and info["max_abs_diff"] < 1e-4

@@ -94,4 +94,4 @@ def _json_friendly(value):
     return value
 
 
-from neuralshade.models import resconv  # noqa: E402, F401  (registers its models)
+from neuralshade.models import resconv, unet  # noqa: E402, F401  (registers their models)

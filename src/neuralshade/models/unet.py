@@ -1,0 +1,261 @@
+"""ShadeUNet: a multi-scale encoder-decoder that sees far, costs little and leaves no stripes.
+
+Built for ao2d to fix the three faults of ResConv (``models/resconv.py``):
+
+- **Reach.** ResConv sees 42 px either side, so a shadow longer than that ends in a step.
+  Here five levels go down to 1/32 of the input and the receptive field is several hundred
+  pixels (``receptive_field``), far beyond the longest shadow and AO radius the renderer makes.
+- **Cost.** ResConv runs 32 channels of 7×7 convs at full resolution. Here the full-resolution
+  image is folded into 2×2 blocks (pixel unshuffle, lossless) before the first conv, most of the
+  work happens at 1/8-1/32 of the pixels, and the only full-resolution layers are 1×1.
+- **Stripes.** A stride-2 transposed conv with kernel 7 gives every other output pixel a
+  different set of weights: the checkerboard. Here every upsampling is bilinear, followed by
+  convs (resize-then-conv), so no pixel is treated differently by its position on the grid.
+
+The head predicts, at half resolution, two images: the colour the pixel would have if it were
+ground and the colour it would have if it were the top of a shape. Both are upsampled
+bilinearly and the full-resolution mask picks one per pixel (inside = mask >= 0.5, the
+renderer's own rule, ``sdf.exact_sdf``). So a shape's outline in the output is exactly the
+mask's, however coarse the features, and no full-resolution conv is needed: at 512×512 a
+full-resolution 1×1 head alone cost more than the rest of the network.
+
+Every conv is zero-padded and the input is zero-padded up to a multiple of ``total_stride``;
+with masks (white = shape) zero is empty ground, which is exactly what the renderer puts beyond
+the image. So trained on whole images, the network treats borders as the renderer does.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neuralshade.errors import InputError
+from neuralshade.models import register
+
+_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
+class ConvBN(nn.Sequential):
+    """Conv (zero-padded, no bias) → BatchNorm → activation (optional).
+
+    The BatchNorm folds into the conv for inference (:func:`fuse_batch_norm`).
+    x: (B, in_channels, H, W) -> (B, out_channels, H / stride, W / stride)
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, activation: str | None):
+        layers = [
+            nn.Conv2d(c_in, c_out, kernel, stride, padding=kernel // 2, bias=False),
+            nn.BatchNorm2d(c_out),
+        ]
+        if activation:
+            layers.append(_ACTIVATIONS[activation]())
+        super().__init__(*layers)
+
+
+class ResBlock(nn.Module):
+    """Two 3×3 ConvBNs with an identity skip: act(x + bn(conv(act(bn(conv(x))))))."""
+
+    def __init__(self, channels: int, activation: str):
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvBN(channels, channels, 3, 1, activation), ConvBN(channels, channels, 3, 1, None)
+        )
+        self.act = _ACTIVATIONS[activation]()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.body(x))
+
+
+class UpLevel(nn.Module):
+    """Decoder step: 1×1 to the skip's width, bilinear ×2, add the skip, 3×3 ConvBN.
+
+    The 1×1 runs before the upsampling, at a quarter of the pixels.
+    """
+
+    def __init__(self, c_in: int, c_out: int, activation: str):
+        super().__init__()
+        self.reduce = ConvBN(c_in, c_out, 1, 1, None)
+        self.mix = ConvBN(c_out, c_out, 3, 1, activation)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(self.reduce(x), size=skip.shape[-2:], mode="bilinear")
+        return self.mix(up + skip)
+
+
+@register("unet")
+class ShadeUNet(nn.Module):
+    """Mask (or any buffers) to shaded image through ``len(widths)`` resolution levels.
+
+    Level 1 works at 1/2 of the input resolution (after a 2×2 pixel unshuffle), level k at
+    1/2^k. Each level below the first starts with a stride-2 3×3 ConvBN and has
+    ``blocks[k]`` residual blocks; the decoder climbs back with :class:`UpLevel`. A 1×1 conv
+    on level 1 gives ``2 * out_channels`` half-resolution images, the ground colour and the
+    shape colour; they are upsampled bilinearly and input channel 0 (the mask) picks one per
+    pixel: shape where it is >= 0.5.
+
+    Args:
+        in_channels: channels of the input image.
+        out_channels: channels of the output image.
+        widths: channels of each level, finest first.
+        blocks: residual blocks per level, finest first (same length as widths).
+        activation: ``"relu"``, ``"gelu"`` or ``"silu"``.
+
+    Attributes:
+        border_is_ground: True: the zero padding is the renderer's empty ground beyond the
+            frame, so inference runs it on the bare image (``neuralshade.infer``).
+        total_stride: the input is zero-padded to a multiple of this (2^len(widths)).
+        receptive_field: width in input pixels of the window one output pixel depends on.
+        strides: ``(total_stride,)``, for tiling on the network's grid.
+
+    Shapes:
+        x: (B, in_channels, H, W), any H, W >= 1 -> (B, out_channels, H, W), unbounded.
+
+    Example:
+        >>> model = ShadeUNet().eval()
+        >>> model(torch.rand(1, 1, 97, 130)).shape
+        torch.Size([1, 3, 97, 130])
+    """
+
+    border_is_ground = True
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 3,
+        widths: tuple[int, ...] = (16, 32, 48, 64, 96),
+        blocks: tuple[int, ...] = (0, 1, 2, 2, 2),
+        activation: str = "relu",
+    ):
+        super().__init__()
+        for name, value in [
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+        ]:
+            _check_int(name, value, 1)
+        if not isinstance(widths, (list, tuple)) or not widths:
+            raise ValueError(f"widths must list the channels of at least one level, got {widths!r}")
+        for w in widths:
+            _check_int("each of widths", w, 1)
+        if not isinstance(blocks, (list, tuple)) or len(blocks) != len(widths):
+            raise ValueError(
+                f"blocks must give one count per level ({len(widths)} levels), got {blocks!r}"
+            )
+        for b in blocks:
+            _check_int("each of blocks", b, 0)
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {', '.join(map(repr, _ACTIVATIONS))}, "
+                f"got {activation!r}"
+            )
+
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.total_stride = 2 ** len(widths)
+        self.strides = (self.total_stride,)
+
+        self.stem = nn.Sequential(
+            nn.PixelUnshuffle(2), ConvBN(4 * in_channels, widths[0], 3, 1, activation)
+        )
+        self.down = nn.ModuleList()
+        for k, (w, n) in enumerate(zip(widths, blocks, strict=True)):
+            entry = [] if k == 0 else [ConvBN(widths[k - 1], w, 3, 2, activation)]
+            self.down.append(nn.Sequential(*entry, *(ResBlock(w, activation) for _ in range(n))))
+        self.up = nn.ModuleList(
+            UpLevel(widths[k + 1], widths[k], activation) for k in reversed(range(len(widths) - 1))
+        )
+        self.head = nn.Conv2d(widths[0], 2 * out_channels, 1)
+        self.receptive_field = _receptive_field(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, in_channels, H, W) -> (B, out_channels, H, W)."""
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise InputError(
+                f"ShadeUNet expects input (B, {self.in_channels}, H, W), got shape {tuple(x.shape)}"
+            )
+        h, w = x.shape[-2:]
+        s = self.total_stride
+        x = F.pad(x, (0, -w % s, 0, -h % s))  # zeros: empty ground, as beyond the image
+        y = self.stem(x)
+        skips = []
+        for level in self.down:
+            y = level(y)
+            skips.append(y)
+        for up, skip in zip(self.up, reversed(skips[:-1]), strict=True):
+            y = up(y, skip)
+        y = F.interpolate(self.head(y), size=x.shape[-2:], mode="bilinear")
+        ground, raised = y.chunk(2, dim=1)
+        return torch.where(x[:, :1] >= 0.5, raised, ground)[..., :h, :w]
+
+
+def fuse_batch_norm(model: nn.Module) -> nn.Module:
+    """Fold every BatchNorm that follows a conv into the conv's weights, in place (eval only).
+
+    conv(x)·γ/σ + (β − μγ/σ) is one conv with scaled weights and a bias: the same output, one
+    pass over the memory fewer. Returns the model.
+    """
+    for module in model.modules():
+        if isinstance(module, ConvBN) and isinstance(module[1], nn.BatchNorm2d):
+            conv, bn = module[0], module[1]
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            fused = nn.Conv2d(
+                conv.in_channels,
+                conv.out_channels,
+                conv.kernel_size,
+                conv.stride,
+                conv.padding,
+                bias=True,
+            ).to(conv.weight.device)
+            with torch.no_grad():
+                fused.weight.copy_(conv.weight * scale[:, None, None, None])
+                bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+                fused.bias.copy_(bn.bias + (bias - bn.running_mean) * scale)
+            module[0], module[1] = fused, nn.Identity()
+    return model
+
+
+def _receptive_field(model: ShadeUNet) -> int:
+    """Widest window of input pixels (per axis) that one interior output pixel depends on.
+
+    Follows an output pixel's interval of dependencies back through every path: a zero-padded
+    conv's output j reads inputs j·s − p … j·s − p + k − 1; a bilinear ×2 upsampling (corners
+    not aligned) makes fine pixel i read coarse pixels ⌊(2i − 1) / 4⌋ and the next; the pixel
+    unshuffle makes level-1 pixel j cover inputs 2j and 2j + 1. A decoder level reads both its
+    skip and the level below, so its interval is the union of both paths'. The width depends
+    on where the pixel sits on the network's stride grid: the widest over one period counts.
+    """
+    n = len(model.down)
+
+    def convs_back(module: nn.Module, lo: int, hi: int) -> tuple[int, int]:
+        for conv in reversed([m for m in module.modules() if isinstance(m, nn.Conv2d)]):
+            k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+            lo, hi = lo * s - p, hi * s - p + k - 1
+        return lo, hi
+
+    def up_back(lo: int, hi: int) -> tuple[int, int]:
+        return (2 * lo - 1) // 4, (2 * hi - 1) // 4 + 1
+
+    def encoder(k: int, lo: int, hi: int) -> tuple[int, int]:
+        lo, hi = convs_back(model.down[k], lo, hi)
+        if k > 0:
+            return encoder(k - 1, lo, hi)
+        lo, hi = convs_back(model.stem, lo, hi)
+        return 2 * lo, 2 * hi + 1
+
+    def decoder(k: int, lo: int, hi: int) -> tuple[int, int]:
+        if k == n - 1:
+            return encoder(k, lo, hi)
+        up = model.up[n - 2 - k]
+        lo, hi = convs_back(up.mix, lo, hi)
+        skip = encoder(k, lo, hi)
+        deep = decoder(k + 1, *convs_back(up.reduce, *up_back(lo, hi)))
+        return min(skip[0], deep[0]), max(skip[1], deep[1])
+
+    widest = 0
+    for o in range(model.total_stride):
+        lo, hi = decoder(0, *up_back(o, o))
+        widest = max(widest, hi - lo + 1)
+    return widest
+
+
+def _check_int(name: str, value, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
