@@ -59,6 +59,15 @@ def measure_speed(
     }
 
 
+def image_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """Mean L1, PSNR (at most 100 dB: JSON has no inf) and SSIM of (1, C, H, W) images in [0, 1]."""
+    return {
+        "l1": float(l1(pred, target)),
+        "psnr": min(100.0, float(psnr(pred, target))),
+        "ssim": float(ssim(pred, target)),
+    }
+
+
 def _rgb(chw: torch.Tensor) -> np.ndarray:
     a = chw.clamp(0, 1).permute(1, 2, 0).cpu().numpy()
     return np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a[..., :3]
@@ -92,15 +101,7 @@ def evaluate(
             x, y = (t[None].to(dev) for t in data[k])
             pred = model(x)
             pred = (from_log_space(pred) if log_output else pred).clamp(0, 1)
-            # identical images have infinite PSNR: report at most 100 dB (JSON has no inf)
-            per_image.append(
-                {
-                    "index": int(data.indices[k]),
-                    "l1": float(l1(pred, y)),
-                    "psnr": min(100.0, float(psnr(pred, y))),
-                    "ssim": float(ssim(pred, y)),
-                }
-            )
+            per_image.append({"index": int(data.indices[k]), **image_metrics(pred, y)})
             if len(rows) < sheet_rows:
                 error = (pred - y).abs().mean(dim=1)[0].cpu().numpy()
                 rows.append(

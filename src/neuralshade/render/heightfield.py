@@ -125,6 +125,18 @@ class RenderParams(BaseModel):
             return "azimuthal" if self.bevel == 0 else "montecarlo"
         return self.ao_mode
 
+    def reach(self) -> float:
+        """Farthest distance, in pixels, from a shape at which the shape still changes the image.
+
+        The larger of the AO radius and the shadow's length: a shadow ray from the ground
+        clears a shape of height h once it is h / tan(e) away, and the penumbra (rays passing
+        within softness · t of the top edge, t = h / sin(e) along the ray) adds about
+        softness · h / sin²(e). 46.4 px at the defaults.
+        """
+        e = math.radians(self.light_elevation)
+        shadow = self.height / math.tan(e) + self.softness * self.height / math.sin(e) ** 2
+        return max(self.ao_radius, shadow)
+
     def light_direction(self) -> tuple[float, float, float]:
         """Unit vector toward the key light, scene coordinates (x right, y down, z up)."""
         a, e = math.radians(self.light_azimuth), math.radians(self.light_elevation)
