@@ -116,7 +116,7 @@ def exact_sdf(mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     return _signed(mask, threshold, _edt_distance_to)
 
 
-def _cached_njit(func: Callable) -> Callable:
+def cached_njit(func: Callable) -> Callable:
     """``numba.njit(cache=True)``, or without the on-disk cache when no location is writable.
 
     numba caches beside the source file, else in the user's cache directory; when neither is
@@ -147,7 +147,7 @@ def _relax(dist, near_i, near_j, i, j, ni, nj, step):
         dist[i, j] = np.sqrt(float((i - pi) * (i - pi) + (j - pj) * (j - pj)))
 
 
-@_cached_njit
+@cached_njit
 def _dead_reckoning_distance_to(members):
     """Dead Reckoning distance from every pixel centre to the nearest member centre.
 
