@@ -158,7 +158,7 @@ def test_every_shipped_preset_is_a_valid_complete_config():
     presets = [
         p
         for p in (resources.files("neuralshade") / "configs").iterdir()
-        if p.name.endswith(".yaml")
+        if p.name.endswith(".yaml") and p.name.startswith("ao2d-")  # fit-*: tests/fields
     ]
     assert len(presets) >= 3
     for preset in presets:

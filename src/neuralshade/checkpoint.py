@@ -131,14 +131,21 @@ def load(
         raise CheckpointError(f"{weights} was trained for task {info.get('task')!r}, not {task!r}")
     spec = info["model"]
     try:
-        model = build(spec["name"], **spec.get("args", {}))
+        if str(info.get("task", "")).startswith("fields"):  # a coordinate network's own spec
+            from neuralshade.fields.network import FieldNetwork
+
+            model = FieldNetwork.from_spec(spec)
+        else:
+            model = build(spec["name"], **spec.get("args", {}))
     except ConfigError as exc:
         raise CheckpointError(f"{weights}: cannot rebuild its model: {exc}") from None
     state = _checked_tensors(weights, info.get("weights_sha256"))
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise CheckpointError(f"{weights} does not fit its model {spec['name']}: {exc}") from None
+        raise CheckpointError(
+            f"{weights} does not fit its model {spec.get('name', 'field')}: {exc}"
+        ) from None
     return model.to(device).eval(), info
 
 

@@ -235,6 +235,31 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fit_image(args: argparse.Namespace) -> int:
+    from neuralshade.fields.image import fit_image, load_config, sample_image
+
+    overrides = list(args.set) + ([f"epochs={args.epochs}"] if args.epochs else [])
+    config = load_config(args.preset, overrides)
+    image = sample_image(args.image)
+    out = args.out or str(Path("fits") / f"{Path(args.image).stem}-{Path(args.preset).stem}")
+    s = fit_image(image, config, out, resume=args.resume, quiet=args.quiet)
+    jpeg = s["jpeg_same_bytes"]
+    reached = s["seconds_to_30_db"]
+    print(f"{args.image} with {args.preset} -> {out}/reconstruction.png")
+    print(f"  PSNR           {s['psnr']:8.2f} dB after {s['epochs']} epochs")
+    print(f"  parameters     {s['parameters']:8d} ({s['fp16_bytes']} bytes in fp16)")
+    print(
+        f"  JPEG           {jpeg['psnr']:8.2f} dB at {jpeg['bytes']} bytes "
+        f"(quality {jpeg['quality']})"
+    )
+    print(
+        f"  converged      epoch {s['epochs_to_converge']} (within {s['converged_within_db']} dB)"
+    )
+    print(f"  30 dB after    {'never' if reached is None else f'{reached:.1f} s'}")
+    print(f"  training       {s['train_seconds']:8.1f} s")
+    return 0
+
+
 def _device(name: str) -> Any:
     from neuralshade.devices import resolve_device
 
@@ -328,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train a network from a YAML config",
         description="Train per CONFIG (a YAML file or a shipped preset name, "
-        "e.g. ao2d-resconv-cpu). Checkpoints, history and TensorBoard events go "
+        "e.g. ao2d-unet-cpu). Checkpoints, history and TensorBoard events go "
         "to the run directory; --resume continues a stopped run exactly.",
     )
     p.add_argument("config", help="YAML training config or a shipped preset name")
@@ -371,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model",
         default=None,
-        help="bundled model name or checkpoint path (default: ao2d-resconv-cpu)",
+        help="bundled model name or checkpoint path (default: ao2d-unet-cpu)",
     )
     _add_device(p)
     p.add_argument(
@@ -414,6 +439,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 20)")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "fit",
+        help="fit a coordinate network to an image or a shape",
+        description="Represent a signal as a small network over coordinates.",
+    )
+    fit = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    p = fit.add_parser(
+        "image",
+        help="fit (x, y) -> (r, g, b) to an image",
+        description="Fit a field network to IMAGE; write the reconstruction, PSNR per epoch "
+        "(JSON and plot), the JPEG of the same size, the network outside its domain, and a "
+        "checkpoint. A killed fit continues with --resume.",
+    )
+    p.add_argument(
+        "image",
+        help="an image file, or a photograph shipped with scikit-image: "
+        "astronaut, camera, coffee, chelsea, rocket",
+    )
+    p.add_argument(
+        "--preset",
+        default="hash-t4096",
+        help="fit-image preset name (relu, relu-sigmoid, relu-pe, sine-pe, siren-pe, "
+        "gaussian-pe, hash-t1024, hash-t4096; default hash-t4096) or a YAML file",
+    )
+    p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    p.add_argument("--out", default=None, help="output directory (default: fits/IMAGE-PRESET)")
+    p.add_argument("--resume", action="store_true", help="continue the fit in --out")
+    _add_set(p, "lr=0.005")
+    _add_quiet(p)
+    p.set_defaults(func=cmd_fit_image)
     return parser
 
 
