@@ -74,6 +74,40 @@ def test_unet_exports_with_its_padding_to_the_stride(tmp_path):
         assert onnx_vs_torch(info["path"], model, shape) < 1e-4, shape
 
 
+@pytest.mark.parametrize("dims", [2, 3])
+def test_a_fitted_field_exports_with_its_hash_grid(tmp_path, dims):
+    from neuralshade.fields.network import FieldNetwork
+
+    torch.manual_seed(0)
+    net = FieldNetwork(
+        {
+            "n_input_dims": dims,
+            "encoding": {
+                "otype": "HashGrid",
+                "n_levels": 6,
+                "log2_hashmap_size": 8,
+                "base_resolution": 2,
+                "max_resolution": 64,
+            },
+            "network": {"n_neurons": 16, "output_activation": "sigmoid"},
+            "input_scale": 0.5,
+            "input_offset": 0.5,
+        }
+    )
+    with torch.no_grad():  # tables far from their tiny initial values, so lookups matter
+        net.encoding.table.uniform_(-1, 1)
+    ckpt = checkpoint.save(tmp_path / "field", net, {"task": "fields-image", "step": 0})
+    info = export_onnx(ckpt, tmp_path / "field.onnx")
+    assert info["max_abs_diff"] < 1e-4
+    session = onnxruntime.InferenceSession(info["path"], providers=["CPUExecutionProvider"])
+    for n in (1, 4096):
+        points = torch.rand(n, dims) * 4 - 2  # inside and outside the fitted domain
+        got = session.run(None, {"input": points.numpy()})[0]
+        with torch.no_grad():
+            want = net(points).numpy()
+        assert got.shape == (n, 3) and np.abs(got - want).max() < 1e-4, n
+
+
 def test_export_checks_a_size_it_did_not_trace(small):
     model, _, info = small
     assert info["opset"] >= 18 and info["max_abs_diff"] < 1e-4

@@ -1,10 +1,14 @@
-"""ONNX export: a checkpoint's image-to-image network as one ``.onnx`` file.
+"""ONNX export: a checkpoint's network as one ``.onnx`` file.
 
-The graph takes ``input`` (N, C_in, H, W) float32 and gives ``output`` (N, C_out, H, W), with
-batch, height and width left dynamic (``batch``, ``height``, ``width``): one file serves every
-image size from the model's ``min_size`` up. It comes from torch's ``torch.export``-based
-exporter, which keeps sizes symbolic, so the zero padding ResConv adds to short decoder
-outputs is computed from the input's shape at run time rather than frozen at the traced size
+For an image-to-image network the graph takes ``input`` (N, C_in, H, W) float32 and gives
+``output`` (N, C_out, H, W), with batch, height and width left dynamic (``batch``, ``height``,
+``width``): one file serves every image size from the model's ``min_size`` up. For a
+coordinate network (``neuralshade fit``) it takes ``input`` (N, d) points and gives ``output``
+(N, C), N dynamic (``points``); the hash grid's integer hashing exports as ONNX integer ops.
+
+The graph comes from torch's ``torch.export``-based exporter, which keeps sizes symbolic, so
+the zero padding ResConv adds to short decoder outputs (and ShadeUNet's padding to its stride)
+is computed from the input's shape at run time rather than frozen at the traced size
 (the TorchScript exporter would bake it in as a constant and be wrong at other sizes).
 
 The checkpoint's description travels in the model's ``metadata_props`` under ``neuralshade.*``
@@ -47,6 +51,7 @@ MIN_OPSET = 18
 RELATIVE_TOLERANCE = 1e-3
 # the dynamic axes of input and output, by index, with their names in the graph
 AXES = {0: "batch", 2: "height", 3: "width"}
+POINT_AXES = {0: "points"}  # a coordinate network's (N, d) points
 
 
 def export_onnx(
@@ -86,11 +91,20 @@ def export_onnx(
     model, info = checkpoint.load(checkpoint_path)
     min_size = getattr(model, "min_size", 1)
 
-    # traced at batch 2 (batch 1 could be specialised to a constant) and H != W
-    size = max(64, 2 * min_size)
-    trace_shape = [2, model.in_channels, size, size + 1]
-    program = _export(model, trace_shape, min_size, opset)
-    _check_dynamic(program, trace_shape)
+    if str(info.get("task", "")).startswith("fields"):
+        # a coordinate network: (N, d) points, N dynamic; traced and checked at two N
+        axes = POINT_AXES
+        trace_shape = [1000, model.n_input_dims]
+        check_shape = [777, model.n_input_dims]
+    else:
+        # traced at batch 2 (batch 1 could be specialised to a constant) and H != W; checked
+        # where the parity of H and W flips, and with it the padding of a stride-2 layer
+        axes = AXES
+        size = max(64, 2 * min_size)
+        trace_shape = [2, model.in_channels, size, size + 1]
+        check_shape = [1, model.in_channels, size + 5, size + 2]
+    program = _export(model, trace_shape, axes, min_size, opset)
+    _check_dynamic(program, trace_shape, axes)
     written = program.model.opset_imports[""]
     if opset is not None and written != opset:
         raise ConfigError(f"torch's exporter cannot write opset {opset} (it wrote {written})")
@@ -107,8 +121,6 @@ def export_onnx(
     with atomic_path(out_path) as tmp:
         program.save(tmp, external_data=False)
         if check:
-            # the parity of H and W flips, and with it the padding of a stride-2 layer
-            check_shape = [1, model.in_channels, size + 5, size + 2]
             result.update(_compare(model, tmp, check_shape))
     return result
 
@@ -143,12 +155,16 @@ def _require(*modules: str) -> None:
 
 
 def _export(
-    model: torch.nn.Module, trace_shape: list[int], min_size: int, opset: int | None
+    model: torch.nn.Module,
+    trace_shape: list[int],
+    axes: dict[int, str],
+    min_size: int,
+    opset: int | None,
 ) -> torch.onnx.ONNXProgram:
-    """torch.onnx's ONNXProgram of ``model`` with dynamic batch, height and width."""
+    """torch.onnx's ONNXProgram of ``model`` with the ``axes`` dynamic."""
     dims = {
-        axis: torch.export.Dim(name, min=1 if name == "batch" else min_size)
-        for axis, name in AXES.items()
+        axis: torch.export.Dim(name, min=min_size if name in ("height", "width") else 1)
+        for axis, name in axes.items()
     }
     with _quiet_exporter():
         return torch.onnx.export(
@@ -163,14 +179,16 @@ def _export(
         )
 
 
-def _check_dynamic(program: torch.onnx.ONNXProgram, trace_shape: list[int]) -> None:
-    """Raise if the graph's input kept the traced batch, height or width as a constant.
+def _check_dynamic(
+    program: torch.onnx.ONNXProgram, trace_shape: list[int], axes: dict[int, str]
+) -> None:
+    """Raise if the graph's input kept a dynamic axis (batch, height, width…) as a constant.
 
     torch.onnx relaxes a dimension the model's forward specialises (turns into a Python number)
     to the traced value without an error, which would give a file for one size only.
     """
     shape = program.model.graph.inputs[0].shape
-    fixed = [name for axis, name in AXES.items() if isinstance(shape[axis], int)]
+    fixed = [name for axis, name in axes.items() if isinstance(shape[axis], int)]
     if fixed:
         raise NeuralShadeError(
             f"the exported graph fixes the input's {' and '.join(fixed)} to the traced shape "
