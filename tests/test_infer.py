@@ -1,6 +1,7 @@
 """Inference: any size, exact tiling, batches with bad inputs, the Python API, the demo."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from neuralshade.errors import NeuralShadeError
 from neuralshade.imageio import write_png
 from neuralshade.infer import load_model, model_path, shade_files, shade_mask
 from neuralshade.masks import random_mask
+from neuralshade.render.heightfield import RenderParams
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (7, 300), (1000, 37)])
@@ -24,12 +26,27 @@ def test_any_size_comes_back_at_its_own_size(shape):
     assert 0 <= out.min() and out.max() <= 1
 
 
-def test_tiles_give_the_untiled_image():
-    model, _ = load_model(device="cpu")
+@pytest.mark.parametrize(
+    "name, tolerance",
+    [
+        ("ao2d-resconv-cpu", 1e-5),  # its receptive field fits the margin: exact
+        ("ao2d-unet-cpu", 1 / 255),  # sees beyond the margin, where no effect reaches
+    ],
+)
+def test_tiles_give_the_untiled_image(name, tolerance):
+    model, _ = load_model(name, device="cpu")
     mask = random_mask((150, 230), np.random.default_rng(4))
     whole = shade_mask(model, mask, "cpu")
     tiled = shade_mask(model, mask, "cpu", tile=64)  # 3 × 4 tiles, the last ones partial
-    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+    np.testing.assert_allclose(tiled, whole, atol=tolerance)
+
+
+def test_the_context_is_the_renderer_s_reach_where_the_network_sees_farther():
+    resconv, _ = load_model("ao2d-resconv-cpu", device="cpu")
+    unet, info = load_model("ao2d-unet-cpu", device="cpu")
+    assert resconv.context == resconv.receptive_field // 2 == 42
+    reach = RenderParams(**info["render"]).reach()
+    assert unet.receptive_field // 2 > reach and unet.context == math.ceil(1.25 * reach)
 
 
 def test_padding_with_empty_ground_matches_the_renderer_at_the_border():
@@ -96,7 +113,7 @@ def test_an_output_that_would_overwrite_its_input_is_refused(tmp_path):
 
 
 def test_the_bundled_model_is_the_default():
-    assert model_path().name == "ao2d-resconv-cpu.safetensors"
+    assert model_path().name == "ao2d-unet-cpu.safetensors"
     _, info = load_model(device="cpu")
     assert info["render"]["height"] > 0 and "provenance" in info
 

@@ -166,7 +166,7 @@ def _export(
         axis: torch.export.Dim(name, min=min_size if name in ("height", "width") else 1)
         for axis, name in axes.items()
     }
-    with _quiet_exporter():
+    with quiet_exporter():
         return torch.onnx.export(
             model,
             (torch.zeros(trace_shape),),
@@ -198,7 +198,7 @@ def _check_dynamic(
 
 
 @contextlib.contextmanager
-def _quiet_exporter() -> Iterator[None]:
+def quiet_exporter() -> Iterator[None]:
     """Hide the exporter's noise: warnings about torchvision ops this model never uses, and
     a FutureWarning torch raises against its own deprecated pytree API."""
     logger = logging.getLogger("torch.onnx")

@@ -3,18 +3,23 @@
 ``neuralshade shade INPUT... -o OUT [--model NAME_OR_PATH] [--device] [--tile N]`` and, in
 Python, :func:`shade`.
 
-* Any size and aspect ratio. The network is fully convolutional; the image is padded with
-  black by the network's receptive radius (rounded up to its total stride). Beyond the image
-  the renderer sees only empty ground, so this is the context the border pixels really have,
-  not an approximation. The result is cropped back to the input's size.
-* Large images are cut into tiles. A tile keeps only its centre, and takes a margin of at
-  least the receptive radius on every side. Tile origins sit on the network's stride grid, so
-  a tile computes exactly what the whole image would there: the seams are invisible and no
-  blending is needed. Images above ``AUTO_TILE_PIXELS`` are tiled automatically.
+* Any size and aspect ratio. The network is fully convolutional. Beyond the image the
+  renderer sees only empty ground, so the border pixels' true context is black: a network with
+  unpadded convolutions (ResConv) gets the image padded with black by its context (below,
+  rounded up to its total stride) and cropped back; a network whose own zero padding already is
+  that ground and that learned borders from whole images (ShadeUNet, ``border_is_ground``) runs
+  on the bare image.
+* The context is what the output depends on: the receptive radius, or less where the network
+  sees farther than the renderer's effects reach (:func:`context_needed`).
+* Large images are cut into tiles. A tile keeps only its centre, and takes the context as a
+  margin on every side. Tile origins sit on the network's stride grid, so a tile computes what
+  the whole image would there, exactly for ResConv (its receptive field fits the margin), to
+  within about 1/255 for ShadeUNet (it sees beyond the margin, where nothing the renderer does
+  reaches): no seams, no blending. Images above ``AUTO_TILE_PIXELS`` are tiled automatically.
 * Inputs may be masks or ordinary pictures: colour is converted to luminance (Rec. 709 weights,
   transparent areas black) and grey levels are passed to the network as they are; bright
   means raised. The renderer would threshold a grey mask at 0.5.
-* The default model is the bundled ``ao2d-resconv-cpu`` (``neuralshade/weights``): nothing
+* The default model is the bundled ``ao2d-unet-cpu`` (``neuralshade/weights``): nothing
   needs training or downloading before the first use.
 """
 
@@ -37,8 +42,10 @@ from neuralshade.devices import resolve_device
 from neuralshade.errors import InputError, NeuralShadeError
 from neuralshade.imageio import DEFAULT_MAX_PIXELS, write_png
 from neuralshade.masks import image_to_mask, load_mask
+from neuralshade.models.unet import fuse_batch_norm
+from neuralshade.render.heightfield import RenderParams
 
-DEFAULT_MODEL = "ao2d-resconv-cpu"
+DEFAULT_MODEL = "ao2d-unet-cpu"
 AUTO_TILE_PIXELS = 2048 * 2048
 AUTO_TILE = 1024
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -72,26 +79,51 @@ def model_path(name_or_path: str | os.PathLike | None = None) -> Path:
 @lru_cache(maxsize=4)
 def _load(path: str, device: str) -> tuple[torch.nn.Module, dict[str, Any]]:
     model, info = checkpoint.load(path, device=device, task="ao2d")
+    # the cheapest way to run it that keeps its output (benchmarks/ao2d_models.py measured
+    # the alternatives): BatchNorm folded into the convs, 1.25x at 512x512 on a CPU
+    fuse_batch_norm(model)
     if info.get("inputs") != ["source"]:
         raise NeuralShadeError(
             f"{path} takes {info.get('inputs')}, not a mask alone: "
             "shade needs a model trained on inputs [source]"
         )
+    if "render" in info:
+        model.context = context_needed(model, RenderParams(**info["render"]))
     return model, info
+
+
+def context_needed(model: torch.nn.Module, params: RenderParams) -> int:
+    """Pixels of context each side that the network's output depends on, for its renderer.
+
+    The smaller of the receptive radius and 1.25 × the renderer's reach (the farthest a shape
+    changes the image, :meth:`RenderParams.reach`): a network that sees farther than that
+    has nothing more to learn there. For ResConv that is its radius (42 px), for ShadeUNet,
+    which sees hundreds of pixels, 58 px at the default render settings.
+    """
+    return min(model.receptive_field // 2, math.ceil(1.25 * params.reach()))
 
 
 def load_model(
     name_or_path: str | os.PathLike | None = None, device: str | torch.device = "auto"
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The network (eval mode, on ``device``) and its sidecar; cached per (model, device)."""
+    """The network, ready for inference on ``device``, and its sidecar; cached per both.
+
+    Eval mode, with every BatchNorm that follows a conv folded into it (the same output to
+    float rounding, one pass over the memory fewer), and ``context`` set (see
+    :func:`context_needed`).
+    """
     dev = resolve_device(device) if isinstance(device, str) else device
     return _load(str(model_path(name_or_path)), str(dev))
 
 
 def _context(model: torch.nn.Module) -> tuple[int, int]:
-    """(margin, stride): context to add on each side, and the grid tiles must sit on."""
+    """(margin, stride): context to add on each side, and the grid tiles must sit on.
+
+    The margin is the model's ``context`` (set by :func:`load_model` from its sidecar), else
+    its receptive radius, rounded up to the stride.
+    """
     stride = math.prod(getattr(model, "strides", (1,)))
-    radius = getattr(model, "receptive_field", 1) // 2
+    radius = getattr(model, "context", getattr(model, "receptive_field", 1) // 2)
     return stride * math.ceil(radius / stride), stride
 
 
@@ -124,19 +156,31 @@ def shade_mask(
     if tile is None and h * w > AUTO_TILE_PIXELS:
         tile = AUTO_TILE
     if tile is None or (h <= tile and w <= tile):
-        out = _run(model, padded)[:, margin : margin + h, margin : margin + w]
+        if getattr(model, "border_is_ground", False):
+            out = _run(model, padded[margin : margin + h, margin : margin + w])
+        else:
+            out = _run(model, padded)[:, margin : margin + h, margin : margin + w]
     else:
         if tile < 1:
             raise InputError(f"--tile must be positive, got {tile}")
         tile = stride * math.ceil(tile / stride)
         out = torch.empty(3, h, w, device=device)
+        # a border-aware network sees the image's own edge where a tile meets it, as it
+        # does untiled; the others see the black padding there
+        inner = getattr(model, "border_is_ground", False)
         for y in range(0, h, tile):
             for x in range(0, w, tile):
                 th, tw = min(tile, h - y), min(tile, w - x)
                 # padded[y : …] starts `margin` before the tile: its context, on the stride grid
-                region = padded[y : y + th + 2 * margin, x : x + tw + 2 * margin]
+                top = margin - min(y, margin) if inner else 0
+                left = margin - min(x, margin) if inner else 0
+                bottom = margin - min(h - y - th, margin) if inner else 0
+                right = margin - min(w - x - tw, margin) if inner else 0
+                region = padded[
+                    y + top : y + th + 2 * margin - bottom, x + left : x + tw + 2 * margin - right
+                ]
                 out[:, y : y + th, x : x + tw] = _run(model, region)[
-                    :, margin : margin + th, margin : margin + tw
+                    :, margin - top : margin - top + th, margin - left : margin - left + tw
                 ]
     return out.clamp(0, 1).permute(1, 2, 0).float().cpu().numpy()
 
@@ -152,7 +196,7 @@ def shade(
 
     image: a path, a PIL image, or an array ((H, W) or (H, W, C); uint8, uint16, bool or
     float in [0, 1]); white = shape. model: a bundled model's name or a checkpoint path
-    (default: the bundled ``ao2d-resconv-cpu``). Returns (H, W, 3) float32 sRGB in [0, 1].
+    (default: the bundled ``ao2d-unet-cpu``). Returns (H, W, 3) float32 sRGB in [0, 1].
 
     Example::
 

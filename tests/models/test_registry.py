@@ -70,7 +70,7 @@ def test_registering_a_name_twice_raises_and_keeps_the_first(monkeypatch):
     assert models._REGISTRY["resconv"] is first
 
     models.register("other")(Other)
-    assert models.names() == sorted(["other", "resconv"])
+    assert models.names() == sorted(["other", "resconv", "unet"])
     with pytest.raises(ValueError, match="'other' is already registered"):
         models.register("other")(Other)
 

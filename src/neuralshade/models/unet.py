@@ -187,10 +187,11 @@ class ShadeUNet(nn.Module):
 
 
 def fuse_batch_norm(model: nn.Module) -> nn.Module:
-    """Fold every BatchNorm that follows a conv into the conv's weights, in place (eval only).
+    """Fold the BatchNorm of every :class:`ConvBN` into its conv, in place (eval only).
 
     conv(x)·γ/σ + (β − μγ/σ) is one conv with scaled weights and a bias: the same output, one
-    pass over the memory fewer. Returns the model.
+    pass over the memory fewer. Modules without ConvBN (ResConv, whose BatchNorm comes before
+    its conv) are left as they are. Returns the model.
     """
     for module in model.modules():
         if isinstance(module, ConvBN) and isinstance(module[1], nn.BatchNorm2d):
