@@ -475,9 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--preset",
-        default="hash-t4096",
+        default="hash-fast",
         help="fit-image preset name (relu, relu-sigmoid, relu-pe, sine-pe, siren-pe, "
-        "gaussian-pe, hash-t1024, hash-t4096; default hash-t4096) or a YAML file",
+        "gaussian-pe, hash-t1024, hash-t4096, hash-fast; default hash-fast) or a YAML file",
     )
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     p.add_argument("--out", default=None, help="output directory (default: fits/IMAGE-PRESET)")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
@@ -75,3 +77,37 @@ def apply_overrides(values: Mapping[str, Any], overrides: Iterable[str]) -> dict
             node = child
         node[leaf] = value
     return out
+
+
+def preset_names(prefix: str) -> list[str]:
+    """The shipped presets ``configs/<prefix><name>.yaml``, as their names without the prefix."""
+    folder = resources.files("neuralshade") / "configs"
+    return sorted(
+        p.name.removeprefix(prefix).removesuffix(".yaml")
+        for p in folder.iterdir()
+        if p.name.startswith(prefix) and p.name.endswith(".yaml")
+    )
+
+
+def load_preset(
+    model: type[M],
+    prefix: str,
+    preset_or_path: str,
+    overrides: Iterable[str] | None,
+    what: str,
+) -> M:
+    """A shipped preset's name (``configs/<prefix><name>.yaml``) or a YAML file, overridden.
+
+    Raises ConfigError naming the known presets when it is neither.
+    """
+    shipped = resources.files("neuralshade") / "configs" / f"{prefix}{preset_or_path}.yaml"
+    if shipped.is_file():
+        values = load_yaml(str(shipped))
+    elif Path(preset_or_path).is_file():
+        values = load_yaml(preset_or_path)
+    else:
+        raise ConfigError(
+            f"no {what} preset or file {preset_or_path!r}; presets: "
+            f"{', '.join(preset_names(prefix))}"
+        )
+    return build(model, apply_overrides(values, overrides or []), f"{what} config")

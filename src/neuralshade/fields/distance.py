@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from neuralshade import checkpoint
-from neuralshade.config import apply_overrides, build, load_yaml
+from neuralshade.config import load_preset
+from neuralshade.config import preset_names as config_preset_names
 from neuralshade.errors import ConfigError
 from neuralshade.fields.geometry import (
     chamfer_distance,
@@ -79,30 +79,13 @@ class SdfFitConfig(BaseModel):
 
 
 def preset_names() -> list[str]:
-    """The shipped SDF-fitting presets, without the ``fit-sdf-`` prefix."""
-    folder = resources.files("neuralshade") / "configs"
-    return sorted(
-        p.name.removeprefix(PRESET_PREFIX).removesuffix(".yaml")
-        for p in folder.iterdir()
-        if p.name.startswith(PRESET_PREFIX) and p.name.endswith(".yaml")
-    )
+    """The shipped presets ``fit-sdf-*.yaml``, without the prefix."""
+    return config_preset_names(PRESET_PREFIX)
 
 
 def load_config(preset_or_path: str, overrides: list[str] | None = None) -> SdfFitConfig:
     """A preset's name (``hash``) or a YAML file, with ``key=value`` overrides applied."""
-    shipped = resources.files("neuralshade") / "configs" / f"{PRESET_PREFIX}{preset_or_path}.yaml"
-    if shipped.is_file():
-        values = load_yaml(str(shipped))
-    elif Path(preset_or_path).is_file():
-        values = load_yaml(preset_or_path)
-    else:
-        raise ConfigError(
-            f"no SDF-fitting preset or file {preset_or_path!r}; presets: "
-            f"{', '.join(preset_names())}"
-        )
-    if overrides:
-        values = apply_overrides(values, overrides)
-    return build(SdfFitConfig, values, "SDF-fitting config")
+    return load_preset(SdfFitConfig, PRESET_PREFIX, preset_or_path, overrides, "SDF-fitting")
 
 
 def true_shape(shape: str | os.PathLike) -> Any:

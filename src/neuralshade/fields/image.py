@@ -26,7 +26,6 @@ import io
 import math
 import os
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from safetensors.torch import save as safetensors_bytes
 
 from neuralshade import checkpoint
-from neuralshade.config import apply_overrides, build, load_yaml
+from neuralshade.config import load_preset
+from neuralshade.config import preset_names as config_preset_names
 from neuralshade.errors import ConfigError, InputError
 from neuralshade.fields.network import FieldConfig, FieldNetwork, optimizer
 from neuralshade.imageio import read_image, write_bytes, write_json, write_png
@@ -61,30 +61,13 @@ class ImageFitConfig(BaseModel):
 
 
 def preset_names() -> list[str]:
-    """The shipped image-fitting presets, without the ``fit-image-`` prefix."""
-    folder = resources.files("neuralshade") / "configs"
-    return sorted(
-        p.name.removeprefix(PRESET_PREFIX).removesuffix(".yaml")
-        for p in folder.iterdir()
-        if p.name.startswith(PRESET_PREFIX) and p.name.endswith(".yaml")
-    )
+    """The shipped presets ``fit-image-*.yaml``, without the prefix."""
+    return config_preset_names(PRESET_PREFIX)
 
 
 def load_config(preset_or_path: str, overrides: list[str] | None = None) -> ImageFitConfig:
-    """A preset's name (``hash-t4096``) or a YAML file, with dotted-key overrides applied."""
-    shipped = resources.files("neuralshade") / "configs" / f"{PRESET_PREFIX}{preset_or_path}.yaml"
-    if shipped.is_file():
-        values = load_yaml(str(shipped))
-    elif Path(preset_or_path).is_file():
-        values = load_yaml(preset_or_path)
-    else:
-        raise ConfigError(
-            f"no image-fitting preset or file {preset_or_path!r}; presets: "
-            f"{', '.join(preset_names())}"
-        )
-    if overrides:
-        values = apply_overrides(values, overrides)
-    return build(ImageFitConfig, values, "image-fitting config")
+    """A preset's name (``hash-t4096``) or a YAML file, with ``key=value`` overrides applied."""
+    return load_preset(ImageFitConfig, PRESET_PREFIX, preset_or_path, overrides, "image-fitting")
 
 
 def pixel_coordinates(height: int, width: int, extent: float = 1.0) -> torch.Tensor:
@@ -117,9 +100,10 @@ def fp16_bytes(net: torch.nn.Module) -> int:
 def jpeg_at_bytes(image: np.ndarray, budget: int) -> dict[str, Any]:
     """The best JPEG (Pillow, 4:2:0) of ``image`` that takes at most ``budget`` bytes.
 
-    image: (H, W, 3) float in [0, 1]. Searches the quality 1…95 by bisection (size grows with
-    quality). Returns {'quality', 'bytes', 'psnr'}; quality None when even quality 1 is larger
-    than the budget (its size and PSNR are then given for quality 1).
+    image: (H, W, 3) float in [0, 1]. Searches Pillow's whole quality scale 1…100 by bisection
+    (size grows with quality), so a budget above quality 100's size gets quality 100. Returns
+    {'quality', 'bytes', 'psnr'}; quality None when even quality 1 is larger than the budget
+    (its size and PSNR are then given for quality 1).
     """
     pixels = Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
 
@@ -128,7 +112,7 @@ def jpeg_at_bytes(image: np.ndarray, budget: int) -> dict[str, Any]:
         pixels.save(buffer, format="JPEG", quality=quality)
         return buffer.getvalue()
 
-    lo, hi, best = 1, 95, None
+    lo, hi, best = 1, 100, None
     while lo <= hi:
         q = (lo + hi) // 2
         if len(encode(q)) <= budget:
