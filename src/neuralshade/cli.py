@@ -231,7 +231,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         if r.get("max_abs_diff") is not None
         else ""
     )
-    print(f"wrote {r['path']} (opset {r['opset']}, dynamic batch, height and width){checked}")
+    dynamic = "points" if len(r["trace_shape"]) == 2 else "batch, height and width"
+    print(f"wrote {r['path']} (opset {r['opset']}, dynamic {dynamic}){checked}")
     return 0
 
 
