@@ -115,6 +115,11 @@ def _checked_tensors(path: Path, sha256: str | None) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path} is not a readable safetensors file: {exc}") from None
 
 
+def is_field(info: dict[str, Any]) -> bool:
+    """Whether a sidecar describes a coordinate network (``neuralshade fit``, tasks fields-*)."""
+    return str(info.get("task", "")).startswith("fields")
+
+
 def load(
     name: str | os.PathLike, device: str | torch.device = "cpu", task: str | None = None
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -131,7 +136,7 @@ def load(
         raise CheckpointError(f"{weights} was trained for task {info.get('task')!r}, not {task!r}")
     spec = info["model"]
     try:
-        if str(info.get("task", "")).startswith("fields"):  # a coordinate network's own spec
+        if is_field(info):  # a coordinate network carries its own spec
             from neuralshade.fields.network import FieldNetwork
 
             model = FieldNetwork.from_spec(spec)

@@ -91,7 +91,7 @@ def export_onnx(
     model, info = checkpoint.load(checkpoint_path)
     min_size = getattr(model, "min_size", 1)
 
-    if str(info.get("task", "")).startswith("fields"):
+    if checkpoint.is_field(info):
         # a coordinate network: (N, d) points, N dynamic; traced and checked at two N
         axes = POINT_AXES
         trace_shape = [1000, model.n_input_dims]

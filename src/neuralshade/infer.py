@@ -153,35 +153,29 @@ def shade_mask(
     h, w = mask.shape
     margin, stride = _context(model)
     padded = torch.nn.functional.pad(torch.from_numpy(mask).to(device), (margin,) * 4)
-    if tile is None and h * w > AUTO_TILE_PIXELS:
-        tile = AUTO_TILE
-    if tile is None or (h <= tile and w <= tile):
-        if getattr(model, "border_is_ground", False):
-            out = _run(model, padded[margin : margin + h, margin : margin + w])
-        else:
-            out = _run(model, padded)[:, margin : margin + h, margin : margin + w]
-    else:
-        if tile < 1:
-            raise InputError(f"--tile must be positive, got {tile}")
-        tile = stride * math.ceil(tile / stride)
-        out = torch.empty(3, h, w, device=device)
-        # a border-aware network sees the image's own edge where a tile meets it, as it
-        # does untiled; the others see the black padding there
-        inner = getattr(model, "border_is_ground", False)
-        for y in range(0, h, tile):
-            for x in range(0, w, tile):
-                th, tw = min(tile, h - y), min(tile, w - x)
-                # padded[y : …] starts `margin` before the tile: its context, on the stride grid
-                top = margin - min(y, margin) if inner else 0
-                left = margin - min(x, margin) if inner else 0
-                bottom = margin - min(h - y - th, margin) if inner else 0
-                right = margin - min(w - x - tw, margin) if inner else 0
-                region = padded[
-                    y + top : y + th + 2 * margin - bottom, x + left : x + tw + 2 * margin - right
-                ]
-                out[:, y : y + th, x : x + tw] = _run(model, region)[
-                    :, margin - top : margin - top + th, margin - left : margin - left + tw
-                ]
+    if tile is None:  # the whole image as one tile, unless it is large
+        tile = AUTO_TILE if h * w > AUTO_TILE_PIXELS else max(h, w)
+    if tile < 1:
+        raise InputError(f"--tile must be positive, got {tile}")
+    tile = stride * math.ceil(tile / stride)
+    out = torch.empty(3, h, w, device=device)
+    # a border-aware network sees the image's own edge where a tile meets it, as it does
+    # untiled; the others see the black padding there
+    inner = getattr(model, "border_is_ground", False)
+    for y in range(0, h, tile):
+        for x in range(0, w, tile):
+            th, tw = min(tile, h - y), min(tile, w - x)
+            # padded[y : …] starts `margin` before the tile: its context, on the stride grid
+            top = margin - min(y, margin) if inner else 0
+            left = margin - min(x, margin) if inner else 0
+            bottom = margin - min(h - y - th, margin) if inner else 0
+            right = margin - min(w - x - tw, margin) if inner else 0
+            region = padded[
+                y + top : y + th + 2 * margin - bottom, x + left : x + tw + 2 * margin - right
+            ]
+            out[:, y : y + th, x : x + tw] = _run(model, region)[
+                :, margin - top : margin - top + th, margin - left : margin - left + tw
+            ]
     return out.clamp(0, 1).permute(1, 2, 0).float().cpu().numpy()
 
 

@@ -41,6 +41,7 @@ from neuralshade.config import preset_names as config_preset_names
 from neuralshade.errors import ConfigError, InputError
 from neuralshade.fields.network import FieldConfig, FieldNetwork, optimizer
 from neuralshade.imageio import read_image, write_bytes, write_json, write_png
+from neuralshade.metrics import psnr
 from neuralshade.progress import progress
 
 CONVERGED_DB = 0.5  # "converged": the first epoch within this many dB of the best PSNR
@@ -87,9 +88,12 @@ def render(net: FieldNetwork, height: int, width: int, extent: float = 1.0) -> n
 
 
 def image_psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two float images in [0, 1] (capped at 100 dB)."""
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return 100.0 if mse == 0 else min(100.0, 10 * math.log10(1 / mse))
+    """PSNR in dB (:func:`neuralshade.metrics.psnr`, capped at 100 dB) of (H, W, C) images."""
+
+    def batch(image: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(image, np.float32)).permute(2, 0, 1)[None]
+
+    return min(100.0, float(psnr(batch(a), batch(b))))
 
 
 def fp16_bytes(net: torch.nn.Module) -> int:
@@ -227,8 +231,8 @@ def fit_image(
             raise ConfigError(
                 f"the fit diverged in epoch {epoch + 1} (loss {loss.item()}): lower lr"
             )
-        psnr = image_psnr(render(net.eval(), h, w), target)
-        history.append({"epoch": epoch + 1, "psnr": psnr, "seconds": seconds})
+        quality = image_psnr(render(net.eval(), h, w), target)
+        history.append({"epoch": epoch + 1, "psnr": quality, "seconds": seconds})
         checkpoint.save(last, net, {**meta, "history": history}, opt)
 
     net.eval()
