@@ -14,6 +14,11 @@ class InputError(NeuralShadeError):
     """An input file or array cannot be used (missing, corrupt, empty, too large)."""
 
 
+class OutputError(NeuralShadeError):
+    """An output cannot be written where asked (a file in the way, no permission, a full disk),
+    or would overwrite an input or another output."""
+
+
 class ConfigError(NeuralShadeError):
     """A configuration value or option is invalid."""
 

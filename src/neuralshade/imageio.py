@@ -10,9 +10,10 @@ that names the file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
-import tempfile
+import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,36 +22,79 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from neuralshade.errors import InputError
+from neuralshade.errors import InputError, OutputError
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
+    """Yield a temporary path beside ``path``; make it ``path``, durably, if the block succeeds.
 
     The temporary file keeps the destination's suffix so that libraries choosing a format
-    from the extension (PIL, numpy) write the right one.
+    from the extension (PIL, numpy) write the right one. It is created with mode 0o666, so the
+    kernel applies the process's umask as for any new file, without this process reading or
+    changing the umask (which would race with other threads). Before the rename its data are
+    flushed to disk (``fsync``), and after it the directory entry too, so a power loss leaves
+    either the old file or the complete new one, never a renamed, empty file.
+
+    Raises :class:`~neuralshade.errors.OutputError`, naming the path, when the destination's
+    folder cannot be made or written (a file where a folder belongs, no permission, a full or
+    read-only disk).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f"{path.suffix}.tmp{path.suffix}", dir=path.parent
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        tmp_path = _create_temporary(path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {describe_os_error(exc)}") from None
     try:
         yield tmp_path
-        # mkstemp makes private (0600) files; give the result the permissions of any new file
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
+        try:
+            _fsync(tmp_path)
+            os.replace(tmp_path, path)
+            _fsync(path.parent)
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {describe_os_error(exc)}") from None
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
-def _umask() -> int:
-    mask = os.umask(0)  # reading the umask means setting it; put it straight back
-    os.umask(mask)
-    return mask
+def _create_temporary(path: Path) -> Path:
+    """A new, empty file beside ``path`` (mode 0o666 less the umask), named to be ignored."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's data (or a folder's entries) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An OS error in words, with what to do."""
+    what = exc.strerror or str(exc)
+    where = f" ({exc.filename})" if exc.filename else ""
+    hint = {
+        errno.ENOTDIR: "a file stands where a folder belongs: choose another output path",
+        errno.EEXIST: "a file stands where a folder belongs: choose another output path",
+        errno.EISDIR: "a folder stands where the file belongs: choose another output path",
+        errno.EACCES: "no permission to write there: choose another output path",
+        errno.EPERM: "no permission to write there: choose another output path",
+        errno.EROFS: "the file system is read-only: choose another output path",
+        errno.ENOSPC: "the disk is full: free some space",
+    }.get(exc.errno, "choose another output path")
+    return f"{what}{where}; {hint}"
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
