@@ -1,7 +1,10 @@
 """Typed configuration: YAML files, ``key=value`` overrides, clear errors.
 
-Configs are pydantic models that forbid unknown keys; :func:`build` turns pydantic's
-validation errors into one :class:`~neuralshade.errors.ConfigError` that names each bad key.
+Configs are pydantic models derived from :class:`Settings`: unknown keys are errors, and so
+are NaN and infinite numbers (no setting of this package means anything at NaN, and an
+infinite one only overflows later). :func:`build` turns pydantic's validation errors into one
+:class:`~neuralshade.errors.ConfigError` that names each bad key. Because the checks live in
+the models, the Python API is protected as much as the command line.
 """
 
 from __future__ import annotations
@@ -12,16 +15,23 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from neuralshade.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 
 
+class Settings(BaseModel):
+    """Base of every config model: unknown keys and NaN or infinite numbers are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
 def build(model: type[M], values: Mapping[str, Any], what: str) -> M:
     """Validate ``values`` into ``model``; problems raise ConfigError('invalid {what}: …')."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"invalid {what}: expected a mapping of keys to values, got {values!r}")
     try:
         return model.model_validate(dict(values))
     except ValidationError as exc:
@@ -33,6 +43,8 @@ def build(model: type[M], values: Mapping[str, Any], what: str) -> M:
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML mapping; a missing file, bad YAML or a non-mapping raise ConfigError."""
+    import yaml
+
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f)
@@ -55,6 +67,8 @@ def apply_overrides(values: Mapping[str, Any], overrides: Iterable[str]) -> dict
     >>> apply_overrides({"render": {"height": 24}}, ["render.height=30", "seed=3"])
     {'render': {'height': 30}, 'seed': 3}
     """
+    import yaml
+
     out: dict[str, Any] = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in values.items()}
     for item in overrides:
         key, sep, raw = item.partition("=")

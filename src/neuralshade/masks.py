@@ -43,8 +43,9 @@ from typing import Literal
 import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from neuralshade.config import Settings
 from neuralshade.errors import ConfigError, InputError, NeuralShadeError
 from neuralshade.imageio import DEFAULT_MAX_PIXELS, read_image
 
@@ -240,7 +241,7 @@ def _font(path: Path, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(path), size)
 
 
-class MaskConfig(BaseModel):
+class MaskConfig(Settings):
     """How :func:`random_mask` draws: how many items, how many of them text, their sizes.
 
     Sizes are fractions of the image's shorter side and item counts are per square of that
@@ -248,8 +249,6 @@ class MaskConfig(BaseModel):
     on resolution or aspect ratio. The defaults give white letters, words and shapes on black
     covering about 10-30 % of the image, mostly inside the frame.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     items_min: int = Field(
         4, ge=0, description="fewest items (texts and shapes) per square of the shorter side"

@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
-from neuralshade.config import build
+from neuralshade.config import Settings, build
 from neuralshade.errors import ConfigError, InputError
 
 _REGISTRY: dict[str, type[Encoding]] = {}
@@ -104,9 +104,9 @@ class Encoding(nn.Module):
     :func:`build_encoding` turns back into the same architecture.
     """
 
-    Config: type[BaseModel]
+    Config: type[Settings]
 
-    def __init__(self, n_input_dims: int, config: BaseModel, n_output_dims: int):
+    def __init__(self, n_input_dims: int, config: Settings, n_output_dims: int):
         super().__init__()
         self.n_input_dims = n_input_dims
         self.n_output_dims = n_output_dims
@@ -124,11 +124,9 @@ class Encoding(nn.Module):
         return f"n_input_dims={self.n_input_dims}, n_output_dims={self.n_output_dims}"
 
 
-class IdentityConfig(BaseModel):
+class IdentityConfig(Settings):
     """Keys of the Identity encoding (tcnn's ``scale`` and ``offset`` are not taken: use
     ``FieldConfig.input_scale`` / ``input_offset``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     otype: Literal["Identity"] = Field("Identity", description="encoding type")
 
@@ -147,10 +145,8 @@ class Identity(Encoding):
         return x
 
 
-class FrequencyConfig(BaseModel):
+class FrequencyConfig(Settings):
     """Keys of the Frequency encoding (tcnn's, plus ``include_input``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     otype: Literal["Frequency"] = Field("Frequency", description="encoding type")
     n_frequencies: int = Field(
@@ -196,10 +192,8 @@ class Frequency(Encoding):
         return torch.cat((x, waves), dim=1) if self.include_input else waves
 
 
-class HashGridConfig(BaseModel):
+class HashGridConfig(Settings):
     """Keys of the HashGrid encoding: tcnn's names and defaults, plus ``max_resolution``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     otype: Literal["HashGrid"] = Field("HashGrid", description="encoding type")
     n_levels: int = Field(16, ge=1, description="number of grid levels L")

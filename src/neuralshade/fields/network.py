@@ -22,10 +22,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
-from neuralshade.config import build
+from neuralshade.config import Settings, build
 from neuralshade.fields.encodings import Encoding, build_encoding, check_points
 
 
@@ -71,10 +71,8 @@ def siren_init_(linears: Sequence[nn.Linear], omega_0: float) -> None:
             layer.weight.uniform_(-bound, bound)
 
 
-class MLPConfig(BaseModel):
+class MLPConfig(Settings):
     """The MLP after the encoding; its input size is the encoding's output size."""
-
-    model_config = ConfigDict(extra="forbid")
 
     n_hidden_layers: int = Field(2, ge=0, description="hidden layers (linear + activation)")
     n_neurons: int = Field(64, ge=1, description="width of every hidden layer")
@@ -130,10 +128,8 @@ class MLP(nn.Sequential):
             siren_init_([m for m in self if isinstance(m, nn.Linear)], config.omega_0)
 
 
-class FieldConfig(BaseModel):
+class FieldConfig(Settings):
     """A whole field network: coordinates -> affine map -> encoding -> MLP."""
-
-    model_config = ConfigDict(extra="forbid")
 
     n_input_dims: int = Field(2, ge=1, description="coordinate dims: 2 for (x, y), 3 for (x, y, z)")
     encoding: dict[str, Any] = Field(
@@ -156,6 +152,9 @@ class FieldConfig(BaseModel):
                 raise ValueError(
                     f"{name} has {len(value)} values for {self.n_input_dims} input dims"
                 )
+        scales = self.input_scale if isinstance(self.input_scale, list) else [self.input_scale]
+        if 0 in scales:
+            raise ValueError("input_scale must not be 0: it would map every point to one")
         return self
 
 

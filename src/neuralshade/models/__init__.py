@@ -78,7 +78,7 @@ def build(name: str, **cfg) -> torch.nn.Module:
     try:
         bound = signature.bind(**cfg)
         model = cls(**cfg)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RuntimeError) as e:  # torch says RuntimeError for sizes < 0
         raise ConfigError(f"invalid arguments for model {name!r}: {e}") from e
     bound.apply_defaults()
     model.spec = {"name": name, "args": {k: _json_friendly(v) for k, v in bound.arguments.items()}}
