@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -27,6 +28,51 @@ from neuralshade.errors import CheckpointError, ConfigError
 from neuralshade.imageio import atomic_path, write_json
 
 FORMAT = 1
+
+
+class Sidecar(BaseModel):
+    """The keys of a sidecar that loading relies on, with their types (others are kept as they
+    are). A sidecar that breaks them is refused with the key named, before anything is built."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    format: int = Field(..., description="Checkpoint format (FORMAT).")
+    model: dict[str, Any] = Field(..., description="The model's spec: registry name and args.")
+    task: str | None = Field(None, description="The task it was trained for.")
+    inputs: list[str] | None = Field(None, description="Input buffers, in channel order.")
+    targets: list[str] | None = Field(None, description="Target buffers, in channel order.")
+    loss: str | None = Field(None, description="Training loss (its output space).")
+    step: int | None = Field(None, ge=0, description="Optimizer steps taken.")
+    render: dict[str, Any] | None = Field(None, description="Render settings of its data.")
+    weights_sha256: str | None = Field(None, description="SHA-256 of the weights file.")
+    optimizer: OptimizerLayout | None = Field(None, description="Where the optimizer state is.")
+
+
+class ModelSpec(BaseModel):
+    """A registered model's spec, as :func:`neuralshade.models.build` writes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., description="Registered model name.")
+    args: dict[str, Any] = Field(default_factory=dict, description="Constructor arguments.")
+
+
+class OptimizerLayout(BaseModel):
+    """The optimizer state's file and how its flat tensors map back to a state dict."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(..., description="The .state.safetensors file beside the weights.")
+    sha256: str = Field(..., description="Its SHA-256.")
+    state_keys: dict[str, list[str]] = Field(..., description="Per parameter, its state keys.")
+    param_groups: list[dict[str, Any]] = Field(..., description="The optimizer's groups.")
+
+
+Sidecar.model_rebuild()
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors())
 
 
 def paths(name: str | os.PathLike) -> tuple[Path, Path]:
@@ -98,10 +144,46 @@ def read_meta(name: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"cannot read checkpoint sidecar {sidecar}: {exc}") from None
     if not isinstance(info, dict) or info.get("format") != FORMAT or "model" not in info:
         raise CheckpointError(f"{sidecar} is not a neuralshade checkpoint (format {FORMAT})")
+    try:
+        Sidecar.model_validate(info)
+        if not is_field(info):
+            ModelSpec.model_validate(info["model"])
+    except ValidationError as exc:
+        raise CheckpointError(
+            f"{sidecar} is damaged or was not written by neuralshade: {_problems(exc)}"
+        ) from None
     return info
 
 
-def _checked_tensors(path: Path, sha256: str | None) -> dict[str, torch.Tensor]:
+def fingerprint(name: str | os.PathLike) -> tuple:
+    """What identifies a checkpoint's content: (weights SHA-256, sidecar SHA-256).
+
+    A hash is computed again only when its file's identity (device, inode, size, modification
+    time) changes, so asking often is cheap; a file replaced or rewritten gets a new one. A
+    missing file gives None in its place.
+    """
+    return tuple(_content_hash(p) for p in paths(name))
+
+
+_HASHES: dict[tuple, str] = {}
+
+
+def _content_hash(path: Path) -> str | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    identity = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if identity not in _HASHES:
+        try:
+            _HASHES[identity] = _sha256(path)
+        except OSError:
+            return None
+    return _HASHES[identity]
+
+
+def read_tensors(path: Path, sha256: str | None) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, checked against its SHA-256 when given."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint file {path} not found")
     if sha256 is not None and _sha256(path) != sha256:
@@ -142,9 +224,9 @@ def load(
             model = FieldNetwork.from_spec(spec)
         else:
             model = build(spec["name"], **spec.get("args", {}))
-    except ConfigError as exc:
+    except (ConfigError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{weights}: cannot rebuild its model: {exc}") from None
-    state = _checked_tensors(weights, info.get("weights_sha256"))
+    state = read_tensors(weights, info.get("weights_sha256"))
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
@@ -157,18 +239,19 @@ def load(
 def load_optimizer(name: str | os.PathLike, optimizer: torch.optim.Optimizer) -> None:
     """Restore the optimizer state saved with checkpoint ``name``."""
     info = read_meta(name)
-    layout = info.get("optimizer")
-    if not layout:
+    if not info.get("optimizer"):
         raise CheckpointError(f"{paths(name)[1]} holds no optimizer state: cannot resume from it")
+    layout = OptimizerLayout.model_validate(info["optimizer"])  # read_meta checked it
     weights, _ = paths(name)
-    tensors = _checked_tensors(weights.parent / layout["file"], layout["sha256"])
-    state = {
-        int(i): {key: tensors[f"state.{i}.{key}"] for key in keys}
-        for i, keys in layout["state_keys"].items()
-    }
+    state_path = weights.parent / Path(layout.file).name  # never outside the checkpoint's folder
+    tensors = read_tensors(state_path, layout.sha256)
     try:
-        optimizer.load_state_dict({"state": state, "param_groups": layout["param_groups"]})
-    except (ValueError, KeyError) as exc:
+        state = {
+            int(i): {key: tensors[f"state.{i}.{key}"] for key in keys}
+            for i, keys in layout.state_keys.items()
+        }
+        optimizer.load_state_dict({"state": state, "param_groups": layout.param_groups})
+    except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"optimizer state in {weights} does not fit: {exc}") from None
 
 

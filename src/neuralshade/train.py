@@ -10,7 +10,7 @@ resumed from its last checkpoint sees the same batches as one that was never int
 
 Run directory::
 
-    RUN/config.yaml        the complete config used
+    RUN/config.yaml        the complete config the run started with
     RUN/history.jsonl      one line per logged step / validation
     RUN/checkpoints/       last.* (with optimizer state) and best.* (lowest validation loss)
     RUN/tensorboard/       event files: scalars and image grids (input | prediction | target)
@@ -25,16 +25,17 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.distributed as dist
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from neuralshade import checkpoint
-from neuralshade.config import build
+from neuralshade.config import Settings, build
 from neuralshade.data.datasets import Ao2dDataset
 from neuralshade.devices import resolve_device
 from neuralshade.errors import ConfigError, TrainingError
@@ -42,13 +43,26 @@ from neuralshade.imageio import write_bytes
 from neuralshade.losses import build_loss, from_log_space, predicts_log1p
 from neuralshade.metrics import psnr
 from neuralshade.models import build as build_model
+from neuralshade.outputs import check_outputs
 from neuralshade.progress import progress
+from neuralshade.resume import begin, fingerprint, restore
+
+# settings a resumed run may change: they decide where and how fast it runs, how often it
+# logs, validates and saves, and where the (same, by its config's hash) dataset lies
+RESUME_FREE = (
+    "device",
+    "workers",
+    "data",
+    "log_interval",
+    "image_interval",
+    "val_interval",
+    "checkpoint_interval",
+)
 
 
-class ModelSpec(BaseModel):
+class ModelSpec(Settings):
     """Which network to train."""
 
-    model_config = ConfigDict(extra="forbid")
     name: str = Field("resconv", description="Registered model name (neuralshade.models).")
     args: dict[str, Any] = Field(
         default_factory=dict,
@@ -56,28 +70,26 @@ class ModelSpec(BaseModel):
     )
 
 
-class OptimizerConfig(BaseModel):
+class OptimizerConfig(Settings):
     """AdamW."""
 
-    model_config = ConfigDict(extra="forbid")
     lr: float = Field(3e-3, gt=0, description="Peak learning rate.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas.")
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = Field(
+        (0.9, 0.999), description="AdamW betas, each in [0, 1)."
+    )
     grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm (None: off).")
 
 
-class ScheduleConfig(BaseModel):
+class ScheduleConfig(Settings):
     """Linear warm-up, then cosine decay to ``min_lr_ratio`` × lr at the last step."""
 
-    model_config = ConfigDict(extra="forbid")
     warmup_steps: int = Field(100, ge=0, description="Steps of linear warm-up from 0.")
     min_lr_ratio: float = Field(0.0, ge=0, le=1, description="Final lr as a fraction of lr.")
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(Settings):
     """Everything a training run needs (see the presets in neuralshade/configs)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     task: Literal["ao2d"] = Field("ao2d", description="The task.")
     data: str = Field(..., description="Dataset directory (neuralshade dataset ...).")
@@ -227,11 +239,19 @@ def _truncate_history(path: Path, step: int) -> None:
 
 
 def train(
-    config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False, quiet: bool = False
+    config: TrainConfig,
+    run_dir: str | os.PathLike,
+    *,
+    resume: bool = False,
+    quiet: bool = False,
+    inputs: Sequence[str | os.PathLike] = (),
 ) -> dict[str, Any]:
     """Train per ``config`` into ``run_dir``; returns {'step', 'best', 'last', 'val'}.
 
-    A run directory that already has checkpoints needs ``resume=True`` (never overwritten).
+    A run directory that already has checkpoints needs ``resume=True`` (never overwritten),
+    and resumes only the same run (:mod:`neuralshade.resume`). ``inputs``: files the run was
+    given (its config file), which it refuses to overwrite; a resumed run keeps the
+    ``config.yaml`` it started with.
     A NaN or infinite loss stops the run with TrainingError; the checkpoints on disk stay the
     last good ones.
     """
@@ -245,12 +265,9 @@ def train(
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     last_ckpt = ckpt_dir / "last"
-    if checkpoint.paths(last_ckpt)[1].exists() and not resume:
-        raise ConfigError(
-            f"{run} already holds a run: pass --resume to continue it, or choose another --out"
-        )
-    if resume and not checkpoint.paths(last_ckpt)[1].exists():
-        raise ConfigError(f"nothing to resume: {run} has no checkpoints/last.json")
+    resuming = begin(last_ckpt, resume=resume, what="training run")
+    written = [run / "history.jsonl", *(ckpt_dir / f"{n}.json" for n in ("last", "best"))]
+    check_outputs(run, written + ([] if resuming else [run / "config.yaml"]), inputs)
 
     # ---- data
     train_data = Ao2dDataset(
@@ -291,15 +308,10 @@ def train(
     loss_fn = build_loss(config.loss)
     log_output = predicts_log1p(config.loss)
     start, best, wall = 0, math.inf, 0.0
-    if resume:
-        saved, info = checkpoint.load(last_ckpt, device=device, task=config.task)
-        if saved.spec != model.spec:
-            raise ConfigError(
-                f"{run}'s checkpoint is a {saved.spec} but the config builds a {model.spec}: "
-                "resume with the config the run was started with (saved as config.yaml there)"
-            )
-        model.load_state_dict(saved.state_dict())
-        checkpoint.load_optimizer(last_ckpt, optimizer)
+    target = {"data_config_sha256": fingerprint(train_data.config.model_dump(mode="json"))}
+    if resuming:
+        expected = {"model": model.spec, "config": config.model_dump(mode="json"), "target": target}
+        info = restore(last_ckpt, model, optimizer, expected, free=RESUME_FREE, run=run)
         start, best = info["step"], info.get("best_val_loss") or math.inf
         wall = info.get("wall_seconds", 0.0)
         if start >= config.steps:  # already finished: report it, write nothing
@@ -318,10 +330,11 @@ def train(
     writer = None
     if main:
         run.mkdir(parents=True, exist_ok=True)
-        write_bytes(
-            run / "config.yaml",
-            yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False).encode(),
-        )
+        if not resuming:
+            write_bytes(
+                run / "config.yaml",
+                yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False).encode(),
+            )
         _truncate_history(history, start)
         from torch.utils.tensorboard import SummaryWriter
 
@@ -341,6 +354,7 @@ def train(
             "data": str(config.data),
             "seed": config.seed,
             "config": config.model_dump(mode="json"),
+            "target": target,
             "wall_seconds": round(wall, 1),
         }
 

@@ -25,16 +25,16 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from neuralshade import checkpoint
-from neuralshade.config import load_preset
+from neuralshade.config import Settings, load_preset
 from neuralshade.config import preset_names as config_preset_names
-from neuralshade.errors import ConfigError
+from neuralshade.errors import ConfigError, InputError
 from neuralshade.fields.geometry import (
     chamfer_distance,
     extract_mesh,
@@ -52,21 +52,36 @@ from neuralshade.fields.shapes import (
     surface_samples,
 )
 from neuralshade.imageio import atomic_path, write_json, write_png
+from neuralshade.outputs import check_outputs
 from neuralshade.progress import progress
+from neuralshade.resume import begin, fingerprint, restore
 
 PRESET_PREFIX = "fit-sdf-"
+# a fit at a constant learning rate goes on the same way for more steps; the rest only
+# decide how often it saves and how finely it is measured at the end
+RESUME_FREE = ("steps", "checkpoint_interval", "eval_points", "resolution", "render_size")
+OUTPUTS = (
+    "render.png",
+    "mesh.ply",
+    "summary.json",
+    "field.safetensors",
+    "field.json",
+    "last.safetensors",
+    "last.state.safetensors",
+    "last.json",
+)
 
 
-class SdfFitConfig(BaseModel):
+class SdfFitConfig(Settings):
     """A field network and how to fit it to a shape (see the presets ``fit-sdf-*.yaml``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     field: FieldConfig = Field(..., description="The network: 3 inputs, 1 output (distance).")
     points: int = Field(1 << 18, ge=1, description="Size of the pool of training points.")
     near_fraction: float = Field(0.8, ge=0, le=1, description="Share of points near the surface.")
-    sigma: list[float] = Field(
-        [0.01, 0.05], description="Noise scales of the near-surface points (cube side is 2)."
+    sigma: list[Annotated[float, Field(gt=0)]] = Field(
+        [0.01, 0.05],
+        min_length=1,
+        description="Noise scales of the near-surface points (cube side is 2).",
     )
     steps: int = Field(2000, ge=1, description="Optimizer steps.")
     batch_size: int = Field(1 << 13, ge=1, description="Points per step.")
@@ -96,6 +111,16 @@ def true_shape(shape: str | os.PathLike) -> Any:
     return MeshSDF(mesh)
 
 
+def shape_identity(shape: str | os.PathLike) -> dict[str, Any]:
+    """What a fit's target is: a built-in shape's name, or a mesh file's content hash."""
+    if isinstance(shape, str) and not Path(shape).suffix:
+        return {"shape": shape}
+    try:
+        return {"mesh_sha256": fingerprint(Path(shape).read_bytes())}
+    except OSError as exc:
+        raise InputError(f"{shape}: cannot read the mesh ({exc.strerror or exc})") from None
+
+
 def as_sdf(net: FieldNetwork):
     """The network as an SDF callable: (N, 3) → (N,)."""
     return lambda points: net(points)[:, 0]
@@ -116,8 +141,12 @@ def fit_sdf(
             "a distance field maps (x, y, z) to one distance: field.n_input_dims must be 3 "
             "and field.network.n_output_dims 1"
         )
-    truth = true_shape(shape)
     out_dir = Path(out)
+    mesh_file = [] if isinstance(shape, str) and not Path(shape).suffix else [shape]
+    check_outputs(out_dir, [out_dir / name for name in OUTPUTS], mesh_file)
+    last = out_dir / "last"
+    resuming = begin(last, resume=resume, what="fit")
+    truth = true_shape(shape)
     rng = np.random.default_rng(config.seed)
     start = time.perf_counter()
     points, values = sample_points(truth, config.points, rng, config.near_fraction, config.sigma)
@@ -127,12 +156,14 @@ def fit_sdf(
     net = FieldNetwork(config.field)
     opt = optimizer(net, config.lr)
     done, train_seconds = 0, 0.0
-    last = out_dir / "last"
-    meta = {"task": "fields-sdf", "shape": str(shape), "config": config.model_dump(mode="json")}
-    if resume and checkpoint.paths(last)[1].is_file():
-        net, info = checkpoint.load(last)
-        opt = optimizer(net, config.lr)
-        checkpoint.load_optimizer(last, opt)
+    meta = {
+        "task": "fields-sdf",
+        "shape": str(shape),
+        "config": config.model_dump(mode="json"),
+        "target": shape_identity(shape),
+    }
+    if resuming:
+        info = restore(last, net, opt, {**meta, "model": net.spec}, free=RESUME_FREE)
         done, train_seconds = info["step"], info["train_seconds"]
         log(f"resuming {out_dir} after step {done}")
 

@@ -32,27 +32,41 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from safetensors.torch import save as safetensors_bytes
 
 from neuralshade import checkpoint
-from neuralshade.config import load_preset
+from neuralshade.config import Settings, load_preset
 from neuralshade.config import preset_names as config_preset_names
 from neuralshade.errors import ConfigError, InputError
 from neuralshade.fields.network import FieldConfig, FieldNetwork, optimizer
 from neuralshade.imageio import read_image, write_bytes, write_json, write_png
 from neuralshade.metrics import psnr
+from neuralshade.outputs import check_outputs
 from neuralshade.progress import progress
+from neuralshade.resume import begin, fingerprint, restore
 
+# a fit at a constant learning rate goes on the same way for more epochs
+RESUME_FREE = ("epochs",)
+OUTPUTS = (
+    "reconstruction.png",
+    "outside.png",
+    "history.json",
+    "psnr.png",
+    "summary.json",
+    "field.safetensors",
+    "field.json",
+    "last.safetensors",
+    "last.state.safetensors",
+    "last.json",
+)
 CONVERGED_DB = 0.5  # "converged": the first epoch within this many dB of the best PSNR
 TARGET_DB = 30.0
 PRESET_PREFIX = "fit-image-"
 
 
-class ImageFitConfig(BaseModel):
+class ImageFitConfig(Settings):
     """A field network and how to fit it to an image (see the presets ``fit-image-*.yaml``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     field: FieldConfig = Field(..., description="The network: encoding and MLP.")
     epochs: int = Field(100, ge=1, description="Passes over every pixel.")
@@ -205,14 +219,18 @@ def fit_image(
     colours = torch.from_numpy(target.reshape(-1, 3))
     history: list[dict[str, float]] = []
     last = out_dir / "last"
-    if resume and checkpoint.paths(last)[1].is_file():
-        net, info = checkpoint.load(last)
-        net.train()
-        opt = optimizer(net, config.lr)
-        checkpoint.load_optimizer(last, opt)
+    target_id = {"size": [h, w], "pixels_sha256": fingerprint(target.tobytes())}
+    meta = {
+        "task": "fields-image",
+        "config": config.model_dump(mode="json"),
+        "target": target_id,
+        "size": [h, w],
+    }
+    check_outputs(out_dir, [out_dir / name for name in OUTPUTS], _paths(image))
+    if begin(last, resume=resume, what="fit"):
+        info = restore(last, net, opt, {**meta, "model": net.spec}, free=RESUME_FREE)
         history = info["history"]
         log(f"resuming {out_dir} after epoch {len(history)}")
-    meta = {"task": "fields-image", "config": config.model_dump(mode="json"), "size": [h, w]}
 
     n = h * w
     for epoch in progress(
@@ -245,6 +263,10 @@ def fit_image(
     checkpoint.save(out_dir / "field", net, {**meta, "history": history, "summary": summary})
     write_json(out_dir / "summary.json", summary)
     return summary
+
+
+def _paths(image: Any) -> list[Any]:
+    return [image] if isinstance(image, (str, os.PathLike)) else []
 
 
 def summarise(
