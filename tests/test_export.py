@@ -14,7 +14,7 @@ onnxruntime = pytest.importorskip("onnxruntime")
 
 import neuralshade  # noqa: E402
 from neuralshade import checkpoint  # noqa: E402
-from neuralshade.errors import CheckpointError, ConfigError, NeuralShadeError  # noqa: E402
+from neuralshade.errors import CheckpointError, ConfigError, NeuralShadeError, OutputError  # noqa: E402
 from neuralshade.export import export_onnx  # noqa: E402
 from neuralshade.models import build  # noqa: E402
 from neuralshade.models.resconv import ConvLayer  # noqa: E402
@@ -160,7 +160,7 @@ def test_missing_checkpoint_raises_and_writes_nothing(tmp_path):
 
 def test_refuses_to_overwrite_its_checkpoint(small):
     _, ckpt, _ = small
-    with pytest.raises(ConfigError, match="checkpoint itself"):
+    with pytest.raises(OutputError, match="overwrite the input"):
         export_onnx(ckpt, ckpt)
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 import neuralshade
 from neuralshade.cli import main
 from neuralshade.demo import demo
-from neuralshade.errors import NeuralShadeError
+from neuralshade.errors import NeuralShadeError, OutputError
 from neuralshade.imageio import write_png
 from neuralshade.infer import load_model, model_path, shade_files, shade_mask
 from neuralshade.masks import random_mask
@@ -107,8 +107,8 @@ def test_an_output_that_would_overwrite_its_input_is_refused(tmp_path):
     mask = np.ones((48, 48), np.float32)
     write_png(tmp_path / "m.png", mask)
     before = (tmp_path / "m.png").read_bytes()
-    result = shade_files([str(tmp_path / "m.png")], tmp_path, device="cpu", log=lambda _: None)
-    assert result["done"] == [] and "overwrite" in result["failed"][0][1]
+    with pytest.raises(OutputError, match="overwrite the input"):
+        shade_files([str(tmp_path / "m.png")], tmp_path, device="cpu", log=lambda _: None)
     assert (tmp_path / "m.png").read_bytes() == before
 
 

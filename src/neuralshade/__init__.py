@@ -1,19 +1,22 @@
 """neuralshade: learn expensive rendering effects from cheap inputs."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("neuralshade")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0+unknown"
-
 __all__ = ["__version__", "shade"]
 
 
 def __getattr__(name: str):
-    # `neuralshade.shade` without importing torch on a plain `import neuralshade`
+    # `neuralshade.shade` without importing torch on a plain `import neuralshade`, and the
+    # version without a package-metadata scan (about 50 ms) until someone asks for it
     if name == "shade":
         from neuralshade.infer import shade
 
         return shade
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("neuralshade")
+        except PackageNotFoundError:  # running from a source tree that was not installed
+            value = "0+unknown"
+        globals()["__version__"] = value
+        return value
     raise AttributeError(f"module 'neuralshade' has no attribute {name!r}")

@@ -1,7 +1,12 @@
 """The ``neuralshade`` command: argument parsing only; each command calls one library function.
 
-A :class:`~neuralshade.errors.NeuralShadeError` is printed as ``error: …`` and exits with
-status 2; an interrupt exits with 130 and says how to resume.
+A :class:`~neuralshade.errors.NeuralShadeError` (or a bad option) is printed as ``error: …``
+and exits with status 2; an interrupt exits with 130 and says how to resume.
+
+It answers at once: nothing heavy (torch, numpy, pydantic) is imported before the arguments
+are parsed, and only the chosen command's options are built (the render flags read
+:class:`~neuralshade.render.params.RenderParams`, which needs pydantic); each command imports
+what it needs. ``benchmarks/cli_startup.py`` measures it against ``import torch``.
 """
 
 from __future__ import annotations
@@ -9,17 +14,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-import neuralshade
-from neuralshade.config import apply_overrides, load_yaml
 from neuralshade.errors import ConfigError, NeuralShadeError
-from neuralshade.imageio import DEFAULT_MAX_PIXELS
+
+# the default of --max-pixels (neuralshade.imageio.DEFAULT_MAX_PIXELS, which a test keeps equal)
+DEFAULT_MAX_PIXELS = 64 * 1024 * 1024
 
 # render flags → RenderParams keys (None: keep the default)
 RENDER_FLAGS = (
@@ -36,19 +39,41 @@ RENDER_FLAGS = (
 )
 
 
-def _add_render_flags(p: argparse.ArgumentParser) -> None:
-    from neuralshade.render.heightfield import RenderParams
+def declared_fields(module: str, cls: str) -> dict[str, tuple[type, Any, str]]:
+    """name → (type, default, description) of a config class, read from its source, unimported.
 
-    fields = RenderParams.model_fields
+    Importing the class would import pydantic, a tenth of a second the help must not cost;
+    its declarations (``name: float = Field(24.0, …, description="…")``) say all the help
+    needs. Types other than float and int come back as str; a test checks this against the
+    class itself.
+    """
+    import ast
+
+    source = resources.files("neuralshade").joinpath(*module.split(".")).with_suffix(".py")
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls).body
+    out = {}
+    for node in body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.value, ast.Call):
+            call = node.value
+            words = {k.arg: k.value for k in call.keywords}
+            kind = {"float": float, "int": int}.get(ast.unparse(node.annotation), str)
+            default = ast.literal_eval(call.args[0]) if call.args else None
+            description = ast.literal_eval(words["description"]) if "description" in words else ""
+            out[node.target.id] = (kind, default, description)
+    return out
+
+
+def _add_render_flags(p: argparse.ArgumentParser) -> None:
+    fields = declared_fields("render.params", "RenderParams")
     for key in RENDER_FLAGS:
-        field = fields[key]
-        kind = {float: float, int: int}.get(field.annotation, str)
+        kind, default, description = fields[key]
         p.add_argument(
             f"--{key.replace('_', '-')}",
             dest=key,
             type=kind,
             default=None,
-            help=f"{field.description} (default: {field.default})",
+            help=f"{description} (default: {default})",
         )
 
 
@@ -57,8 +82,9 @@ def _render_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from neuralshade.render import render_file
-    from neuralshade.render.heightfield import validate_params
+    from neuralshade.config import apply_overrides
+    from neuralshade.render.files import render_file
+    from neuralshade.render.params import validate_params
 
     params = validate_params(apply_overrides(_render_values(args), args.set))
     info = render_file(
@@ -108,6 +134,7 @@ def _parse_vary(items: Sequence[str]) -> dict[str, list]:
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
+    from neuralshade.config import apply_overrides, load_yaml
     from neuralshade.data.generate import generate, load_config, parse_shard
 
     values: dict[str, Any] = load_yaml(_preset_or_path(args.config)) if args.config else {}
@@ -143,12 +170,13 @@ def cmd_dataset(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from neuralshade.config import apply_overrides, load_yaml
     from neuralshade.train import load_config, train
 
     path = _preset_or_path(args.config)
     config = load_config(apply_overrides(load_yaml(path), args.set))
     out = args.out or str(Path("runs") / path.stem)
-    summary = train(config, out, resume=args.resume, quiet=args.quiet)
+    summary = train(config, out, resume=args.resume, quiet=args.quiet, inputs=[path])
     if summary["val"] is not None:
         v = summary["val"]
         print(
@@ -182,7 +210,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_shade(args: argparse.Namespace) -> int:
+    import statistics
+
     from neuralshade.infer import shade_files
+
+    def log(line: str) -> None:
+        if line.startswith("failed: "):  # failures always show, on stderr
+            print(f"error: {line.removeprefix('failed: ')}", file=sys.stderr)
+        elif not args.quiet:
+            print(line)
 
     result = shade_files(
         args.inputs,
@@ -191,19 +227,16 @@ def cmd_shade(args: argparse.Namespace) -> int:
         device=args.device,
         tile=args.tile,
         max_pixels=args.max_pixels,
-        log=(lambda _: None) if args.quiet else print,
+        log=log,
     )
     done, failed = result["done"], result["failed"]
     if done:
-        ms = [t for _, _, t in done]
+        ms = statistics.median(t for _, _, t in done)
         images = "image" if len(done) == 1 else "images"
-        print(
-            f"shaded {len(done)} {images} into {args.out}: {np.median(ms):.1f} ms per image "
-            "(median)"
-        )
+        print(f"shaded {len(done)} {images} into {args.out}: {ms:.1f} ms per image (median)")
     if failed:
         print(f"error: {len(failed)} of {len(done) + len(failed)} inputs failed", file=sys.stderr)
-        return 1
+        return 1 if done else 2  # 1: some were shaded; 2: none could be
     return 0
 
 
@@ -239,7 +272,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_fit_image(args: argparse.Namespace) -> int:
     from neuralshade.fields.image import fit_image, load_config, sample_image
 
-    overrides = list(args.set) + ([f"epochs={args.epochs}"] if args.epochs else [])
+    overrides = list(args.set) + ([f"epochs={args.epochs}"] if args.epochs is not None else [])
     config = load_config(args.preset, overrides)
     image = sample_image(args.image)
     out = args.out or str(Path("fits") / f"{Path(args.image).stem}-{Path(args.preset).stem}")
@@ -264,7 +297,7 @@ def cmd_fit_image(args: argparse.Namespace) -> int:
 def cmd_fit_sdf(args: argparse.Namespace) -> int:
     from neuralshade.fields.distance import fit_sdf, load_config
 
-    overrides = list(args.set) + ([f"steps={args.steps}"] if args.steps else [])
+    overrides = list(args.set) + ([f"steps={args.steps}"] if args.steps is not None else [])
     config = load_config(args.preset, overrides)
     out = args.out or str(Path("fits") / f"{Path(args.shape).stem}-{Path(args.preset).stem}")
     s = fit_sdf(args.shape, config, out, resume=args.resume, quiet=args.quiet)
@@ -302,21 +335,7 @@ def _add_set(p: argparse.ArgumentParser, example: str) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="neuralshade",
-        description="Learn expensive rendering effects from cheap inputs; render the ground truth.",
-    )
-    parser.add_argument("--version", action="version", version=neuralshade.__version__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser(
-        "render",
-        help="render a mask image with the ao2d reference renderer",
-        description="Render MASK (white shapes on black) as extruded solids on a "
-        "plane with AO, soft shadows and Phong lighting. Writes beauty.png, "
-        "ao/shadow/height/normal/sdf .npy and params.json to OUTDIR.",
-    )
+def _render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("mask", help="input image (any format and mode PIL reads)")
     p.add_argument("-o", "--out", required=True, help="output directory")
     _add_render_flags(p)
@@ -332,12 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quiet(p)
     p.set_defaults(func=cmd_render)
 
-    p = sub.add_parser(
-        "dataset",
-        help="generate a paired dataset (mask → reference render)",
-        description="Generate random masks and their reference renders. "
-        "Resumable: run the same command again to finish an interrupted dataset.",
-    )
+
+def _dataset_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", choices=["ao2d"], help="the task the dataset is for")
     p.add_argument("--out", required=True, help="dataset directory")
     p.add_argument("--config", help="YAML dataset config, or a shipped preset name (ao2d-data)")
@@ -365,13 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quiet(p)
     p.set_defaults(func=cmd_dataset)
 
-    p = sub.add_parser(
-        "train",
-        help="train a network from a YAML config",
-        description="Train per CONFIG (a YAML file or a shipped preset name, "
-        "e.g. ao2d-unet-cpu). Checkpoints, history and TensorBoard events go "
-        "to the run directory; --resume continues a stopped run exactly.",
-    )
+
+def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="YAML training config or a shipped preset name")
     p.add_argument("--out", help="run directory (default: runs/<config name>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -379,13 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quiet(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser(
-        "eval",
-        help="evaluate a checkpoint against the reference renderer",
-        description="Run CHECKPOINT on whole images of a dataset split; report "
-        "mean L1, PSNR, SSIM and the speed against the reference renderer; "
-        "write metrics.json and sheet.png.",
-    )
+
+def _eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="NAME.safetensors (beside its NAME.json)")
     p.add_argument("--data", required=True, help="dataset directory")
     p.add_argument(
@@ -399,14 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quiet(p)
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser(
-        "shade",
-        help="shade images with a trained network (milliseconds)",
-        description="Shade white-on-black images (any size; photos are read as "
-        "luminance) with a trained network. Writes OUT/<name>.png for each input; "
-        "bad inputs are reported and skipped, and the exit status is 1 if any "
-        "failed.",
-    )
+
+def _shade_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("-o", "--out", required=True, help="output directory")
     p.add_argument(
@@ -430,37 +429,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quiet(p, "print only the summary")
     p.set_defaults(func=cmd_shade)
 
-    p = sub.add_parser(
-        "demo",
-        help="text shaded by the network and by the renderer, compared",
-        description="Draw TEXT white on black, shade it with the bundled network "
-        "and render it with the reference renderer; write the images and a "
-        "comparison with an error map, and print the timings and metrics.",
-    )
+
+def _demo_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text", default="hello world", help='text to draw (default: "hello world")')
     p.add_argument("--out", default="demo", help="output directory (default: demo)")
     p.add_argument("--model", default=None, help="bundled model name or checkpoint path")
     _add_device(p)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser(
-        "export",
-        help="export a checkpoint to ONNX (dynamic height and width)",
-        description="Export CHECKPOINT to ONNX with dynamic batch, height and "
-        "width, and check onnxruntime's output against torch's at a size other "
-        "than the traced one. Needs: pip install 'neuralshade[onnx]'.",
-    )
+
+def _export_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="NAME.safetensors (beside its NAME.json)")
     p.add_argument("--onnx", required=True, help="output .onnx path")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 20)")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser(
-        "fit",
-        help="fit a coordinate network to an image or a shape",
-        description="Represent a signal as a small network over coordinates.",
-    )
+
+def _fit_options(p: argparse.ArgumentParser) -> None:
     fit = p.add_subparsers(dest="what", required=True, metavar="WHAT")
     p = fit.add_parser(
         "image",
@@ -508,15 +494,140 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set(p, "batch_size=4096")
     _add_quiet(p)
     p.set_defaults(func=cmd_fit_sdf)
+
+
+# name → (add_parser's help and description, the function adding the command's options)
+COMMANDS: dict[str, tuple[dict[str, str], Callable[[argparse.ArgumentParser], None]]] = {
+    "render": (
+        dict(
+            help="render a mask image with the ao2d reference renderer",
+            description="Render MASK (white shapes on black) as extruded solids on a "
+            "plane with AO, soft shadows and Phong lighting. Writes beauty.png, "
+            "ao/shadow/height/normal/sdf .npy and params.json to OUTDIR.",
+        ),
+        _render_options,
+    ),
+    "dataset": (
+        dict(
+            help="generate a paired dataset (mask → reference render)",
+            description="Generate random masks and their reference renders. "
+            "Resumable: run the same command again to finish an interrupted dataset.",
+        ),
+        _dataset_options,
+    ),
+    "train": (
+        dict(
+            help="train a network from a YAML config",
+            description="Train per CONFIG (a YAML file or a shipped preset name, "
+            "e.g. ao2d-unet-cpu). Checkpoints, history and TensorBoard events go "
+            "to the run directory; --resume continues a stopped run exactly.",
+        ),
+        _train_options,
+    ),
+    "eval": (
+        dict(
+            help="evaluate a checkpoint against the reference renderer",
+            description="Run CHECKPOINT on whole images of a dataset split; report "
+            "mean L1, PSNR, SSIM and the speed against the reference renderer; "
+            "write metrics.json and sheet.png.",
+        ),
+        _eval_options,
+    ),
+    "shade": (
+        dict(
+            help="shade images with a trained network (milliseconds)",
+            description="Shade white-on-black images (any size; photos are read as "
+            "luminance) with a trained network. Writes OUT/<name>.png for each input; "
+            "bad inputs are reported and skipped, and the exit status is 1 if any "
+            "failed.",
+        ),
+        _shade_options,
+    ),
+    "demo": (
+        dict(
+            help="text shaded by the network and by the renderer, compared",
+            description="Draw TEXT white on black, shade it with the bundled network "
+            "and render it with the reference renderer; write the images and a "
+            "comparison with an error map, and print the timings and metrics.",
+        ),
+        _demo_options,
+    ),
+    "export": (
+        dict(
+            help="export a checkpoint to ONNX (dynamic height and width)",
+            description="Export CHECKPOINT to ONNX with dynamic batch, height and "
+            "width, and check onnxruntime's output against torch's at a size other "
+            "than the traced one. Needs: pip install 'neuralshade[onnx]'.",
+        ),
+        _export_options,
+    ),
+    "fit": (
+        dict(
+            help="fit a coordinate network to an image or a shape",
+            description="Represent a signal as a small network over coordinates.",
+        ),
+        _fit_options,
+    ),
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its complaints in this package's form: ``error: …``, exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+class _Version(argparse.Action):
+    """--version, reading the installed version only when asked (it costs a metadata scan)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any):
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        import neuralshade
+
+        print(neuralshade.__version__)
+        parser.exit()
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with ``command``, only that command's options are built.
+
+    The other commands then answer only to their name and help line (all that
+    ``neuralshade --help`` shows), so parsing costs no imports it does not need.
+    """
+    parser = Parser(
+        prog="neuralshade",
+        description="Learn expensive rendering effects from cheap inputs; render the ground truth.",
+    )
+    parser.add_argument("--version", action=_Version)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (texts, add_options) in COMMANDS.items():
+        p = sub.add_parser(name, **texts)
+        if command is None or command == name:
+            add_options(p)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = argv[0] if argv and argv[0] in COMMANDS else ""
+    try:
+        args = build_parser(chosen).parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad option (already reported)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.func(args)
     except NeuralShadeError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the last line of defence: a file-system problem, in words
+        from neuralshade.imageio import describe_os_error
+
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         again = "the same command with --resume" if args.command == "train" else "it again"

@@ -21,8 +21,11 @@ from neuralshade.imageio import heatmap, to_uint8, write_json, write_png
 from neuralshade.infer import load_model, shade_mask
 from neuralshade.masks import fonts, text_mask
 from neuralshade.metrics import l1, psnr, ssim
+from neuralshade.outputs import check_outputs
 from neuralshade.render.heightfield import RenderParams, render
 from neuralshade.timing import median_seconds
+
+OUTPUTS = ("mask.png", "network.png", "reference.png", "comparison.png", "metrics.json")
 
 
 def labelled_column(panels: list[tuple[str, np.ndarray]]) -> np.ndarray:
@@ -44,9 +47,11 @@ def demo(
     device: str = "auto",
 ) -> dict[str, Any]:
     """Run the demo; returns what metrics.json holds."""
+    folder = Path(out)
+    check_outputs(folder, [folder / name for name in OUTPUTS])
     net, info = load_model(model, device)
     dev = next(net.parameters()).device
-    params = RenderParams(**info.get("render", {}))
+    params = RenderParams.model_validate(info.get("render") or {})  # load_model checked it
     mask = text_mask(text)
 
     network_s, image = median_seconds(lambda: shade_mask(net, mask, dev), 3, device=dev)
@@ -67,7 +72,6 @@ def demo(
         "psnr": min(100.0, float(psnr(pred, target))),
         "ssim": float(ssim(pred, target)),
     }
-    folder = Path(out)
     grey = np.repeat(mask[..., None], 3, axis=2)
     write_png(folder / "mask.png", mask)
     write_png(folder / "network.png", image)

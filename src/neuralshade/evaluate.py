@@ -29,6 +29,7 @@ from neuralshade.imageio import heatmap, write_json, write_png
 from neuralshade.losses import from_log_space, predicts_log1p
 from neuralshade.masks import random_mask
 from neuralshade.metrics import l1, psnr, ssim
+from neuralshade.outputs import check_outputs
 from neuralshade.progress import progress
 from neuralshade.render.heightfield import render
 from neuralshade.timing import median_seconds
@@ -90,9 +91,14 @@ def evaluate(
     ``<checkpoint dir>/eval-<split>``).
     """
     dev = resolve_device(device)
+    out_dir = Path(out) if out else Path(checkpoint_path).parent / f"eval-{split}"
+    check_outputs(
+        out_dir,
+        [out_dir / "metrics.json", out_dir / "sheet.png"],
+        checkpoint.paths(checkpoint_path),
+    )
     model, info = checkpoint.load(checkpoint_path, device=dev, task="ao2d")
     data = Ao2dDataset(data_dir, split, info["inputs"], info["targets"], crop=None, mode="full")
-    out_dir = Path(out) if out else Path(checkpoint_path).parent / f"eval-{split}"
 
     log_output = predicts_log1p(info.get("loss", "l1"))
     per_image, rows = [], []

@@ -43,6 +43,7 @@ import neuralshade
 from neuralshade import checkpoint
 from neuralshade.errors import ConfigError, NeuralShadeError
 from neuralshade.imageio import atomic_path
+from neuralshade.outputs import check_outputs
 
 # torch's exporter translates to opset 18 and newer; an older request is silently left at 18
 MIN_OPSET = 18
@@ -77,8 +78,8 @@ def export_onnx(
 
     Raises:
         CheckpointError: the checkpoint is missing, corrupt or inconsistent.
-        ConfigError: ``opset`` is one the exporter cannot write, or ``out_path`` is one of
-            the checkpoint's own files.
+        ConfigError: ``opset`` is one the exporter cannot write.
+        OutputError: ``out_path`` is one of the checkpoint's own files, or cannot be written.
         NeuralShadeError: onnx, onnxscript or onnxruntime is not installed, or the exported
             graph disagrees with torch.
     """
@@ -86,8 +87,7 @@ def export_onnx(
     if opset is not None and opset < MIN_OPSET:
         raise ConfigError(f"opset must be at least {MIN_OPSET} for torch's exporter, got {opset}")
     out_path = Path(out_path)
-    if out_path.resolve() in {p.resolve() for p in checkpoint.paths(checkpoint_path)}:
-        raise ConfigError(f"{out_path} is the checkpoint itself; choose another output path")
+    check_outputs(out_path.parent, [out_path], checkpoint.paths(checkpoint_path))
     model, info = checkpoint.load(checkpoint_path)
     min_size = getattr(model, "min_size", 1)
 

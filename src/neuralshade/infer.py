@@ -28,8 +28,9 @@ from __future__ import annotations
 import glob
 import math
 import os
+import threading
 import time
-from functools import lru_cache
+from collections import OrderedDict
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,11 +39,20 @@ import numpy as np
 import torch
 
 from neuralshade import checkpoint
+from neuralshade.config import build
 from neuralshade.devices import resolve_device
-from neuralshade.errors import InputError, NeuralShadeError
+from neuralshade.errors import (
+    CheckpointError,
+    ConfigError,
+    InputError,
+    NeuralShadeError,
+    OutputError,
+)
 from neuralshade.imageio import DEFAULT_MAX_PIXELS, write_png
+from neuralshade.losses import from_log_space, predicts_log1p
 from neuralshade.masks import image_to_mask, load_mask
 from neuralshade.models.unet import fuse_batch_norm
+from neuralshade.outputs import Source, plan_outputs
 from neuralshade.render.heightfield import RenderParams
 
 DEFAULT_MODEL = "ao2d-unet-cpu"
@@ -76,20 +86,58 @@ def model_path(name_or_path: str | os.PathLike | None = None) -> Path:
     )
 
 
-@lru_cache(maxsize=4)
-def _load(path: str, device: str) -> tuple[torch.nn.Module, dict[str, Any]]:
-    model, info = checkpoint.load(path, device=device, task="ao2d")
-    # the cheapest way to run it that keeps its output (benchmarks/ao2d_models.py measured
-    # the alternatives): BatchNorm folded into the convs, 1.25x at 512x512 on a CPU
-    fuse_batch_norm(model)
+SHADED_TARGETS = ["target"]  # the shaded image: the only output `shade` knows how to write
+
+
+def _check_shading_model(path: str, info: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose inputs or outputs are not a mask in, the shaded image out."""
     if info.get("inputs") != ["source"]:
-        raise NeuralShadeError(
+        raise CheckpointError(
             f"{path} takes {info.get('inputs')}, not a mask alone: "
             "shade needs a model trained on inputs [source]"
         )
-    if "render" in info:
-        model.context = context_needed(model, RenderParams(**info["render"]))
+    if info.get("targets") != SHADED_TARGETS:
+        raise CheckpointError(
+            f"{path} predicts {info.get('targets')}, not the shaded image: shade needs a model "
+            f"trained on targets {SHADED_TARGETS} (evaluate this one with `neuralshade eval`)"
+        )
+
+
+def _build(path: str, device: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    model, info = checkpoint.load(path, device=device, task="ao2d")
+    _check_shading_model(path, info)
+    # the cheapest way to run it that keeps its output (benchmarks/ao2d_models.py measured
+    # the alternatives): BatchNorm folded into the convs
+    fuse_batch_norm(model)
+    try:
+        # a network trained with a log-space loss predicts log1p of the image (as `eval` reads it)
+        model.log_output = predicts_log1p(info.get("loss") or "l1")
+        if info.get("render") is not None:
+            params = build(RenderParams, info["render"], "render settings")
+            model.context = context_needed(model, params)
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: its sidecar is unusable: {exc}") from None
     return model, info
+
+
+_CACHE: OrderedDict[tuple, tuple[torch.nn.Module, dict[str, Any]]] = OrderedDict()
+_CACHE_SIZE = 4
+_CACHE_LOCK = threading.Lock()
+
+
+def _load(path: str, device: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A cached model, keyed on its files' identity and content: a replaced file is reloaded."""
+    key = (path, device, checkpoint.fingerprint(path))
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    loaded = _build(path, device)
+    with _CACHE_LOCK:
+        _CACHE[key] = loaded
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return loaded
 
 
 def context_needed(model: torch.nn.Module, params: RenderParams) -> int:
@@ -106,11 +154,13 @@ def context_needed(model: torch.nn.Module, params: RenderParams) -> int:
 def load_model(
     name_or_path: str | os.PathLike | None = None, device: str | torch.device = "auto"
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The network, ready for inference on ``device``, and its sidecar; cached per both.
+    """The network, ready for inference on ``device``, and its sidecar.
 
     Eval mode, with every BatchNorm that follows a conv folded into it (the same output to
-    float rounding, one pass over the memory fewer), and ``context`` set (see
-    :func:`context_needed`).
+    float rounding, one pass over the memory fewer), ``context`` set (see
+    :func:`context_needed`) and ``log_output`` telling whether it predicts log1p of the image.
+    Cached per device and per checkpoint content: replacing the checkpoint's files gives the
+    new model on the next call. Raises CheckpointError for a model that does not shade masks.
     """
     dev = resolve_device(device) if isinstance(device, str) else device
     return _load(str(model_path(name_or_path)), str(dev))
@@ -176,6 +226,8 @@ def shade_mask(
             out[:, y : y + th, x : x + tw] = _run(model, region)[
                 :, margin - top : margin - top + th, margin - left : margin - left + tw
             ]
+    if getattr(model, "log_output", False):
+        out = from_log_space(out)
     return out.clamp(0, 1).permute(1, 2, 0).float().cpu().numpy()
 
 
@@ -205,25 +257,33 @@ def shade(
     return shade_mask(net, mask, dev, tile)
 
 
-def expand_inputs(inputs: list[str]) -> list[Path]:
-    """Files, folders (their images, sorted) and glob patterns → image paths, in order.
+def expand_inputs(inputs: list[str]) -> list[Source]:
+    """Files, folders (their images, sorted, subfolders included) and glob patterns → sources.
 
-    Names that match nothing are kept, so that they are reported as missing.
+    A file found in a folder keeps its path relative to that folder (see
+    :mod:`neuralshade.outputs`). Names that match nothing are kept, so that they are reported
+    as missing. Hidden files (a name starting with a dot) in folders are skipped.
     """
-    paths: list[Path] = []
+    sources: list[Source] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            paths += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            sources += [
+                Source(f, p)
+                for f in sorted(p.rglob("*"))
+                if f.suffix.lower() in IMAGE_SUFFIXES
+                and f.is_file()
+                and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            ]
         elif any(c in item for c in "*?[") and not p.exists():
-            paths += sorted(
-                Path(m)
-                for m in glob.glob(item, recursive=True)
-                if Path(m).suffix.lower() in IMAGE_SUFFIXES
-            )
+            sources += [
+                Source(Path(m), Path(m).parent)
+                for m in sorted(glob.glob(item, recursive=True))
+                if Path(m).suffix.lower() in IMAGE_SUFFIXES and Path(m).is_file()
+            ]
         else:
-            paths.append(p)
-    return paths
+            sources.append(Source(p, p.parent))
+    return sources
 
 
 def shade_files(
@@ -236,30 +296,34 @@ def shade_files(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     log: Any = print,
 ) -> dict[str, Any]:
-    """Shade every input image into directory ``out`` as ``<name>.png``.
+    """Shade every input image into directory ``out``, one PNG each.
 
-    A bad input is reported and skipped; the others are still shaded. Returns
+    Output names follow :func:`neuralshade.outputs.plan_outputs` (``<stem>.png``; folder
+    structure kept; extensions or folders added where names would collide); a collision that
+    cannot be resolved, or an output that would replace an input, is refused before anything
+    is shaded. A bad input is reported and skipped; the others are still shaded. Returns
     {'done': [(input, output, ms)], 'failed': [(input, message)]}.
     """
+    sources = expand_inputs(inputs)
+    if not sources:
+        raise InputError(f"no input images found in {inputs}")
+    if tile is not None and tile < 1:
+        raise InputError(f"--tile must be positive, got {tile}")
+    if max_pixels < 1:
+        raise InputError(f"--max-pixels must be positive, got {max_pixels}")
+    plan = plan_outputs(sources, out, ".png")
     net, _ = load_model(model, device)
     dev = next(net.parameters()).device
-    out_dir = Path(out)
-    paths = expand_inputs(inputs)
-    if not paths:
-        raise InputError(f"no input images found in {inputs}")
-    sources = {p.resolve() for p in paths if p.exists()}
     done, failed = [], []
-    for path in paths:
-        target = out_dir / f"{path.stem}.png"
+    for source, target in plan:
+        path = source.path
         try:
-            if target.resolve() in sources:
-                raise InputError(f"output {target} would overwrite an input: choose another -o")
             mask = load_mask(path, max_pixels=max_pixels)
             start = time.perf_counter()
             image = shade_mask(net, mask, dev, tile)
             ms = (time.perf_counter() - start) * 1e3
             write_png(target, image)
-        except NeuralShadeError as exc:
+        except (InputError, OutputError) as exc:
             failed.append((str(path), str(exc)))
             log(f"failed: {exc}")
             continue

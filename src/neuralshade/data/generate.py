@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 import neuralshade
-from neuralshade.config import build
+from neuralshade.config import Settings, build
 from neuralshade.errors import ConfigError, DatasetError
 from neuralshade.imageio import to_uint8, write_json, write_npy, write_png
 from neuralshade.masks import MaskConfig, random_mask
+from neuralshade.outputs import check_outputs
 from neuralshade.progress import progress
 from neuralshade.render.heightfield import RenderParams, render
 
@@ -58,10 +59,8 @@ VARIABLE = (
 Range = tuple[float, float] | tuple[tuple[float, float, float], tuple[float, float, float]]
 
 
-class DatasetConfig(BaseModel):
+class DatasetConfig(Settings):
     """Everything that determines an ao2d dataset's bytes."""
-
-    model_config = ConfigDict(extra="forbid")
 
     task: Literal["ao2d"] = Field("ao2d", description="The task the dataset is for.")
     count: int = Field(1000, ge=1, description="Number of samples.")
@@ -283,6 +282,7 @@ def generate(
     root = Path(root)
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
+    check_outputs(root, [root / "manifest.json"])
     prepare(root, config)
     indices = shard_range(config.count, shard)
     todo = [i for i in indices if not is_complete(root, config, i)]
