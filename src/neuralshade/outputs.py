@@ -81,8 +81,8 @@ def plan_outputs(sources: Sequence[Source], out_dir: str | os.PathLike, suffix: 
             for group in clashes
         )
         raise OutputError(
-            f"these inputs would write the same output: {listed}; rename them or shade them "
-            "into separate -o folders"
+            f"these inputs would write the same output: {listed}; rename them or give them "
+            "separate output folders"
         )
     plan = [(s, out / names[s]) for s in unique]
     check_outputs(out, [o for _, o in plan], [s.path for s in unique])

@@ -73,11 +73,9 @@ def restore(
         if not any(d[0] == f"config.{f}" or d[0].startswith(f"config.{f}.") for f in free)
     ]
     if diffs:
-        listed = "; ".join(f"{key}: {_show(a)} -> {_show(b)}" for key, a, b in diffs[:8])
-        more = f" (and {len(diffs) - 8} more)" if len(diffs) > 8 else ""
         raise ConfigError(
             f"{run or Path(last).parent} holds another run, so it cannot be resumed with these "
-            f"settings (saved -> given): {listed}{more}. Resume with the settings it was "
+            f"settings (saved -> given): {_listing(diffs)}. Resume with the settings it was "
             "started with, or choose another --out"
         )
     weights, _ = checkpoint.paths(last)
@@ -114,6 +112,19 @@ def fingerprint(data: bytes | Any) -> str:
 def _jsonable(value: Any) -> Any:
     """As the sidecar gives it back (tuples as lists)."""
     return json.loads(json.dumps(value))
+
+
+def _listing(diffs: list[tuple[str, Any, Any]], per_section: int = 3) -> str:
+    """The differences, target first, then model and config, a few of each: changed values
+    before keys that only one side has (a different network type before its other options)."""
+    parts = []
+    for section in ("target", *RECORDED[:2]):
+        inside = [d for d in diffs if d[0].split(".")[0] == section]
+        inside.sort(key=lambda d: d[1] is None or d[2] is None)
+        parts += [f"{key}: {_show(a)} -> {_show(b)}" for key, a, b in inside[:per_section]]
+        if len(inside) > per_section:
+            parts.append(f"and {len(inside) - per_section} more in {section}")
+    return "; ".join(parts)
 
 
 def _show(value: Any) -> str:

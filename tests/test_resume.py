@@ -1,0 +1,115 @@
+"""Resume: one mechanism for training and fitting, which refuses a run that is not the same run."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from neuralshade import checkpoint
+from neuralshade.cli import main
+from neuralshade.errors import ConfigError
+from neuralshade.fields.distance import fit_sdf
+from neuralshade.fields.distance import load_config as sdf_config
+from neuralshade.fields.image import fit_image
+from neuralshade.fields.image import load_config as image_config
+from neuralshade.resume import differences
+from neuralshade.train import load_config as train_config
+from neuralshade.train import train
+
+TINY_HASH = [
+    "field.encoding.n_levels=2",
+    "field.encoding.log2_hashmap_size=6",
+    "field.encoding.base_resolution=4",
+    "field.encoding.max_resolution=8",
+    "field.network.n_neurons=8",
+    "batch_size=256",
+]
+TINY_SDF = [
+    "points=2048",
+    "batch_size=256",
+    "eval_points=2048",
+    "resolution=16",
+    "render_size=16",
+    "checkpoint_interval=2",
+]
+
+
+def picture(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).random((12, 10, 3)).astype(np.float32)
+
+
+def quiet(**kw):
+    return {"quiet": True, "log": lambda _: None, **kw}
+
+
+def test_differences_name_every_leaf_that_differs():
+    saved = {"a": 1, "b": {"c": [1, 2], "d": "x"}, "e": 3}
+    given = {"a": 1, "b": {"c": [1, 3], "d": "x"}, "f": 4}
+    assert differences(saved, given) == [("b.c", [1, 2], [1, 3]), ("e", 3, None), ("f", None, 4)]
+
+
+def test_an_image_fit_resumes_only_as_the_same_fit(tmp_path):
+    out = tmp_path / "fit"
+    fit_image(picture(0), image_config("hash-fast", [*TINY_HASH, "epochs=1"]), out, **quiet())
+    before = (out / "last.json").read_bytes()
+    with pytest.raises(ConfigError, match="--resume"):  # never overwritten silently
+        fit_image(picture(0), image_config("hash-fast", [*TINY_HASH, "epochs=1"]), out, **quiet())
+    with pytest.raises(ConfigError, match=r"another run.*model\.encoding\.otype: 'HashGrid'"):
+        fit_image(picture(0), image_config("siren-pe", ["epochs=2"]), out, **quiet(resume=True))
+    with pytest.raises(ConfigError, match=r"another run.*config\.lr"):
+        config = image_config("hash-fast", [*TINY_HASH, "epochs=2", "lr=0.5"])
+        fit_image(picture(0), config, out, **quiet(resume=True))
+    with pytest.raises(ConfigError, match=r"another run.*target\.pixels_sha256"):
+        config = image_config("hash-fast", [*TINY_HASH, "epochs=2"])
+        fit_image(picture(1), config, out, **quiet(resume=True))
+    assert (out / "last.json").read_bytes() == before  # refusals touch nothing
+    # more epochs of the same fit is the same run going on
+    config = image_config("hash-fast", [*TINY_HASH, "epochs=2"])
+    summary = fit_image(picture(0), config, out, **quiet(resume=True))
+    assert summary["epochs"] == 2
+    assert checkpoint.read_meta(out / "field")["config"]["epochs"] == 2
+
+
+def test_an_sdf_fit_of_a_torus_does_not_resume_as_a_fit_of_a_sphere(tmp_path, capsys):
+    out = tmp_path / "fit"
+    fit_sdf("torus", sdf_config("siren", [*TINY_SDF, "steps=2"]), out, **quiet())
+    with pytest.raises(ConfigError, match=r"target\.shape: 'torus' -> 'sphere'"):
+        fit_sdf("sphere", sdf_config("siren", [*TINY_SDF, "steps=4"]), out, **quiet(resume=True))
+    args = ["fit", "sdf", "sphere", "--preset", "hash", "--steps", "4", "--out", str(out)]
+    assert main([*args, "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "another run" in err and "target.shape" in err
+    assert "model.encoding.otype" in err  # the SIREN is not trained as a hash grid either
+    assert checkpoint.read_meta(out / "field")["shape"] == "torus"
+
+
+def test_resuming_nothing_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        fit_sdf("torus", sdf_config("siren", TINY_SDF), tmp_path, **quiet(resume=True))
+
+
+def test_a_training_run_resumes_only_with_its_config_and_data(tiny_dataset, tmp_path):
+    values = {
+        "data": str(tiny_dataset),
+        "model": {"name": "resconv", "args": {"channels": 4, "layers": 2, "strides": [1, 1]}},
+        "crop": 16,
+        "batch_size": 2,
+        "steps": 2,
+        "val_interval": 2,
+        "checkpoint_interval": 2,
+        "device": "cpu",
+    }
+    train(train_config(values), tmp_path / "run", quiet=True)
+    for change, key in [
+        ({"steps": 4}, "config.steps"),  # the cosine schedule depends on it
+        ({"optimizer": {"lr": 0.1}}, "config.optimizer.lr"),
+        ({"loss": "mse"}, "config.loss"),
+    ]:
+        with pytest.raises(ConfigError, match="another run.*" + re.escape(key)):
+            train(train_config({**values, **change}), tmp_path / "run", resume=True, quiet=True)
+    # where it runs is free: the same run, finished, reports and writes nothing
+    again = train(train_config({**values, "workers": 1}), tmp_path / "run", resume=True)
+    assert again["step"] == 2
+    saved = json.loads((tmp_path / "run/checkpoints/last.json").read_text())
+    assert saved["target"]["data_config_sha256"] and saved["config"]["workers"] == 0
