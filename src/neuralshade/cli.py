@@ -630,7 +630,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        again = "the same command with --resume" if args.command == "train" else "it again"
+        resumable = args.command in ("train", "fit") and not getattr(args, "resume", False)
+        again = "the same command with --resume" if resumable else "it again"
         print(f"interrupted: finished files are kept; run {again} to continue", file=sys.stderr)
         return 130
 

@@ -104,9 +104,8 @@ def check_outputs(
     for folder in (out, *out.parents):
         if folder.exists():
             if not folder.is_dir():
-                raise OutputError(
-                    f"{out}: {folder} is a file, not a folder; choose another output folder"
-                )
+                where = f"{out}: {folder}" if folder != out else str(out)
+                raise OutputError(f"{where} is a file, not a folder; choose another output folder")
             break
     taken = {Path(p).resolve(): Path(p) for p in inputs if Path(p).exists()}
     for path in map(Path, outputs):
