@@ -22,8 +22,8 @@ Every figure comes from this one run, on this machine:
   torch.compile and ONNX Runtime (exported for the one size, and the any-size file of
   ``neuralshade export``), each with its largest difference from the plain output.
 
-    python benchmarks/ao2d_models.py            # the recorded figures (about 10 minutes)
-    python benchmarks/ao2d_models.py --quick    # smoke test: few, small images (a minute or two)
+    python benchmarks/ao2d_models.py            # the recorded figures
+    python benchmarks/ao2d_models.py --quick    # smoke test: few, small images
 
 Models default to the bundled ``ao2d-resconv-cpu`` and ``ao2d-unet-cpu``; ``--model
 NAME=PATH`` (repeatable) compares checkpoints instead.
@@ -249,7 +249,7 @@ def train_step_seconds(info: dict[str, Any], repeats: int) -> dict[str, Any]:
 def interleaved_ms(calls: dict[str, Any], repeats: int, warmup: int = 2) -> dict[str, float]:
     """Median milliseconds of each call, timed in rounds that run every call in turn.
 
-    This VM's speed drifts by tens of percent over a minute; taking turns exposes every
+    This VM's speed drifts from minute to minute; taking turns exposes every
     contender to the same drift, so their ratios hold even when the absolute times move.
     In its turn a call runs once untimed, then once timed: a small network run right after a
     large one would otherwise pay for the memory the large one just handed back.

@@ -8,8 +8,8 @@ converge (first epoch within 0.5 dB of the best), seconds to 30 dB, and CPU seco
 training (excluding the per-epoch evaluation). The reconstructions go into one image grid,
 and the fields on [−2, 2]² (outside the photo) into a second one.
 
-    python benchmarks/fields_image.py            # 512×512, the presets' epochs (about 20 min)
-    python benchmarks/fields_image.py --quick    # 64×64, 3 epochs (under a minute)
+    python benchmarks/fields_image.py            # 512×512, the presets' epochs
+    python benchmarks/fields_image.py --quick    # 64×64, 3 epochs
 """
 
 from __future__ import annotations

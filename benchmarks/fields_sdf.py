@@ -2,12 +2,12 @@
 
 Each ``fit-sdf-*`` preset fits built-in analytic shapes and one mesh file, one after the other
 (``neuralshade fit sdf SHAPE --preset NAME`` runs the same code). The mesh is made here, so
-nothing needs downloading: a marching-cubes mesh of a CSG shape (a box with a sphere cut out,
-~40k triangles) written as PLY and read back through trimesh like any user's file; its exact
-distances come from the mesh itself. The renders (fitted | true) go into one image.
+nothing needs downloading: a marching-cubes mesh of a CSG shape (a box with a sphere cut out)
+written as PLY and read back through trimesh like any user's file; its exact distances come
+from the mesh itself. The renders (fitted | true) go into one image.
 
-    python benchmarks/fields_sdf.py            # the presets' settings (about 10 minutes)
-    python benchmarks/fields_sdf.py --quick    # a few steps, small grids (under a minute)
+    python benchmarks/fields_sdf.py            # the presets' settings
+    python benchmarks/fields_sdf.py --quick    # a few steps, small grids
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ batch sizes; medians of several after a warm-up. Then the ``hash-fast`` preset f
 scikit-image's 512×512 astronaut until it reaches 30 dB (or its epochs run out): the seconds
 count training only, not the PSNR evaluated after every epoch.
 
-    python benchmarks/fields_speed.py            # the recorded figures (a few minutes)
-    python benchmarks/fields_speed.py --quick    # small batches, 64×64 photo (seconds)
+    python benchmarks/fields_speed.py            # the recorded figures
+    python benchmarks/fields_speed.py --quick    # small batches, 64×64 photo
 """
 
 from __future__ import annotations

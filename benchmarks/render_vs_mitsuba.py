@@ -8,8 +8,8 @@ exact in elevation, sampled in azimuth). Each is warmed up (Mitsuba's first call
 JIT compile, reported apart), then timed; figures are medians. Quality is the RMSE of each AO
 image against Mitsuba at ``ref_spp`` rays per pixel (untimed), and the hard shadows' agreement.
 
-    python benchmarks/render_vs_mitsuba.py            # 512², 256 rays per pixel (minutes)
-    python benchmarks/render_vs_mitsuba.py --quick    # 128², fewer rays (seconds)
+    python benchmarks/render_vs_mitsuba.py            # 512², 256 rays per pixel
+    python benchmarks/render_vs_mitsuba.py --quick    # 128², fewer rays
 """
 
 from __future__ import annotations

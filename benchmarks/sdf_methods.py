@@ -7,8 +7,8 @@ largest jump of the DR field between neighbouring pixels (the exact field's is a
 time of both methods (median of several runs after a warm-up call), plus numba's first-call
 time in a fresh process, with and without its on-disk cache.
 
-    python benchmarks/sdf_methods.py            # full: a few minutes on 2 CPU cores
-    python benchmarks/sdf_methods.py --quick    # fewer masks and runs: well under a minute
+    python benchmarks/sdf_methods.py            # the recorded figures
+    python benchmarks/sdf_methods.py --quick    # fewer masks and runs
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def measure_size(size: int, n_masks: int, repeats: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer masks and runs (< 1 min)")
+    parser.add_argument("--quick", action="store_true", help="fewer masks and runs")
     parser.add_argument(
         "--out",
         type=Path,

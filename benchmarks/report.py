@@ -1,0 +1,860 @@
+"""The measured tables and figures of README.md and docs/RESULTS.md, written from the JSON.
+
+Every measured figure in the docs sits between markers and is rewritten from
+``benchmarks/results/*.json``, so the text cannot drift from what the benchmarks wrote:
+
+- a block, one table or paragraph built by a named function of :data:`BLOCKS`::
+
+      <!-- generated: NAME (benchmarks/report.py) -->
+      | ... |
+      <!-- end generated -->
+
+- an inline figure, one number in a sentence::
+
+      in <!-- fig: fields_sdf.fits[0].train_seconds :.0f -->63<!-- /fig --> s
+
+  The marker holds a JSON key (the file's stem, then keys and ``[index]``es) or the name of a
+  function of :data:`FIGURES` with its arguments, then optionally a format: a Python format
+  spec, or one ending in ``%`` for a percentage (``:.0%`` gives ``25 %``).
+
+    python benchmarks/report.py            # rewrite the docs from the JSON
+    python benchmarks/report.py --check    # exit 1, with a diff, if the committed text is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from neuralshade.errors import NeuralShadeError
+from neuralshade.imageio import write_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DOCS = ("README.md", "docs/RESULTS.md")
+
+BLOCK = re.compile(
+    r"<!-- generated: (?P<name>\S+) \(benchmarks/report\.py\) -->\n(?P<body>.*?)"
+    r"<!-- end generated -->",
+    re.S,
+)
+FIGURE = re.compile(r"<!-- fig: (?P<spec>[^>]*?) -->(?P<body>[^\n]*?)<!-- /fig -->")
+KEY = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+
+Results = dict[str, Any]  # JSON stem -> the parsed JSON
+
+
+class ReportError(Exception):
+    """A marker that names no function or key, or a JSON that lacks what a section needs."""
+
+
+def load_results(folder: Path) -> Results:
+    """Every ``*.json`` in ``folder``, by file stem."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+
+
+def lookup(results: Results, path: str) -> Any:
+    """The value at ``stem.key.key[index]...``, e.g. ``fields_sdf.fits[0].iou``."""
+    stem = re.match(r"[^.\[]*", path)[0]
+    if stem not in results:
+        raise ReportError(f"no {stem}.json among the results (for {path!r})")
+    value, rest = results[stem], path[len(stem) :]
+    keys = list(KEY.finditer(rest))
+    if "".join(k[0] for k in keys) != rest:
+        raise ReportError(f"cannot read {path!r} as a JSON key")
+    for k in keys:
+        try:
+            value = value[k[1] if k[1] is not None else int(k[2])]
+        except (KeyError, IndexError, TypeError):
+            raise ReportError(f"{stem}.json has no {path!r}") from None
+    return value
+
+
+# ---- formatting -------------------------------------------------------------------------------
+
+
+def fmt(value: Any, spec: str = "") -> str:
+    """A value as the docs write it.
+
+    ``spec`` is a Python format spec, or one ending in ``%`` for a percentage (``.0%``: 25 %);
+    floats default to ``g``. A (lo, hi) tuple is a range, ``lo–hi`` (one value when both read
+    the same); a list is joined by commas; a leading minus is written as U+2212.
+    """
+    percent = spec.endswith("%")
+    if percent:
+        spec = spec[:-1] + "f"
+
+    def one(v: Any) -> str:
+        if isinstance(v, str):
+            return v
+        text = format(100 * v if percent else v, spec or ("d" if isinstance(v, int) else "g"))
+        text = re.sub(r"e([+-])0*(\d)", lambda m: "e" + m[1].replace("+", "") + m[2], text)
+        return "−" + text[1:] if text.startswith("-") else text
+
+    if isinstance(value, tuple):
+        lo, hi = (one(v) for v in value)
+        text = lo if lo == hi else f"{lo}–{hi}"
+    elif isinstance(value, list):
+        text = ", ".join(one(v) for v in value)
+    else:
+        text = one(value)
+    return text + " %" if percent else text
+
+
+def ratio(x: float) -> str:
+    """A speed-up or slow-down: two decimals below 1, one above."""
+    return f"{x:.2f}×" if x < 1 else f"{x:.1f}×"
+
+
+def bold(text: str, on: bool = True) -> str:
+    return f"**{text}**" if on else text
+
+
+def row(*cells: Any) -> str:
+    return "|" + "|".join(f" {c} " if c != "" else " " for c in cells) + "|"
+
+
+def table(header: list[str], align: str, rows: list[list[Any]]) -> str:
+    """A markdown table; ``align`` one letter per column, ``l`` or ``r``."""
+    rule = "|" + "|".join("---" if a == "l" else "---:" for a in align) + "|"
+    return "\n".join([row(*header), rule, *(row(*r) for r in rows)])
+
+
+def short_cpu(model: str) -> str:
+    """``Intel(R) Xeon(R) Processor`` -> ``Intel Xeon``."""
+    text = re.sub(r"\((R|TM)\)", "", model)
+    return re.sub(r"\s+(Processor|CPU)\b.*$", "", text).strip()
+
+
+# ---- shared lookups ---------------------------------------------------------------------------
+
+NET_NAMES = {"resconv": "ResConv", "unet": "ShadeUNet"}
+PATH_ALIASES = {  # short names for ao2d_models' inference paths, whose keys hold dots
+    "no_grad": "no_grad",
+    "inference_mode": "inference_mode",
+    "fused": "inference_mode + fused BN",
+    "channels-last": "inference_mode + fused BN + channels-last",
+    "compile": "torch.compile + fused BN",
+    "onnx-static": "onnxruntime, fused BN, this size only",
+    "onnx-any": "onnxruntime, neuralshade export (any size)",
+}
+ARTIFACT_KINDS = {
+    "nearest-shape": "ground_nearest_shape",
+    "toward-light": "ground_toward_light",
+    "top": "top_nearest_ground",
+}
+
+
+def run_name(results: Results, word: str, stem: str = "render_vs_mitsuba") -> str:
+    """The render_vs_mitsuba run whose name has the word ``word`` (mitsuba, montecarlo, …)."""
+    for name in lookup(results, f"{stem}.runs"):
+        if word in name.split():
+            return name
+    raise ReportError(f"{stem}.json has no run named with {word!r}")
+
+
+def run(results: Results, word: str, stem: str = "render_vs_mitsuba") -> dict[str, Any]:
+    """The record of the run :func:`run_name` names."""
+    return lookup(results, f"{stem}.runs")[run_name(results, word, stem)]
+
+
+def inference_path(results: Results, alias: str, stem: str = "ao2d_models") -> dict[str, Any]:
+    """One of ao2d_models' inference paths, by its short name in :data:`PATH_ALIASES`."""
+    return lookup(results, f"{stem}.inference_paths.paths")[PATH_ALIASES[alias]]
+
+
+def curve(results: Results, kind: str, net: str) -> list[tuple[int, float]]:
+    """(bin start px, mean |error|) of an error-by-distance curve of ao2d_models."""
+    e = lookup(results, "ao2d_models.error_by_distance")
+    errors = e["mean_abs_error"][ARTIFACT_KINDS[kind]][net]
+    return list(zip(e["bin_starts_px"], errors, strict=True))
+
+
+def fit(results: Results, preset: str, shape: str) -> dict[str, Any]:
+    """The fields_sdf record of one preset on one shape."""
+    for f in lookup(results, "fields_sdf.fits"):
+        if f["preset"] == preset and f["shape"] == shape:
+            return f
+    raise ReportError(f"fields_sdf.json has no fit of {preset!r} to {shape!r}")
+
+
+def machine(results: Results) -> dict[str, str]:
+    """Each machine key with its value, or its values joined by `` / `` where the JSON differ."""
+    values: dict[str, list[str]] = {}
+    for result in results.values():
+        for key, value in result.get("machine", {}).items():
+            if str(value) not in values.setdefault(key, []):
+                values[key].append(str(value))
+    return {key: " / ".join(v) for key, v in values.items()}
+
+
+# ---- inline figures ---------------------------------------------------------------------------
+
+
+def spread(values: Any) -> tuple[Any, Any]:
+    """(smallest, largest): written as a range by :func:`fmt`."""
+    values = list(values)
+    return (min(values), max(values))
+
+
+def curve_range(r: Results, kind: str, net: str, start: str, end: str) -> tuple[float, float]:
+    """The spread of an error-by-distance curve over the bins from ``start`` to ``end`` px."""
+    return spread(v for b, v in curve(r, kind, net) if int(start) <= b < int(end))
+
+
+def sdf_masks(r: Results) -> str:
+    """``32, 16 and 8 masks at 256², 512² and 1024²``."""
+    sizes = lookup(r, "sdf_methods.sizes")
+
+    def words(items: list[str]) -> str:
+        return ", ".join(items[:-1]) + f" and {items[-1]}" if len(items) > 1 else items[0]
+
+    masks = words([str(s["masks"]) for s in sizes])
+    px = words([f"{s['size']}²" for s in sizes])
+    return f"{masks} masks at {px}"
+
+
+def dead_reckoning_slowdown(r: Results) -> tuple[float, float]:
+    """How many times the exact transform's time Dead Reckoning takes, over the sizes."""
+    times = [s["median_seconds"] for s in lookup(r, "sdf_methods.sizes")]
+    return spread(t["dead_reckoning"] / t["exact"] for t in times)
+
+
+def siren_time_share(r: Results) -> tuple[float, float]:
+    """SIREN's fit time as a fraction of the hash grid's on the same shape, over the shapes."""
+    fits = [f for f in lookup(r, "fields_sdf.fits") if f["preset"] == "siren"]
+    return spread(f["train_seconds"] / fit(r, "hash", f["shape"])["train_seconds"] for f in fits)
+
+
+def epoch_to_30_db(r: Results) -> str:
+    """The epoch (``6th``) at whose end fields_speed's hash-fast fit first reached 30 dB."""
+    history = lookup(r, "fields_speed.time_to_30_db.history")
+    reached = lookup(r, "fields_speed.time_to_30_db.summary.seconds_to_30_db")
+    epoch = next(h["epoch"] for h in history if h["seconds"] == reached)
+    suffix = "th" if 10 <= epoch % 100 < 20 else {1: "st", 2: "nd", 3: "rd"}.get(epoch % 10, "th")
+    return f"{epoch}{suffix}"
+
+
+def hash_throughput(r: Results, dims: str) -> tuple[float, float]:
+    """The spread of the training M points/s of fields_speed's ``hash {dims}`` networks."""
+    throughput = lookup(r, "fields_speed.throughput")
+    return spread(
+        x["train_points_per_second"] / 1e6
+        for name, rows in throughput.items()
+        if name.startswith(f"hash {dims}")
+        for x in rows
+    )
+
+
+def size_in_bytes(r: Results, path: str) -> str:
+    """A byte count as ``75 kB`` or ``1.5 MB``."""
+    n = lookup(r, path)
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
+def machine_words(r: Results) -> str:
+    """``2 CPU cores (Intel Xeon)``."""
+    m = machine(r)
+    return f"{m['cpu_count']} CPU cores ({short_cpu(m['cpu_model'])})"
+
+
+def dataset_split(r: Results) -> dict[str, int]:
+    """Images per split of the dataset the ao2d models were trained and tested on."""
+    count = lookup(r, "ao2d_models.dataset.count")
+    return {k: round(f * count) for k, f in lookup(r, "ao2d_models.dataset.split").items()}
+
+
+def path_ms(r: Results, alias: str, stem: str = "ao2d_models") -> float:
+    """Milliseconds of one inference path."""
+    return inference_path(r, alias, stem)["ms"]
+
+
+FIGURES: dict[str, Callable[..., Any]] = {
+    # arithmetic on JSON keys
+    "ratio": lambda r, a, b: lookup(r, a) / lookup(r, b),
+    "minutes": lambda r, a: lookup(r, a) / 60,
+    "millions": lambda r, a: lookup(r, a) / 1e6,
+    "half": lambda r, a: lookup(r, a) // 2,
+    "range": lambda r, a: spread(lookup(r, a)),
+    "bytes": size_in_bytes,
+    "net-name": lambda r, a: NET_NAMES[lookup(r, a)],
+    "machine": machine_words,
+    # render_vs_mitsuba, its runs by a word of their name
+    "run": lambda r, word, key: run(r, word)[key],
+    "run-complement": lambda r, word, key: 1 - run(r, word)[key],
+    "run-ratio": lambda r, a, b, key: run(r, a)[key] / run(r, b)[key],
+    "time-over-mitsuba": lambda r, word: lookup(r, "render_vs_mitsuba.time_over_mitsuba")[
+        run_name(r, word)
+    ],
+    "ao-traced": lambda r: (
+        lookup(r, "render_vs_mitsuba.pixels_needing_ao_rays")
+        / lookup(r, "render_vs_mitsuba.size") ** 2
+    ),
+    # ao2d_models
+    "split": lambda r: "/".join(str(n) for n in dataset_split(r).values()),
+    "train-images": lambda r: dataset_split(r)["train"],
+    "stride-layer": lambda r: (
+        1 + lookup(r, "ao2d_models.networks.resconv.model.args.strides").index(2)
+    ),
+    "path": lambda r, alias, key: inference_path(r, alias)[key],
+    "path-gain": lambda r, slow, fast: 1 - path_ms(r, fast) / path_ms(r, slow),
+    "path-speedup": lambda r, slow, fast, stem="ao2d_models": (
+        path_ms(r, slow, stem) / path_ms(r, fast, stem)
+    ),
+    "curve": lambda r, kind, net, start: dict(curve(r, kind, net))[int(start)],
+    "curve-range": curve_range,
+    "curve-peak": lambda r, kind, net, start, end: curve_range(r, kind, net, start, end)[1],
+    # infer_context
+    "border-gain": lambda r: (
+        1
+        - lookup(r, "infer_context.l1_border_band.padded")
+        / lookup(r, "infer_context.l1_border_band.bare")
+    ),
+    # sdf_methods
+    "sdf-masks": sdf_masks,
+    "sdf-max-relative": lambda r: max(
+        s["dr_error_px"]["max_relative"] for s in lookup(r, "sdf_methods.sizes")
+    ),
+    "sdf-max-step": lambda r: max(
+        s["dr_neighbour_step_px"]["max"] for s in lookup(r, "sdf_methods.sizes")
+    ),
+    "sdf-slowdown": dead_reckoning_slowdown,
+    # fields_sdf and fields_speed
+    "fit": lambda r, preset, shape, key: fit(r, preset, shape)[key],
+    "fit-range": lambda r, key: spread(f[key] for f in lookup(r, "fields_sdf.fits")),
+    "siren-time-share": siren_time_share,
+    "hash-throughput": hash_throughput,
+    "epoch-to-30-db": epoch_to_30_db,
+}
+
+
+def figure(results: Results, spec: str) -> str:
+    """The text of one inline figure: ``NAME ARGS... [:FORMAT]`` or ``JSON.KEY [:FORMAT]``."""
+    words = spec.split()
+    fmt_spec = words.pop()[1:] if len(words) > 1 and words[-1].startswith(":") else ""
+    name, *args = words
+    if name in FIGURES:
+        try:
+            value = FIGURES[name](results, *args)
+        except (TypeError, ValueError) as exc:
+            raise ReportError(f"figure {spec!r}: {exc}") from None
+        except (KeyError, IndexError, StopIteration) as exc:
+            raise ReportError(f"figure {spec!r}: the JSON lacks {exc!r}") from None
+    elif args:
+        raise ReportError(f"figure {spec!r}: no function {name!r} (known: {', '.join(FIGURES)})")
+    else:
+        value = lookup(results, name)
+    return fmt(value, fmt_spec)
+
+
+# ---- blocks: one function per table or paragraph ----------------------------------------------
+
+
+def paragraph(text: str) -> str:
+    """``text`` wrapped to the docs' line length."""
+    return textwrap.fill(text, 96, break_long_words=False, break_on_hyphens=False)
+
+
+def command_line(stem: str) -> Callable[[Results], str]:
+    """The block that names a benchmark's command, its JSON, and the machine it ran on."""
+
+    def line(results: Results) -> str:
+        r = lookup(results, stem)
+        m = r["machine"]
+        return paragraph(
+            f"`{r['command']}` → `benchmarks/results/{stem}.json`, on {m['cpu_count']} cores of "
+            f"an {short_cpu(m['cpu_model'])}, torch {m['torch']} with {m['torch_threads']} threads"
+        )
+
+    line.__doc__ = f"The command line of {stem}.json."
+    return line
+
+
+def machine_line(results: Results) -> str:
+    """Every JSON's machine in one sentence, with the libraries beyond numpy and torch."""
+    m = machine(results)
+    mitsuba = lookup(results, "render_vs_mitsuba.mitsuba")
+    onnx = lookup(results, "ao2d_models.inference_paths.paths.onnxruntime")
+    return paragraph(
+        f"{m['cpu_count']} cores of an {short_cpu(m['cpu_model'])} ({m['machine']}), "
+        f"Python {m['python']}, torch {m['torch']} ({m['torch_threads']} threads), "
+        f"numpy {m['numpy']}, numba {m['numba']}, Mitsuba {mitsuba['version']} "
+        f"(`{mitsuba['variant']}`), onnxruntime {onnx}."
+    )
+
+
+RENDERER_LABELS = {
+    "mitsuba": "Mitsuba 3",
+    "montecarlo": "ours, `--ao-mode montecarlo` (3D rays)",
+    "azimuthal": "**ours, default** (`azimuthal`)",
+}
+
+
+def render_vs_mitsuba_table(results: Results) -> str:
+    """Each renderer's time, ray rate, time against Mitsuba, AO error and shadow agreement."""
+    r = lookup(results, "render_vs_mitsuba")
+    best = min(x["ao_rmse_vs_reference"] for x in r["runs"].values())
+    rows = []
+    for name, x in r["runs"].items():
+        word = next(w for w in RENDERER_LABELS if w in name.split())
+        over = r["time_over_mitsuba"][name]
+        rows.append(
+            [
+                RENDERER_LABELS[word],
+                x["ao_rays_per_pixel"],
+                f"{x['median_seconds']:.2f}",
+                f"{x['rays_per_second'] / 1e6:.3g} M",
+                f"{over:.1f}×" if over >= 10 else f"{over:.2f}×",
+                bold(f"{x['ao_rmse_vs_reference']:.4f}", x["ao_rmse_vs_reference"] == best),
+                "(reference)" if word == "mitsuba" else f"{100 * x['shadow_agreement']:.2f} %",
+            ]
+        )
+    header = ["renderer", "AO rays / px", "seconds", "rays / s", "time vs Mitsuba", "AO RMSE"]
+    return table([*header, "hard shadow agrees"], "lrrrrrr", rows)
+
+
+def render_vs_mitsuba_quick(results: Results) -> str:
+    """The --quick run of render_vs_mitsuba in one sentence."""
+    stem = "render_vs_mitsuba_quick"
+    r = lookup(results, stem)
+    x = {w: run(results, w, stem) for w in ("mitsuba", "montecarlo", "azimuthal")}
+    s = {w: f"{v['median_seconds']:.2f} s" for w, v in x.items()}
+    e = {w: f"{v['ao_rmse_vs_reference']:.3f}" for w, v in x.items()}
+    return paragraph(
+        f"Quick check on {r['size']}² (`{r['command']}`, {x['mitsuba']['ao_rays_per_pixel']} "
+        f"rays/px, {r['reference_ao_rays_per_pixel']}-ray reference): Mitsuba {s['mitsuba']}, "
+        f"RMSE {e['mitsuba']}; ours 3D {s['montecarlo']}, {e['montecarlo']}; ours default "
+        f"{s['azimuthal']}, {e['azimuthal']}."
+    )
+
+
+def resconv_training(results: Results) -> str:
+    """What the ResConv CPU run cost and gave, as ao2d_models recorded it."""
+    r = lookup(results, "ao2d_models")
+    net, size, images = r["networks"]["resconv"], r["plan"]["sizes"][0], r["dataset"]["size"]
+    step, test, speed = net["training_step"], net["test"], r["speed"][str(size)]
+    wall = net["training_wall_seconds"]
+    rows = [
+        [
+            "training wall time, with validation (its checkpoint's `wall_seconds`)",
+            f"{wall:.1f} s ({wall / 60:.1f} min)",
+        ],
+        [
+            f"a training step of the recipe, timed alone in `{r['command']}`",
+            f"{step['seconds_per_step']:.3f} s: {step['batch'] / step['seconds_per_step']:.1f} "
+            f"samples/s ({step['crop']}×{step['crop']} crops), {step['steps']} steps × "
+            f"{step['batch']} in {step['training_seconds_alone'] / 60:.1f} min",
+        ],
+        [
+            bold(f"test, whole {images}×{images} images ({r['dataset']['test_images_used']})"),
+            bold(f"L1 {test['l1']:.4f}, PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f}"),
+        ],
+        [
+            f"{size}×{size} on CPU, same run",
+            f"network {speed['resconv']['ms']:.1f} ms, reference renderer "
+            f"{speed['renderer_ms']:.0f} ms: "
+            + bold(f"{ratio(speed['resconv']['speedup_vs_renderer'])} faster"),
+        ],
+    ]
+    return table(["what", "value"], "ll", rows)
+
+
+def compare(label: str, values: dict[str, Any], text: Callable[[Any], str], better=None) -> list:
+    """A row of the model comparison; ``better`` (``min`` or ``max``) bolds the winner."""
+    best = better(values.values()) if better else None
+    return [label, *(bold(text(v), v == best) for v in values.values())]
+
+
+def ao2d_models_table(results: Results) -> str:
+    """ResConv and ShadeUNet side by side: size, cost, quality, speed against every renderer."""
+    r = lookup(results, "ao2d_models")
+    nets, (s0, s1), mitsuba = r["networks"], r["plan"]["sizes"], r["mitsuba"]
+    speed = {size: r["speed"][str(size)] for size in (s0, s1)}
+    names = list(nets)
+
+    def each(get: Callable[[str], Any]) -> dict[str, Any]:
+        return {n: get(n) for n in names}
+
+    def f4(x: float) -> str:
+        return f"{x:.4f}"
+
+    def ms(x: float) -> str:
+        return f"{x:.1f}"
+
+    images = r["dataset"]["test_images_used"]
+    first, last = names[0], names[-1]
+    rows = [
+        compare("parameters", each(lambda n: nets[n]["parameters"]), "{:,}".format),
+        compare("receptive field", each(lambda n: nets[n]["receptive_field_px"]), "{} px".format),
+        compare(
+            "GFLOPs per megapixel", each(lambda n: nets[n]["gflops_per_megapixel"]), "{:.1f}".format
+        ),
+        compare(
+            f"**test L1**, {images} whole images", each(lambda n: nets[n]["test"]["l1"]), f4, min
+        ),
+        compare(
+            f"test PSNR, {images} whole images",
+            each(lambda n: nets[n]["test"]["psnr"]),
+            "{:.2f} dB".format,
+            max,
+        ),
+        compare(
+            f"test SSIM, {images} whole images",
+            each(lambda n: nets[n]["test"]["ssim"]),
+            "{:.3f}".format,
+            max,
+        ),
+        compare(
+            "test L1 as `neuralshade shade` runs it",
+            each(lambda n: nets[n]["test"]["shade_l1"]),
+            f4,
+            min,
+        ),
+        compare(f"**ms per {s0}×{s0} image**", each(lambda n: speed[s0][n]["ms"]), ms, min),
+        compare(f"ms per {s1}×{s1} image", each(lambda n: speed[s1][n]["ms"]), ms, min),
+        compare(
+            f"achieved GFLOP/s at {s0}² (a large fp32 matmul: {r['matmul_gflops_per_second']:.0f})",
+            each(lambda n: speed[s0][n]["gflops_per_second"]),
+            "{:.0f}".format,
+        ),
+        compare(
+            f"speed-up over our renderer at {s0}² ({speed[s0]['renderer_ms']:.0f} ms, the median "
+            "over the masks below)",
+            each(lambda n: speed[s0][n]["speedup_vs_renderer"]),
+            ratio,
+            max,
+        ),
+        compare(
+            f"speed-up over our renderer at {s1}² ({speed[s1]['renderer_ms']:.0f} ms)",
+            each(lambda n: speed[s1][n]["speedup_vs_renderer"]),
+            ratio,
+            max,
+        ),
+        compare(
+            f"**speed-up over Mitsuba 3 at {mitsuba['ao_rays_per_pixel']} rays/px**, {s0}² "
+            f"({mitsuba['median_ms']:.0f} ms)",
+            each(lambda n: speed[s0][n]["speedup_vs_mitsuba"]),
+            ratio,
+            max,
+        ),
+        [
+            f"**{NET_NAMES[last]}'s speed-up over {NET_NAMES[first]}**",
+            *([""] * (len(names) - 1)),
+            bold(
+                ", ".join(
+                    f"{ratio(speed[s][last]['speedup_vs_' + first])} at {s}²" for s in (s0, s1)
+                )
+            ),
+        ],
+    ]
+    header = ["", *(f"{NET_NAMES[n]} (`{r['models'][n]}`)" for n in names)]
+    return table(header, "l" + "r" * len(names), rows)
+
+
+README_MODEL_LABELS = {
+    "resconv": "ResConv (the source's network)",
+    "unet": "**ShadeUNet** (bundled)",
+}
+
+
+def readme_models_table(results: Results) -> str:
+    """The README's short form of the comparison, the bundled network's row in bold."""
+    r = lookup(results, "ao2d_models")
+    size = r["plan"]["sizes"][0]
+    rows = []
+    for name, label in README_MODEL_LABELS.items():
+        t, s = r["networks"][name]["test"], r["speed"][str(size)][name]
+        cells = [
+            f"{t['l1']:.4f}",
+            f"{t['psnr']:.2f} dB",
+            f"{t['ssim']:.3f}",
+            f"{s['ms']:.1f}",
+            ratio(s["speedup_vs_renderer"]),
+            ratio(s["speedup_vs_mitsuba"]),
+        ]
+        rows.append([label, *(bold(c, name == "unet") for c in cells)])
+    spp = r["mitsuba"]["ao_rays_per_pixel"]
+    header = ["", "L1", "PSNR", "SSIM", f"ms at {size}²", "vs our renderer"]
+    return table([*header, f"vs Mitsuba 3, {spp} rays"], "lrrrrrr", rows)
+
+
+PATH_LABELS = {
+    "no_grad": "`torch.no_grad`",
+    "inference_mode": "`torch.inference_mode`",
+    "fused": "+ BatchNorm folded into the convs",
+    "channels-last": "+ channels-last",
+    "compile": "`torch.compile` of the folded network (compiling took {compile_seconds:.0f} s)",
+    "onnx-static": "ONNX Runtime {onnx}, folded, exported for {size}² only",
+    "onnx-any": "ONNX Runtime, the any-size file of `neuralshade export`",
+}
+
+
+def inference_paths_table(results: Results) -> str:
+    """Milliseconds and largest difference of each way to run the bundled network."""
+    p = lookup(results, "ao2d_models.inference_paths")
+    onnx = ".".join(p["paths"]["onnxruntime"].split(".")[:2])
+    fastest = min(path_ms(results, alias) for alias in PATH_LABELS)
+    rows = []
+    for alias, label in PATH_LABELS.items():
+        x = inference_path(results, alias)
+        diff = x["max_abs_diff"]
+        rows.append(
+            [
+                label.format(onnx=onnx, size=p["size"], **x),
+                bold(f"{x['ms']:.1f}", x["ms"] == fastest),
+                "0" if diff == 0 else f"{diff:.1e}",
+            ]
+        )
+    header = f"inference path ({NET_NAMES[p['model']]}, {p['size']}²)"
+    return table([header, "ms", "largest difference from plain"], "lrr", rows)
+
+
+def infer_context_table(results: Results) -> str:
+    """The network's L1 on the bare image and on the padded one, over all pixels and the border."""
+    r = lookup(results, "infer_context")
+    labels = {
+        "bare": "network on the bare image (as `neuralshade eval` runs it)",
+        "padded": "network on the image padded with empty ground (`neuralshade shade`, "
+        "`neuralshade.shade`)",
+    }
+    columns = [r["l1"], r["l1_border_band"]]
+    rows = [
+        [label, *(bold(f"{c[k]:.4f}", c[k] == min(c.values())) for c in columns)]
+        for k, label in labels.items()
+    ]
+    header = ["mean L1 against the renderer", "all pixels", f"{r['band_px']} px border band"]
+    return table(header, "lrr", rows)
+
+
+def sdf_methods_table(results: Results) -> str:
+    """Dead Reckoning's time and error against the exact field, per size."""
+    sizes = lookup(results, "sdf_methods.sizes")
+    near = next(k for k in sizes[0]["dr_error_px"] if k.startswith("within_"))
+    rows = []
+    for s in sizes:
+        e, t = s["dr_error_px"], s["median_seconds"]
+        rows.append(
+            [
+                f"{s['size']}²",
+                f"{t['exact'] * 1e3:.1f}",
+                f"{t['dead_reckoning'] * 1e3:.1f}",
+                f"{e['all_pixels']['max']:.2f}",
+                f"{e['all_pixels']['mean']:.3f}",
+                f"{e[near]['max']:.2f} / {e[near]['mean']:.3f}",
+                f"{100 * e['fraction_of_pixels_exact']:.1f} %",
+                f"{s['dr_neighbour_step_px']['max']:.1f} px",
+            ]
+        )
+    header = ["size", "exact ms", "Dead Reckoning ms", "DR error max (px)", "DR error mean (px)"]
+    header += [
+        f"within {re.sub(r'[^0-9]', '', near)} px of an edge: max / mean",
+        "pixels exact",
+        "largest DR jump between neighbours",
+    ]
+    return table(header, "lrrrrrrr", rows)
+
+
+def field_description(field: dict[str, Any]) -> str:
+    """A fitted field's encoding and MLP in a few words: ``hash, T=2^16, N 16..512 → 2×64 relu``."""
+    enc, net = field["encoding"], field["network"]
+    if enc["otype"] == "HashGrid":
+        levels = f"{enc['base_resolution']}..{enc['max_resolution']}"
+        inputs = f"hash, T=2^{enc['log2_hashmap_size']}, N {levels}"
+    elif enc["otype"] == "Frequency":
+        inputs = f"PE, {enc['n_frequencies']} freq."
+    else:
+        inputs = "(x, y)" if field["n_input_dims"] == 2 else "(x, y, z)"
+    mlp = f"{net['n_hidden_layers']}×{net['n_neurons']} {net['activation']}"
+    if net["activation"] == "sine":
+        mlp += (" (SIREN init)" if net["siren_init"] else "") + f" ω₀={net['omega_0']:.2f}"
+    if net["output_activation"] != "none":
+        mlp += f", {net['output_activation']}"
+    if enc["otype"] != "HashGrid" and field["input_scale"] != 1:
+        mlp += f", inputs ×{field['input_scale']}"
+    return f"{inputs} → {mlp}"
+
+
+def fields_image_table(results: Results) -> str:
+    """Every image-fitting preset: quality, size, JPEG at equal bytes, convergence, time."""
+    rows = []
+    for name, p in lookup(results, "fields_image.presets").items():
+        jpeg, reached = p["jpeg_same_bytes"], p["seconds_to_30_db"]
+        rows.append(
+            [
+                f"`{name}`",
+                field_description(p["field"]),
+                f"{p['psnr']:.2f} dB",
+                f"{p['parameters']:,}",
+                f"{p['fp16_bytes']:,}",
+                f"{jpeg['psnr']:.2f} dB (q {jpeg['quality']}, {jpeg['bytes']:,} B)",
+                f"{p['epochs_to_converge']} of {p['epochs']}",
+                "—" if reached is None else f"{reached:.1f} s",
+                f"{p['train_seconds']:.0f}",
+            ]
+        )
+    header = ["preset", "encoding → MLP", "PSNR", "parameters", "fp16 bytes"]
+    header += ["JPEG at ≤ those bytes", "epochs to converge", "30 dB after", "training s"]
+    return table(header, "llrrrrrrr", rows)
+
+
+def fields_sdf_table(results: Results) -> str:
+    """Every SDF preset on every shape: IoU, Chamfer distance, fit time, parameters."""
+    rows = [
+        [
+            f"`{f['preset']}`",
+            f["shape"],
+            f"{f['iou']:.4f}",
+            f"{f['chamfer']:.4f}",
+            f"{f['train_seconds']:.0f}",
+            f"{f['parameters']:,}",
+        ]
+        for f in lookup(results, "fields_sdf.fits")
+    ]
+    return table(["preset", "shape", "IoU", "Chamfer", "fit s", "parameters"], "llrrrr", rows)
+
+
+def fields_speed_table(results: Results) -> str:
+    """Forward and training throughput of each coordinate network at each batch size."""
+    rows = [
+        [
+            name,
+            f"{x['batch']:,}",
+            f"{x['forward_points_per_second'] / 1e6:.2f}",
+            f"{x['train_points_per_second'] / 1e6:.2f}",
+        ]
+        for name, runs in lookup(results, "fields_speed.throughput").items()
+        for x in runs
+    ]
+    header = ["network", "batch", "forward M points/s", "training M points/s"]
+    return table(header, "lrrr", rows)
+
+
+BLOCKS: dict[str, Callable[[Results], str]] = {
+    "machine": machine_line,
+    "render_vs_mitsuba-command": command_line("render_vs_mitsuba"),
+    "render_vs_mitsuba": render_vs_mitsuba_table,
+    "render_vs_mitsuba_quick": render_vs_mitsuba_quick,
+    "ao2d_models-command": command_line("ao2d_models"),
+    "resconv-training": resconv_training,
+    "ao2d_models": ao2d_models_table,
+    "inference-paths": inference_paths_table,
+    "readme-models": readme_models_table,
+    "infer_context-command": command_line("infer_context"),
+    "infer_context": infer_context_table,
+    "sdf_methods-command": command_line("sdf_methods"),
+    "sdf_methods": sdf_methods_table,
+    "fields_image-command": command_line("fields_image"),
+    "fields_image": fields_image_table,
+    "fields_sdf-command": command_line("fields_sdf"),
+    "fields_sdf": fields_sdf_table,
+    "fields_speed-command": command_line("fields_speed"),
+    "fields_speed": fields_speed_table,
+}
+
+
+# ---- rewriting the docs -----------------------------------------------------------------------
+
+
+def regenerate(text: str, results: Results, used: set[str]) -> tuple[str, list[str]]:
+    """``text`` with every block and inline figure rewritten; and the markers that changed.
+
+    ``used`` collects the names of the blocks found.
+    """
+    stale: list[str] = []
+
+    def block(match: re.Match) -> str:
+        name = match["name"]
+        if name not in BLOCKS:
+            raise ReportError(f"block {name!r}: no such function (known: {', '.join(BLOCKS)})")
+        used.add(name)
+        try:
+            body = BLOCKS[name](results) + "\n"
+        except (KeyError, IndexError, StopIteration) as exc:
+            raise ReportError(f"block {name}: the JSON lacks {exc!r}") from None
+        if body != match["body"]:
+            stale.append(f"block {name}")
+        return f"<!-- generated: {name} (benchmarks/report.py) -->\n{body}<!-- end generated -->"
+
+    def inline(match: re.Match) -> str:
+        body = figure(results, match["spec"])
+        if body != match["body"]:
+            stale.append(f"figure {match['spec']!r}: {match['body']} -> {body}")
+        return f"<!-- fig: {match['spec']} -->{body}<!-- /fig -->"
+
+    for pattern, opening in ((BLOCK, "<!-- generated:"), (FIGURE, "<!-- fig:")):
+        if len(pattern.findall(text)) != text.count(opening):
+            raise ReportError(f"a {opening!r} marker has no end marker, or a malformed one")
+    text = BLOCK.sub(block, text)
+    return FIGURE.sub(inline, text), stale
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the working directory where it lies below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def report(root: Path, results_dir: Path, docs: list[str], check: bool) -> int:
+    """Rewrite each doc from the JSON; with ``check``, only compare: 1 if any is stale, else 0."""
+    results = load_results(results_dir)
+    used: set[str] = set()
+    texts = {}
+    for doc in docs:
+        old = (root / doc).read_text()
+        try:
+            texts[doc] = (old, *regenerate(old, results, used))
+        except ReportError as exc:
+            raise ReportError(f"{doc}: {exc}") from None
+    unused = set(BLOCKS) - used
+    if unused and set(docs) == set(DOCS):
+        raise ReportError(f"no doc has the block(s) {', '.join(sorted(unused))}")
+    status = 0
+    for doc, (old, new, stale) in texts.items():
+        if new == old:
+            continue
+        if not check:
+            write_bytes(root / doc, new.encode())
+            print(f"rewrote {doc}: {len(stale)} section(s) from the JSON")
+            continue
+        status = 1
+        print(f"{doc} is stale; run python benchmarks/report.py. Stale sections:")
+        for item in stale:
+            print(f"  {item}")
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                f"{doc} (committed)",
+                f"{doc} (from {shown(results_dir)}/*.json)",
+            )
+        )
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the docs are stale")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of benchmark JSON")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the folder the docs are under")
+    parser.add_argument(
+        "--docs", nargs="+", default=list(DOCS), help="docs to rewrite, relative to --root"
+    )
+    args = parser.parse_args(argv)
+    try:
+        return report(args.root, args.results, args.docs, args.check)
+    except (ReportError, NeuralShadeError, OSError, json.JSONDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
