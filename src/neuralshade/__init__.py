@@ -5,7 +5,7 @@ __all__ = ["__version__", "shade"]
 
 def __getattr__(name: str):
     # `neuralshade.shade` without importing torch on a plain `import neuralshade`, and the
-    # version without a package-metadata scan (about 50 ms) until someone asks for it
+    # version without a package-metadata scan until someone asks for it
     if name == "shade":
         from neuralshade.infer import shade
 

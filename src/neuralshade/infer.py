@@ -14,8 +14,9 @@ Python, :func:`shade`.
 * Large images are cut into tiles. A tile keeps only its centre, and takes the context as a
   margin on every side. Tile origins sit on the network's stride grid, so a tile computes what
   the whole image would there, exactly for ResConv (its receptive field fits the margin), to
-  within about 1/255 for ShadeUNet (it sees beyond the margin, where nothing the renderer does
-  reaches): no seams, no blending. Images above ``AUTO_TILE_PIXELS`` are tiled automatically.
+  within 1/255 (``tests/test_infer.py``) for ShadeUNet (it sees beyond the margin, where
+  nothing the renderer does reaches): no seams, no blending. Images above
+  ``AUTO_TILE_PIXELS`` are tiled automatically.
 * Inputs may be masks or ordinary pictures: colour is converted to luminance (Rec. 709 weights,
   transparent areas black) and grey levels are passed to the network as they are; bright
   means raised. The renderer would threshold a grey mask at 0.5.
@@ -145,8 +146,9 @@ def context_needed(model: torch.nn.Module, params: RenderParams) -> int:
 
     The smaller of the receptive radius and 1.25 × the renderer's reach (the farthest a shape
     changes the image, :meth:`RenderParams.reach`): a network that sees farther than that
-    has nothing more to learn there. For ResConv that is its radius (42 px), for ShadeUNet,
-    which sees hundreds of pixels, 58 px at the default render settings.
+    has nothing more to learn there. For ResConv that is its radius, for ShadeUNet, which sees
+    hundreds of pixels (``benchmarks/results/ao2d_models.json``:
+    ``networks.*.receptive_field_px``), the renderer's reach.
     """
     return min(model.receptive_field // 2, math.ceil(1.25 * params.reach()))
 

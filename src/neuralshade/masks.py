@@ -247,7 +247,8 @@ class MaskConfig(Settings):
     Sizes are fractions of the image's shorter side and item counts are per square of that
     side (a 2:1 image gets twice as many items as a square one), so coverage does not depend
     on resolution or aspect ratio. The defaults give white letters, words and shapes on black
-    covering about 10-30 % of the image, mostly inside the frame.
+    covering on average 14-20 % of the image (``benchmarks/results/sdf_methods.json``:
+    ``sizes[*].mean_inside_fraction``), mostly inside the frame.
     """
 
     items_min: int = Field(

@@ -25,7 +25,8 @@ Methods (``SDF_METHODS``):
   O(H W) with two raster passes compiled by numba; its nearest points are real pixel centres
   of the right class, so ``|dead_reckoning| >= |exact|`` everywhere, with equality where the
   nearest boundary is axis-aligned (a single rectangle is exact everywhere). Its error grows
-  with the distance: on random letter/shape masks (``benchmarks/sdf_methods.py``) 84-92% of
+  with the distance: on random letter/shape masks (``benchmarks/results/sdf_methods.json``:
+  ``sizes[*].dr_error_px``) 84-92% of
   pixels are exact, the mean error is 0.03-0.12 px, and the worst is
   ``|dr| - |exact| <= 0.082 (|exact| + 0.5)`` (up to 5 px within 64 px of a boundary, 34 px
   far away at 1024²). Unlike the exact field it is not 1-Lipschitz: it jumps by up to tens of

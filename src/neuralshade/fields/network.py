@@ -100,7 +100,8 @@ class MLP(nn.Sequential):
     """Linear → activation, ``n_hidden_layers`` times, then linear → output activation.
 
     x: (N, n_input_dims) -> (N, n_output_dims). Linear layers have biases (tcnn's have none):
-    the 3×128 ReLU MLP on (x, y) then has the 33,795 parameters the image-fitting post counts.
+    the 3×128 ReLU MLP on (x, y) then has the 33,795 parameters the image-fitting post counts
+    (``benchmarks/results/fields_image.json``: ``presets.relu.parameters``).
     """
 
     def __init__(self, n_input_dims: int, config: MLPConfig | None = None):

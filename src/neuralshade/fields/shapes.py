@@ -430,11 +430,9 @@ class MeshSDF:
     Aanæs 2005), exact for a closed, consistently oriented mesh. (trimesh's own
     ``closest_point`` and ``contains`` need the rtree package, which neuralshade does not require.)
 
-    Speed, one thread of a shared Intel Xeon core, 100k points: 0.24 s uniform in the cube for a
-    1280-face sphere; 1.8 s uniform and 0.26 s near the surface (σ = 0.02) for an 82k-face
-    one. Points far from a finely tessellated surface cost most: more boxes come within the
-    distance. The first use in a fresh environment compiles the query kernel (about 1.5 s;
-    then cached on disk).
+    Speed: points far from a finely tessellated surface cost most, as more boxes come within
+    the distance. The first use in a fresh environment compiles the query kernel (then cached
+    on disk).
 
     Limitations: a self-intersecting mesh gets wrong signs where parts overlap. Near-ties
     between features at very sharp vertices may pick a pseudo-normal that gives the wrong

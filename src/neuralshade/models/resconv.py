@@ -4,7 +4,8 @@ Reproduced from defgsus/nn-experiments (``ResConv`` / ``ConvLayer``): unpadded c
 shrink the image through the encoder, transposed convolutions grow it back through the
 mirrored decoder, and each decoder layer after the first adds the encoder output of the
 same size to its input. At the defaults (3 → 3 channels, 32 channels, kernel 7, stride 2 at
-the 3rd layer) it has 411,561 parameters, and a 128×128 image goes
+the 3rd layer) it has 411,561 parameters (``tests/models/test_resconv.py`` counts them), and a
+128×128 image goes
 
     encoder 128 → 122 → 116 → 55 → 49 → 43
     decoder  43 →  49 →  55 → 115 (zero-padded to 116) → 122 → 128

@@ -2,7 +2,8 @@
 
 Built for ao2d to fix the three faults of ResConv (``models/resconv.py``):
 
-- **Reach.** ResConv sees 42 px either side, so a shadow longer than that ends in a step.
+- **Reach.** ResConv sees 42 px either side (``benchmarks/results/ao2d_models.json``:
+  ``networks.resconv.receptive_field_px`` // 2), so a shadow longer than that ends in a step.
   Here five levels go down to 1/32 of the input and the receptive field is several hundred
   pixels (``receptive_field``), far beyond the longest shadow and AO radius the renderer makes.
 - **Cost.** ResConv runs 32 channels of 7×7 convs at full resolution. Here the full-resolution
@@ -16,8 +17,7 @@ The head predicts, at half resolution, two images: the colour the pixel would ha
 ground and the colour it would have if it were the top of a shape. Both are upsampled
 bilinearly and the full-resolution mask picks one per pixel (inside = mask >= 0.5, the
 renderer's own rule, ``sdf.exact_sdf``). So a shape's outline in the output is exactly the
-mask's, however coarse the features, and no full-resolution conv is needed: at 512×512 a
-full-resolution 1×1 head alone cost more than the rest of the network.
+mask's, however coarse the features, and no conv runs at full resolution, where one costs most.
 
 Every conv is zero-padded and the input is zero-padded up to a multiple of ``total_stride``;
 with masks (white = shape) zero is empty ground, which is exactly what the renderer puts beyond

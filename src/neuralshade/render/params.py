@@ -74,7 +74,7 @@ class RenderParams(Settings):
         The larger of the AO radius and the shadow's length: a shadow ray from the ground
         clears a shape of height h once it is h / tan(e) away, and the penumbra (rays passing
         within softness · t of the top edge, t = h / sin(e) along the ray) adds about
-        softness · h / sin²(e). 46.4 px at the defaults.
+        softness · h / sin²(e).
         """
         e = math.radians(self.light_elevation)
         shadow = self.height / math.tan(e) + self.softness * self.height / math.sin(e) ** 2
