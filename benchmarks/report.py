@@ -736,6 +736,17 @@ def fields_speed_table(results: Results) -> str:
     return table(header, "lrrr", rows)
 
 
+def cli_startup_table(results: Results) -> str:
+    """Seconds each ``--help`` takes, and its ratio to ``import torch`` in the same run."""
+    rows = [
+        [f"`{c['command']}`", f"{c['seconds'] * 1e3:.0f}", f"{c['ratio_to_import_torch']:.3f}"]
+        for c in lookup(results, "cli_startup.commands")
+    ]
+    torch_ms = lookup(results, "cli_startup.import_torch_seconds") * 1e3
+    rows.append(['`python -c "import torch"`', f"{torch_ms:.0f}", "1"])
+    return table(["command", "ms (median)", "× import torch"], "lrr", rows)
+
+
 BLOCKS: dict[str, Callable[[Results], str]] = {
     "machine": machine_line,
     "render_vs_mitsuba-command": command_line("render_vs_mitsuba"),
@@ -756,6 +767,8 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "fields_sdf": fields_sdf_table,
     "fields_speed-command": command_line("fields_speed"),
     "fields_speed": fields_speed_table,
+    "cli_startup-command": command_line("cli_startup"),
+    "cli_startup": cli_startup_table,
 }
 
 
