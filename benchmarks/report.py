@@ -128,9 +128,14 @@ def table(header: list[str], align: str, rows: list[list[Any]]) -> str:
 
 
 def short_cpu(model: str) -> str:
-    """``Intel(R) Xeon(R) Processor`` -> ``Intel Xeon``."""
-    text = re.sub(r"\((R|TM)\)", "", model)
-    return re.sub(r"\s+(Processor|CPU)\b.*$", "", text).strip()
+    """``Intel(R) Xeon(R) Processor`` -> ``Intel Xeon``; models the JSON differ on (joined by
+    `` / ``) each shortened, in the same order."""
+
+    def one(text: str) -> str:
+        text = re.sub(r"\((R|TM)\)", "", text)
+        return re.sub(r"\s+(Processor|CPU)\b.*$", "", text).strip()
+
+    return " / ".join(one(part) for part in model.split(" / "))
 
 
 # ---- shared lookups ---------------------------------------------------------------------------
@@ -259,9 +264,9 @@ def size_in_bytes(r: Results, path: str) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 
 
-def machine_words(r: Results) -> str:
-    """``2 CPU cores (Intel Xeon)``."""
-    m = machine(r)
+def machine_words(r: Results, *stems: str) -> str:
+    """``2 CPU cores (Intel Xeon)``: of the JSON named by ``stems``, or of all of them."""
+    m = machine({k: v for k, v in r.items() if k in stems} if stems else r)
     return f"{m['cpu_count']} CPU cores ({short_cpu(m['cpu_model'])})"
 
 
