@@ -20,3 +20,16 @@ def tiny_dataset(tmp_path_factory):
     )
     generate(root, config, quiet=True)
     return root
+
+
+@pytest.fixture
+def tiny_run(tiny_dataset):
+    """The values of a 2-step training run on ``tiny_dataset`` (a small ResConv, on CPU)."""
+    return {
+        "data": str(tiny_dataset),
+        "model": {"name": "resconv", "args": {"channels": 4, "layers": 2, "strides": [1, 1]}},
+        "crop": 16,
+        "batch_size": 2,
+        "steps": 2,
+        "device": "cpu",
+    }

@@ -87,7 +87,7 @@ HOSTILE = {
 
 
 @pytest.fixture
-def ws(tmp_path, tiny_dataset):
+def ws(tmp_path, tiny_run):
     """A workspace: good inputs, bad inputs, and a file standing where folders go."""
     mask = np.zeros((24, 24), np.float32)
     mask[6:18, 6:18] = 1
@@ -104,14 +104,7 @@ def ws(tmp_path, tiny_dataset):
     (tmp_path / "ckpt").mkdir()
     shutil.copy(str(weights / f"{GOOD}.safetensors"), tmp_path / "ckpt/good.safetensors")
     shutil.copy(str(weights / f"{GOOD}.json"), tmp_path / "ckpt/good.json")
-    train_config = {
-        "data": str(tiny_dataset),
-        "model": {"name": "resconv", "args": {"channels": 4, "layers": 2, "strides": [1, 1]}},
-        "crop": 16,
-        "batch_size": 2,
-        "steps": 2,
-        "device": "cpu",
-    }
+    train_config = tiny_run
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(train_config))
     (tmp_path / "nan.yaml").write_text(
         yaml.safe_dump({**train_config, "steps": 2}) + "seed: .nan\n"

@@ -89,17 +89,8 @@ def test_resuming_nothing_is_an_error(tmp_path):
         fit_sdf("torus", sdf_config("siren", TINY_SDF), tmp_path, **quiet(resume=True))
 
 
-def test_a_training_run_resumes_only_with_its_config_and_data(tiny_dataset, tmp_path):
-    values = {
-        "data": str(tiny_dataset),
-        "model": {"name": "resconv", "args": {"channels": 4, "layers": 2, "strides": [1, 1]}},
-        "crop": 16,
-        "batch_size": 2,
-        "steps": 2,
-        "val_interval": 2,
-        "checkpoint_interval": 2,
-        "device": "cpu",
-    }
+def test_a_training_run_resumes_only_with_its_config_and_data(tiny_run, tmp_path):
+    values = {**tiny_run, "val_interval": 2, "checkpoint_interval": 2}
     train(train_config(values), tmp_path / "run", quiet=True)
     for change, key in [
         ({"steps": 4}, "config.steps"),  # the cosine schedule depends on it

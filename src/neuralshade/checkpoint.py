@@ -82,6 +82,15 @@ def paths(name: str | os.PathLike) -> tuple[Path, Path]:
     return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
 
 
+def file_names(stem: str, optimizer: bool = False) -> list[str]:
+    """The names of the files checkpoint ``stem`` is written as (with the optimizer state)."""
+    return [
+        f"{stem}.safetensors",
+        *([f"{stem}.state.safetensors"] if optimizer else []),
+        f"{stem}.json",
+    ]
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

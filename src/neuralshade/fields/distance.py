@@ -64,11 +64,8 @@ OUTPUTS = (
     "render.png",
     "mesh.ply",
     "summary.json",
-    "field.safetensors",
-    "field.json",
-    "last.safetensors",
-    "last.state.safetensors",
-    "last.json",
+    *checkpoint.file_names("field"),
+    *checkpoint.file_names("last", optimizer=True),
 )
 
 

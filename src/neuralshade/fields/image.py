@@ -54,11 +54,8 @@ OUTPUTS = (
     "history.json",
     "psnr.png",
     "summary.json",
-    "field.safetensors",
-    "field.json",
-    "last.safetensors",
-    "last.state.safetensors",
-    "last.json",
+    *checkpoint.file_names("field"),
+    *checkpoint.file_names("last", optimizer=True),
 )
 CONVERGED_DB = 0.5  # "converged": the first epoch within this many dB of the best PSNR
 TARGET_DB = 30.0
