@@ -1,6 +1,9 @@
 """Checkpoints: safetensors + JSON sidecar; they rebuild their model and refuse bad files."""
 
+import hashlib
 import json
+import pickle
+import shutil
 
 import pytest
 import torch
@@ -50,6 +53,83 @@ def test_files_are_safetensors_and_json_never_pickles(saved):
         header_len = int.from_bytes(raw[:8], "little")
         json.loads(raw[8 : 8 + header_len])  # a safetensors header is plain JSON
     json.loads(path.read_text())
+
+
+class Payload:
+    """Unpickling it writes ``path``: a loader that unpickles leaves a trace on disk."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.fixture
+def no_unpickling(monkeypatch):
+    """pickle.load(s) and torch.load replaced by functions that record the call and raise.
+
+    Returns the list of calls. (A loader that catches the error still leaves its call there.)
+    """
+    calls = []
+
+    def refuse(name):
+        def unpickle(*args, **kwargs):
+            calls.append(name)
+            raise AssertionError(f"{name} called")
+
+        return unpickle
+
+    monkeypatch.setattr(pickle, "load", refuse("pickle.load"))
+    monkeypatch.setattr(pickle, "loads", refuse("pickle.loads"))
+    monkeypatch.setattr(torch, "load", refuse("torch.load"))
+    return calls
+
+
+def rehash(sidecar, weights, key=("weights_sha256",)):
+    """Point the sidecar's hash at the file now there, so only its format can refuse it."""
+    info = json.loads(sidecar.read_text())
+    node = info
+    for k in key[:-1]:
+        node = node[k]
+    node[key[-1]] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    sidecar.write_text(json.dumps(info))
+
+
+def test_a_pickle_where_the_weights_belong_is_refused_unopened(
+    saved, tmp_path, no_unpickling, monkeypatch
+):
+    model, _, _, path = saved
+    weights = path.with_suffix(".safetensors")
+    sentinel = tmp_path / "unpickled"
+    torch.save({"payload": Payload(sentinel), **model.state_dict()}, weights)
+    rehash(path, weights)  # the hash agrees: the file's format alone must refuse it
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        checkpoint.load(weights)
+    assert no_unpickling == [] and not sentinel.exists()
+    # the file is live: unpickling it (under a name torch.load does not hand to safetensors)
+    # runs the payload
+    monkeypatch.undo()
+    torch.load(shutil.copy(weights, tmp_path / "copy.pt"), weights_only=False)
+    assert sentinel.exists()
+
+
+def test_a_pickle_where_the_sidecar_or_optimizer_state_belong_is_refused(
+    saved, tmp_path, no_unpickling
+):
+    model, _, _, path = saved
+    state = path.with_suffix(".state.safetensors")
+    with open(state, "wb") as f:
+        pickle.dump(Payload(tmp_path / "from-state"), f)  # dump is not patched, only loading
+    rehash(path, state, key=("optimizer", "sha256"))
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        checkpoint.load_optimizer(path, torch.optim.AdamW(model.parameters()))
+    with open(path, "wb") as f:
+        pickle.dump({"format": 1, "payload": Payload(tmp_path / "from-sidecar")}, f)
+    with pytest.raises(CheckpointError, match="cannot read"):
+        checkpoint.load(path)
+    assert no_unpickling == []
+    assert not (tmp_path / "from-state").exists() and not (tmp_path / "from-sidecar").exists()
 
 
 def test_wrong_or_damaged_checkpoints_give_clear_errors(saved, tmp_path):

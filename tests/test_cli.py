@@ -5,11 +5,13 @@ from importlib import resources
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from neuralshade.cli import main
 from neuralshade.config import load_yaml
 from neuralshade.data.generate import DatasetConfig, load_config, read_manifest
-from neuralshade.imageio import write_png
+from neuralshade.imageio import to_uint8, write_png
+from neuralshade.render.heightfield import RenderParams, render
 
 
 @pytest.fixture
@@ -54,6 +56,16 @@ def test_render_writes_every_buffer_and_every_parameter(mask_file, tmp_path, cap
     assert params["height"] == 5 and params["ao_samples"] == 8 and params["ambient"] == 0.3
     assert params["light_elevation"] == 30.0 and params["softness"] == 0.05  # defaults recorded
     assert info["seed"] == 0 and info["size"] == [24, 30]
+    # the files are the render of those parameters (not of the defaults, which differ here)
+    mask = np.asarray(Image.open(mask_file), dtype=np.float32) / 255
+    fresh = render(mask, RenderParams(**params), seed=0).numpy()
+    for name in ("ao", "shadow", "height", "sdf", "normal"):
+        np.testing.assert_array_equal(np.load(out / f"{name}.npy"), fresh[name], err_msg=name)
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(out / "beauty.png")), to_uint8(fresh["beauty"])
+    )
+    default = render(mask, RenderParams(ao_samples=8), seed=0).numpy()
+    assert not np.array_equal(to_uint8(default["beauty"]), to_uint8(fresh["beauty"]))
 
 
 def test_render_refuses_to_overwrite_its_input(tmp_path, capsys):

@@ -3,13 +3,62 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
+from skimage.metrics import structural_similarity
 
 from neuralshade import checkpoint
 from neuralshade.cli import main
+from neuralshade.data.generate import generate, load_config, sample_dir
 from neuralshade.evaluate import evaluate
+from neuralshade.infer import DEFAULT_MODEL, model_path
 from neuralshade.models import build
+
+
+def read_png(path) -> np.ndarray:
+    """A stored PNG as float (C, H, W) in [0, 1], read without the package."""
+    array = np.asarray(Image.open(path)).astype(np.float64) / 255
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def independent_metrics(model, root, index) -> dict[str, float]:
+    """L1, PSNR and SSIM of the model's prediction for sample ``index`` against its target,
+    from the stored files, numpy and scikit-image: none of the package's data or metric code."""
+    folder = sample_dir(root, index)
+    source, target = read_png(folder / "source.png"), read_png(folder / "target.png")
+    with torch.no_grad():
+        x = torch.from_numpy(source).float()[None]
+        pred = model(x)[0].clamp(0, 1).double().numpy()
+    mse = ((pred - target) ** 2).mean()
+    return {
+        "l1": float(np.abs(pred - target).mean()),
+        "psnr": float(min(100.0, 10 * np.log10(1 / mse))),
+        "ssim": float(
+            structural_similarity(
+                pred,
+                target,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+                data_range=1.0,
+                channel_axis=0,
+            )
+        ),
+    }
+
+
+def check_against_independent(report, model, root):
+    """Every per-image value of ``report`` is the independent one; the means are their means."""
+    assert report["images"] == len(report["per_image"]) > 0
+    for row in report["per_image"]:
+        expected = independent_metrics(model, root, row["index"])
+        for key, value in expected.items():
+            assert row[key] == pytest.approx(value, rel=1e-4, abs=1e-5), (row["index"], key)
+    for key in ("l1", "psnr", "ssim"):
+        assert report["mean"][key] == pytest.approx(
+            np.mean([r[key] for r in report["per_image"]]), rel=1e-9
+        )
 
 
 def test_eval_reports_metrics_sheet_and_speed(tiny_dataset, tmp_path, capsys):
@@ -41,9 +90,8 @@ def test_eval_reports_metrics_sheet_and_speed(tiny_dataset, tmp_path, capsys):
     assert report["images"] == 6 and len(report["per_image"]) == 6
     on_disk = json.loads((tmp_path / "ev/metrics.json").read_text())
     assert on_disk["mean"] == report["mean"]
-    first = report["per_image"][0]
-    assert 0 <= first["l1"] <= 1 and first["psnr"] > 0 and -1 <= first["ssim"] <= 1
-    assert np.isclose(report["mean"]["l1"], np.mean([r["l1"] for r in report["per_image"]]))
+    assert on_disk["per_image"] == report["per_image"]
+    check_against_independent(report, checkpoint.load(ckpt)[0], tiny_dataset)
     sheet = np.asarray(Image.open(tmp_path / "ev/sheet.png"))
     assert sheet.shape == (3 * 40, 4 * 40, 3)  # 3 rows of mask | network | reference | error
     speed = report["speed"]
@@ -70,3 +118,37 @@ def test_eval_reports_metrics_sheet_and_speed(tiny_dataset, tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "1 test images" in out and "speed-up" in out
+
+
+@pytest.fixture(scope="module")
+def default_scene(tmp_path_factory):
+    """3 test images of 64² rendered with the scene the default model was trained on."""
+    root = tmp_path_factory.mktemp("scene") / "ao2d"
+    render = checkpoint.read_meta(model_path(DEFAULT_MODEL))["render"]
+    config = {"count": 3, "size": 64, "seed": 5, "render": render}
+    config["split"] = {"train": 0.0, "val": 0.0, "test": 1.0}
+    generate(root, load_config(config), quiet=True)
+    return root
+
+
+def test_eval_scores_the_default_model_and_a_perturbed_one_worse(default_scene, tmp_path):
+    weights = model_path(DEFAULT_MODEL)
+    model, info = checkpoint.load(weights)
+    good = evaluate(
+        weights, default_scene, out=tmp_path / "good", device="cpu", quiet=True, speed_size=48
+    )
+    check_against_independent(good, model, default_scene)
+    assert good["images"] == 3 and good["mean"]["l1"] < 0.02 and good["mean"]["ssim"] > 0.95
+
+    # the same network with its output nudged: a real evaluation sees it get worse
+    with torch.no_grad():
+        model.head.bias.add_(0.08)
+    meta = {k: info[k] for k in ("task", "inputs", "targets", "loss", "render", "step")}
+    worse_ckpt = checkpoint.save(tmp_path / "perturbed", model, meta)
+    worse = evaluate(
+        worse_ckpt, default_scene, out=tmp_path / "bad", device="cpu", quiet=True, speed_size=48
+    )
+    check_against_independent(worse, model, default_scene)
+    assert worse["mean"]["l1"] > good["mean"]["l1"] + 0.02
+    assert worse["mean"]["psnr"] < good["mean"]["psnr"] - 3
+    assert worse["mean"]["ssim"] < good["mean"]["ssim"]

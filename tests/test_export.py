@@ -16,10 +16,10 @@ import neuralshade  # noqa: E402
 from neuralshade import checkpoint  # noqa: E402
 from neuralshade.errors import CheckpointError, ConfigError, NeuralShadeError, OutputError  # noqa: E402
 from neuralshade.export import export_onnx  # noqa: E402
+from neuralshade.infer import DEFAULT_MODEL, model_path  # noqa: E402
+from neuralshade.masks import random_mask  # noqa: E402
 from neuralshade.models import build  # noqa: E402
 from neuralshade.models.resconv import ConvLayer  # noqa: E402
-
-BUNDLED = Path(neuralshade.__file__).parent / "weights" / "ao2d-resconv-cpu.safetensors"
 
 
 @pytest.fixture(scope="module")
@@ -144,12 +144,24 @@ def test_metadata_round_trips_the_checkpoint_sidecar(small):
     assert props["neuralshade.version"] == neuralshade.__version__
 
 
-def test_bundled_model_exports_and_matches(tmp_path):
-    model, _ = checkpoint.load(BUNDLED)
-    info = export_onnx(BUNDLED, tmp_path / "ao2d.onnx")
+@pytest.mark.parametrize("name", [DEFAULT_MODEL, "ao2d-resconv-cpu"])
+def test_bundled_models_export_and_match_torch_at_untraced_sizes(tmp_path, name):
+    # the default model first: it is the one a user exports without naming one
+    weights = model_path(name)
+    model, _ = checkpoint.load(weights)
+    info = export_onnx(weights, tmp_path / "ao2d.onnx")
     assert info["max_abs_diff"] < 1e-4
-    for shape in [(1, 1, 64, 64), (1, 1, 97, 130)]:
-        assert onnx_vs_torch(info["path"], model, shape) < 1e-4
+    # a mask, not noise: the trained network's output has structure wherever the shapes are
+    mask = torch.from_numpy(random_mask((61, 90), np.random.default_rng(3)))[None, None]
+    assert [1, 1, 61, 90] != info["trace_shape"]
+    assert min(mask.shape[2:]) >= getattr(model, "min_size", 1)  # ShadeUNet takes any size
+    session = onnxruntime.InferenceSession(info["path"], providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": mask.numpy()})[0]
+    with torch.no_grad():
+        want = model(mask).numpy()
+    assert got.shape == want.shape == (1, 3, 61, 90) and want.std() > 0.05
+    assert np.abs(got - want).max() < 1e-4
+    assert onnx_vs_torch(info["path"], model, (2, 1, 50, 77)) < 1e-4
 
 
 def test_missing_checkpoint_raises_and_writes_nothing(tmp_path):
@@ -196,7 +208,7 @@ def test_a_forward_that_freezes_sizes_is_refused(small, tmp_path, monkeypatch):
 def test_export_command_writes_a_checked_model(tmp_path, capsys):
     from neuralshade.cli import main
 
-    weights = Path(__file__).parents[1] / "src/neuralshade/weights/ao2d-resconv-cpu.safetensors"
+    weights = model_path("ao2d-resconv-cpu")
     assert main(["export", str(weights), "--onnx", str(tmp_path / "m.onnx")]) == 0
     assert (tmp_path / "m.onnx").is_file()
     assert "onnxruntime matches torch" in capsys.readouterr().out

@@ -17,7 +17,6 @@ from neuralshade.losses import (
     register,
     to_log_space,
 )
-from neuralshade.metrics import l1, ssim
 
 
 def image(seed: int, shape=(2, 3, 16, 16)) -> torch.Tensor:
@@ -65,10 +64,42 @@ def test_default_loss_is_l1():
     assert loss_names()[0] == "l1"
 
 
-def test_l1_plus_ssim_is_the_zhao_mix():
-    pred, target = image(3), image(4)
-    expected = 0.84 * (1 - ssim(pred, target)) + 0.16 * l1(pred, target)
-    torch.testing.assert_close(build_loss("l1+ssim")(pred, target), expected)
+def skimage_ssim(x: np.ndarray, y: np.ndarray, data_range: float = 1.0) -> float:
+    """Mean SSIM of (B, C, H, W) images by scikit-image, 11 × 11 Gaussian window, σ = 1.5."""
+    return np.mean(
+        [
+            structural_similarity(
+                a,
+                b,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+                data_range=data_range,
+                channel_axis=0,
+            )
+            for a, b in zip(x, y, strict=True)
+        ]
+    )
+
+
+LINEAR_FORMULAS = {
+    "l1": lambda p, t: np.abs(p - t).mean(),
+    "mse": lambda p, t: ((p - t) ** 2).mean(),
+    "ssim": lambda p, t: 1 - skimage_ssim(p, t),
+    "l1+ssim": lambda p, t: 0.84 * (1 - skimage_ssim(p, t)) + 0.16 * np.abs(p - t).mean(),
+}
+
+
+def test_every_loss_has_its_formula_checked():
+    assert set(LINEAR_FORMULAS) | {"logl1", "logssim"} == set(loss_names())
+
+
+@pytest.mark.parametrize("name", LINEAR_FORMULAS)
+def test_linear_losses_match_numpy_and_scikit_image(name):
+    # the l1+ssim mix is Zhao et al.'s: 0.84 of the SSIM term, 0.16 of the L1
+    pred, target = image(3).double(), image(4).double()
+    expected = LINEAR_FORMULAS[name](pred.numpy(), target.numpy())
+    np.testing.assert_allclose(build_loss(name)(pred, target).item(), expected, atol=1e-12)
 
 
 def test_logl1_is_twice_the_l1_distance_to_log1p_of_the_target():
@@ -83,20 +114,7 @@ def test_logssim_is_one_minus_ssim_of_log1p_target_and_prediction():
     rng = np.random.default_rng(1)
     target = np.expm1(3 * image(5).double().numpy())
     pred = np.log1p(target) + rng.normal(0, 0.1, target.shape)
-    expected = 1 - np.mean(
-        [
-            structural_similarity(
-                np.log1p(t),
-                p,
-                gaussian_weights=True,
-                sigma=1.5,
-                use_sample_covariance=False,
-                data_range=losses.LOG_SSIM_DATA_RANGE,
-                channel_axis=0,
-            )
-            for t, p in zip(target, pred, strict=True)
-        ]
-    )
+    expected = 1 - skimage_ssim(np.log1p(target), pred, data_range=losses.LOG_SSIM_DATA_RANGE)
     value = build_loss("logssim")(torch.tensor(pred), torch.tensor(target))
     np.testing.assert_allclose(value.item(), expected, atol=1e-12)
 

@@ -10,15 +10,20 @@ from neuralshade.errors import ConfigError, InputError
 from neuralshade.metrics import L1, MSE, PSNR, SSIM, l1, mse, psnr, ssim, ssim_map
 
 
-def skimage_ssim(x: np.ndarray, y: np.ndarray, data_range: float = 1.0) -> np.ndarray:
-    """Per-image SSIM of (B, C, H, W) arrays by scikit-image, with the settings metrics.py uses."""
+def skimage_ssim(
+    x: np.ndarray, y: np.ndarray, data_range: float = 1.0, sigma: float = 1.5
+) -> np.ndarray:
+    """Per-image SSIM of (B, C, H, W) arrays by scikit-image, with the settings metrics.py uses.
+
+    scikit-image's Gaussian window has radius int(3.5 σ + 0.5): 11 × 11 at σ = 1.5, 9 × 9 at 1.
+    """
     return np.array(
         [
             structural_similarity(
                 a.astype(np.float64),
                 b.astype(np.float64),
                 gaussian_weights=True,
-                sigma=1.5,
+                sigma=sigma,
                 use_sample_covariance=False,
                 data_range=data_range,
                 channel_axis=0,
@@ -189,18 +194,34 @@ def test_mixed_precision_inputs_are_compared_in_the_wider_type():
 
 
 @pytest.mark.parametrize(
-    "module, function",
+    "module, reference",
     [
-        (L1(reduction="none"), lambda x, y: l1(x, y, reduction="none")),
-        (MSE(), mse),
-        (PSNR(data_range=2.0), lambda x, y: psnr(x, y, data_range=2.0)),
+        (L1(reduction="none"), lambda x, y: np.abs(x - y).mean(axis=(1, 2, 3))),
+        (MSE(), lambda x, y: ((x - y) ** 2).mean()),
         (
-            SSIM(data_range=2.0, window_size=7, sigma=1.0, reduction="none"),
-            lambda x, y: ssim(x, y, data_range=2.0, window_size=7, sigma=1.0, reduction="none"),
+            PSNR(data_range=2.0, reduction="none"),
+            lambda x, y: 10 * np.log10(4.0 / ((x - y) ** 2).mean(axis=(1, 2, 3))),
+        ),
+        (
+            SSIM(data_range=2.0, window_size=9, sigma=1.0, reduction="none"),
+            lambda x, y: skimage_ssim(x, y, data_range=2.0, sigma=1.0),
         ),
     ],
     ids=["L1", "MSE", "PSNR", "SSIM"],
 )
-def test_module_equals_function(module, function):
-    x, y = torch.rand(2, 3, 12, 12), torch.rand(2, 3, 12, 12)
-    torch.testing.assert_close(module(x, y), function(x, y))
+def test_module_computes_its_metric_with_its_own_settings(module, reference):
+    # settings other than the defaults, each checked against numpy or scikit-image: a module
+    # that dropped one would give the default's value
+    x, y = structured_pair((2, 3, 20, 17), seed=3)
+    ours, expected = module(torch.tensor(x), torch.tensor(y)).numpy(), reference(x, y)
+    assert ours.shape == np.shape(expected)  # (B,) for reduction "none", else a scalar
+    np.testing.assert_allclose(ours, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_module_settings_change_the_value():
+    # the settings above are not ones the metric happens to ignore on this pair
+    x, y = (torch.tensor(a) for a in structured_pair((2, 3, 20, 17), seed=3))
+    assert not torch.allclose(PSNR(data_range=2.0)(x, y), PSNR()(x, y))
+    assert not torch.allclose(
+        SSIM(data_range=2.0, window_size=9, sigma=1.0)(x, y), SSIM()(x, y), atol=1e-3
+    )

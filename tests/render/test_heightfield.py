@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import maximum_filter, minimum_filter
 
 from neuralshade.errors import ConfigError
 from neuralshade.render.heightfield import (
@@ -68,6 +69,51 @@ def test_ao_beside_a_tall_wall_converges_to_the_closed_form(mode, samples):
     else:  # only the azimuth is sampled, stratified: far less noise
         tolerance = np.full_like(expected, 3e-3)
     assert np.all(np.abs(ao - expected[None, :]) < tolerance)
+
+
+def disc_area_under(y):
+    """∫₀^y sqrt(1 − t²) dt, the area under the unit circle from 0 to y."""
+    return 0.5 * (y * np.sqrt(1 - y * y) + np.arcsin(y))
+
+
+def ao_beside_a_wall(a, radius, height):
+    """AO of ground at distance a from an infinite straight wall of height h, in closed form.
+
+    Malley: a cosine-weighted direction (sin θ cos φ, sin θ sin φ, cos θ) is a uniform point
+    (X, Y) = sin θ (cos φ, sin φ) of the unit disc, X across the wall. The ray reaches the
+    wall's plane after a / X: it is blocked iff that is within R (X ≥ a / R) and below the top
+    (a cos θ ≤ h X, i.e. X ≥ k sqrt(1 − Y²), k = a / sqrt(h² + a²)). The blocked area,
+    integrated over Y, has two parts: |Y| ≤ y1, where the top decides (width
+    (1 − k) sqrt(1 − Y²)), and y1 ≤ |Y| ≤ y0, where the radius does (sqrt(1 − Y²) − a / R).
+    """
+    c = np.minimum(a / radius, 1.0)
+    k = a / np.hypot(height, a)
+    y0 = np.sqrt(1 - c * c)
+    y1 = np.sqrt(np.clip(1 - (c / k) ** 2, 0, None))  # 0: the top never decides
+    # 2 [(1 − k) A(y1) + (A(y0) − A(y1)) − c (y0 − y1)], A the area under the circle
+    blocked = 2 * (disc_area_under(y0) - k * disc_area_under(y1) - c * (y0 - y1))
+    return 1 - blocked / np.pi
+
+
+def test_ao_beside_a_short_wall_follows_the_closed_form_where_its_top_decides():
+    # A wall lower than the AO radius: near it, steep rays clear the top (h tan θ < R sin θ)
+    # while grazing ones reach R first, so both limits of the azimuthal estimator's
+    # min(R sin θ, h tan θ) are active on one point. A wall taller than R (the test above)
+    # only ever uses R sin θ; treating this one as tall is off by up to 0.12.
+    radius, height = 10.0, 4.0
+    mask = np.zeros((48, 40), np.float32)
+    mask[:, 20:] = 1
+    p = RenderParams(
+        height=height, ao_radius=radius, ao_samples=256, softness=0, ao_mode="azimuthal"
+    )
+    ao = render(mask, p, seed=3).numpy()["ao"][20:28, 8:20]
+    a = 20 - (np.arange(8, 20) + 0.5)
+    expected = ao_beside_a_wall(a, radius, height)
+    tall = ao_beside_a_wall(a, radius, 1e9)
+    assert np.sum(a < math.sqrt(radius**2 - height**2)) >= 9  # where the top decides
+    assert np.abs(expected - tall).max() > 0.1  # the scene tells the two limits apart
+    np.testing.assert_allclose(ao_beside_a_wall(a, radius, radius + 2), tall, atol=1e-12)
+    assert np.all(np.abs(ao - expected[None, :]) < 3e-3)
 
 
 def test_hard_shadow_has_the_length_height_over_tan_elevation():
@@ -143,11 +189,22 @@ def test_bevel_rounds_the_top_edges():
 
 
 def test_supersampling_keeps_the_size_and_softens_edges():
+    # a hard shadow at 135°: its diagonal edge crosses pixels, which one ray calls lit or
+    # dark and 3 × 3 rays split in ninths
     mask = np.zeros((16, 16), np.float32)
     mask[4:12, 4:12] = 1
-    r = render(mask, RenderParams(height=4, supersample=3, ao_mode="taps")).numpy()
+    p = RenderParams(height=4, softness=0, ao_mode="taps")
+    one = render(mask, p).numpy()
+    r = render(mask, p.model_copy(update={"supersample": 3})).numpy()
     assert r["beauty"].shape == (16, 16, 3) and r["normal"].shape == (16, 16, 3)
     np.testing.assert_allclose(np.linalg.norm(r["normal"], axis=-1), 1.0, atol=1e-5)
+    assert set(np.unique(one["shadow"])) == {0.0, 1.0}
+    partial = (r["shadow"] > 0) & (r["shadow"] < 1)
+    assert partial.sum() >= 6
+    np.testing.assert_allclose(r["shadow"] * 9, np.round(r["shadow"] * 9), atol=1e-4)
+    # only on the edge: where the single-ray shadow changes within a pixel's neighbourhood
+    edge = maximum_filter(one["shadow"], size=3) != minimum_filter(one["shadow"], size=3)
+    assert np.all(edge[partial])
 
 
 def test_unknown_or_invalid_parameters_are_config_errors():
