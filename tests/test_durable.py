@@ -91,3 +91,18 @@ def test_a_write_under_a_file_is_an_output_error_that_leaves_nothing(tmp_path):
     with pytest.raises(OutputError, match="folder stands where the file belongs"):
         write_json(tmp_path / "folder.json", {})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "folder.json"]
+
+
+def test_no_permission_to_write_is_an_output_error_naming_the_path(tmp_path, monkeypatch):
+    # root may write anywhere, so the refusal a user without permission meets is simulated
+    real_open = os.open
+
+    def denied(path, flags, *args):
+        if flags & os.O_CREAT:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(imageio.os, "open", denied)
+    with pytest.raises(OutputError, match=r"cannot write .*m\.onnx: Permission denied.*permission"):
+        write_bytes(tmp_path / "m.onnx", b"x")
+    assert list(tmp_path.iterdir()) == []
