@@ -174,21 +174,23 @@ def fingerprint(name: str | os.PathLike) -> tuple:
     return tuple(_content_hash(p) for p in paths(name))
 
 
-_HASHES: dict[tuple, str] = {}
+_HASHES: dict[str, tuple[tuple, str]] = {}  # resolved path -> (its identity, its hash)
 
 
 def _content_hash(path: Path) -> str | None:
     try:
         st = path.stat()
+        key = str(path.resolve())
     except OSError:
         return None
-    identity = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-    if identity not in _HASHES:
+    identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    known = _HASHES.get(key)
+    if known is None or known[0] != identity:
         try:
-            _HASHES[identity] = _sha256(path)
+            known = _HASHES[key] = (identity, _sha256(path))
         except OSError:
             return None
-    return _HASHES[identity]
+    return known[1]
 
 
 def read_tensors(path: Path, sha256: str | None) -> dict[str, torch.Tensor]:
