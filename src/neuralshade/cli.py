@@ -159,6 +159,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
         shard=shard,
         device=str(_device(args.device)),
         quiet=args.quiet,
+        ray=args.ray,
     )
     seconds = time.perf_counter() - start
     part = f" (shard {args.shard})" if shard != (0, 1) else ""
@@ -374,6 +375,15 @@ def _dataset_options(p: argparse.ArgumentParser) -> None:
     )
     _add_render_flags(p)
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default: 1)")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="ADDRESS",
+        help="render on a Ray cluster: its address, or nothing (auto) to join this machine's "
+        "or start a local one; same bytes as one process (pip install 'neuralshade[ray]')",
+    )
     p.add_argument("--shard", default="0/1", help="render only part i of n, as i/n (default: 0/1)")
     _add_device(p, "cpu")
     _add_set(p, "masks.items_max=12")

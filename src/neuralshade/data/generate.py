@@ -273,11 +273,14 @@ def generate(
     shard: tuple[int, int] = (0, 1),
     device: str = "cpu",
     quiet: bool = False,
+    ray: str | None = None,
 ) -> dict:
     """Render the samples of ``shard`` that are missing from ``root``; return a summary.
 
     Resumes: finished samples are kept, missing ones rendered. ``workers`` processes render in
-    parallel (the bytes do not depend on it). Returns {'rendered', 'skipped', 'total'}.
+    parallel, or, with ``ray`` (a cluster's address, or ``"auto"``), the tasks of a Ray cluster
+    (:mod:`neuralshade.data.cluster`); the bytes depend on neither. Returns {'rendered',
+    'skipped', 'total'}.
     """
     root = Path(root)
     if workers < 1:
@@ -294,7 +297,12 @@ def generate(
         quiet=quiet,
     )
     with bar:
-        if workers == 1 or len(todo) <= 1:
+        if ray is not None:
+            from neuralshade.data.cluster import render_on_ray
+
+            for _ in render_on_ray(root, config.model_dump(mode="json"), todo, device, ray):
+                bar.update()
+        elif workers == 1 or len(todo) <= 1:
             for i in todo:
                 _write_sample(root, config, i, device)
                 bar.update()
