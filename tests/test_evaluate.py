@@ -1,6 +1,7 @@
 """Evaluation on whole images: metrics, the comparison sheet, and speed against the renderer."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,3 +153,11 @@ def test_eval_scores_the_default_model_and_a_perturbed_one_worse(default_scene, 
     assert worse["mean"]["l1"] > good["mean"]["l1"] + 0.02
     assert worse["mean"]["psnr"] < good["mean"]["psnr"] - 3
     assert worse["mean"]["ssim"] < good["mean"]["ssim"]
+
+
+def test_a_bundled_model_is_evaluated_into_the_working_directory_not_the_package(tmp_path):
+    from neuralshade.evaluate import default_out
+    from neuralshade.infer import model_path
+
+    assert default_out(model_path("ao2d-unet-cpu"), "test") == Path("eval-ao2d-unet-cpu-test")
+    assert default_out(tmp_path / "run/best.safetensors", "val") == tmp_path / "run/eval-val"

@@ -409,7 +409,11 @@ def _eval_options(p: argparse.ArgumentParser) -> None:
         choices=["train", "val", "test", "all"],
         help="which split (default: test)",
     )
-    p.add_argument("--out", help="output directory (default: beside the checkpoint)")
+    p.add_argument(
+        "--out",
+        help="output directory (default: eval-SPLIT beside the checkpoint; for a bundled "
+        "model, eval-MODEL-SPLIT here)",
+    )
     _add_device(p)
     _add_quiet(p)
     p.set_defaults(func=cmd_eval)

@@ -16,6 +16,7 @@ for the same image with the dataset's render settings, and their ratio.
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,16 @@ def _rgb(chw: torch.Tensor) -> np.ndarray:
     return np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a[..., :3]
 
 
+def default_out(checkpoint_path: str | os.PathLike, split: str) -> Path:
+    """``<checkpoint dir>/eval-<split>``; for a model bundled with the package (whose folder
+    is the installed package's), ``eval-<model>-<split>`` in the working directory."""
+    folder = Path(checkpoint_path).resolve().parent
+    bundled = Path(str(resources.files("neuralshade") / "weights")).resolve()
+    if folder == bundled:
+        return Path(f"eval-{checkpoint.paths(checkpoint_path)[0].stem}-{split}")
+    return Path(checkpoint_path).parent / f"eval-{split}"
+
+
 def evaluate(
     checkpoint_path: str | os.PathLike,
     data_dir: str | os.PathLike,
@@ -88,10 +99,10 @@ def evaluate(
     """Evaluate a checkpoint on whole images of a split; write metrics.json and sheet.png.
 
     Returns the report written to ``out/metrics.json`` (``out`` defaults to
-    ``<checkpoint dir>/eval-<split>``).
+    :func:`default_out`).
     """
     dev = resolve_device(device)
-    out_dir = Path(out) if out else Path(checkpoint_path).parent / f"eval-{split}"
+    out_dir = Path(out) if out else default_out(checkpoint_path, split)
     check_outputs(
         out_dir,
         [out_dir / "metrics.json", out_dir / "sheet.png"],
