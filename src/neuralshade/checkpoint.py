@@ -193,7 +193,7 @@ def _content_hash(path: Path) -> str | None:
     return known[1]
 
 
-def read_tensors(path: Path, sha256: str | None) -> dict[str, torch.Tensor]:
+def _read_tensors(path: Path, sha256: str | None) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file, checked against its SHA-256 when given."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint file {path} not found")
@@ -237,25 +237,36 @@ def load(
             model = build(spec["name"], **spec.get("args", {}))
     except (ConfigError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{weights}: cannot rebuild its model: {exc}") from None
-    state = read_tensors(weights, info.get("weights_sha256"))
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise CheckpointError(
-            f"{weights} does not fit its model {spec.get('name', 'field')}: {exc}"
-        ) from None
+    load_weights(name, model, info)
     return model.to(device).eval(), info
 
 
-def load_optimizer(name: str | os.PathLike, optimizer: torch.optim.Optimizer) -> None:
-    """Restore the optimizer state saved with checkpoint ``name``."""
-    info = read_meta(name)
+def load_weights(
+    name: str | os.PathLike, model: torch.nn.Module, info: dict[str, Any] | None = None
+) -> None:
+    """Load checkpoint ``name``'s weights into ``model`` (its sidecar ``info``, if read)."""
+    info = info if info is not None else read_meta(name)
+    weights, _ = paths(name)
+    state = _read_tensors(weights, info.get("weights_sha256"))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        name_ = info["model"].get("name", "field")
+        raise CheckpointError(f"{weights} does not fit its model {name_}: {exc}") from None
+
+
+def load_optimizer(
+    name: str | os.PathLike, optimizer: torch.optim.Optimizer, info: dict[str, Any] | None = None
+) -> None:
+    """Restore the optimizer state saved with checkpoint ``name`` (its sidecar ``info``, if
+    read)."""
+    info = info if info is not None else read_meta(name)
     if not info.get("optimizer"):
         raise CheckpointError(f"{paths(name)[1]} holds no optimizer state: cannot resume from it")
     layout = OptimizerLayout.model_validate(info["optimizer"])  # read_meta checked it
     weights, _ = paths(name)
     state_path = weights.parent / Path(layout.file).name  # never outside the checkpoint's folder
-    tensors = read_tensors(state_path, layout.sha256)
+    tensors = _read_tensors(state_path, layout.sha256)
     try:
         state = {
             int(i): {key: tensors[f"state.{i}.{key}"] for key in keys}

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from neuralshade import checkpoint
-from neuralshade.errors import CheckpointError, ConfigError
+from neuralshade.errors import ConfigError
 
 RECORDED = ("model", "config", "target")
 """The sidecar keys that say which run a checkpoint belongs to."""
@@ -78,13 +78,8 @@ def restore(
             f"settings (saved -> given): {_listing(diffs)}. Resume with the settings it was "
             "started with, or choose another --out"
         )
-    weights, _ = checkpoint.paths(last)
-    state = checkpoint.read_tensors(weights, info.get("weights_sha256"))
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{weights} does not fit its model: {exc}") from None
-    checkpoint.load_optimizer(last, optimizer)
+    checkpoint.load_weights(last, model, info)
+    checkpoint.load_optimizer(last, optimizer, info)
     return info
 
 

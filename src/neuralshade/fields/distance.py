@@ -100,9 +100,14 @@ def load_config(preset_or_path: str, overrides: list[str] | None = None) -> SdfF
     return load_preset(SdfFitConfig, PRESET_PREFIX, preset_or_path, overrides, "SDF-fitting")
 
 
+def is_builtin(shape: str | os.PathLike) -> bool:
+    """Whether ``shape`` names a built-in shape (no file suffix), rather than a mesh file."""
+    return isinstance(shape, str) and not Path(shape).suffix
+
+
 def true_shape(shape: str | os.PathLike) -> Any:
     """A built-in shape's name or a mesh file's path → its exact SDF (callable on (N, 3))."""
-    if isinstance(shape, str) and not Path(shape).suffix:
+    if is_builtin(shape):
         return analytic_shape(shape)
     mesh, _ = load_mesh(shape)
     return MeshSDF(mesh)
@@ -110,7 +115,7 @@ def true_shape(shape: str | os.PathLike) -> Any:
 
 def shape_identity(shape: str | os.PathLike) -> dict[str, Any]:
     """What a fit's target is: a built-in shape's name, or a mesh file's content hash."""
-    if isinstance(shape, str) and not Path(shape).suffix:
+    if is_builtin(shape):
         return {"shape": shape}
     try:
         return {"mesh_sha256": fingerprint(Path(shape).read_bytes())}
@@ -139,7 +144,7 @@ def fit_sdf(
             "and field.network.n_output_dims 1"
         )
     out_dir = Path(out)
-    mesh_file = [] if isinstance(shape, str) and not Path(shape).suffix else [shape]
+    mesh_file = [] if is_builtin(shape) else [shape]
     check_outputs(out_dir, [out_dir / name for name in OUTPUTS], mesh_file)
     last = out_dir / "last"
     resuming = begin(last, resume=resume, what="fit")

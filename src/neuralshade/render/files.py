@@ -40,8 +40,7 @@ def render_file(
     Writes beauty.png (sRGB), float32 ao.npy, shadow.npy, height.npy, sdf.npy (H, W) and
     normal.npy (H, W, 3), and params.json with every value used, defaults included.
     Refuses, before rendering, an ``out_dir`` that is a file or whose outputs would overwrite
-    the input. ``quiet`` hides the
-    progress bar (shown on a terminal only).
+    the input. ``quiet`` hides the progress bar (shown on a terminal only).
     """
     params = params or RenderParams()
     src = Path(mask_path)
