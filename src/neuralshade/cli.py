@@ -4,9 +4,9 @@ A :class:`~neuralshade.errors.NeuralShadeError` (or a bad option) is printed as 
 and exits with status 2; an interrupt exits with 130 and says how to resume.
 
 It answers at once: nothing heavy (torch, numpy, pydantic) is imported before the arguments
-are parsed, and only the chosen command's options are built (the render flags read
-:class:`~neuralshade.render.params.RenderParams`, which needs pydantic); each command imports
-what it needs. ``benchmarks/cli_startup.py`` measures it against ``import torch``.
+are parsed, and only the chosen command's options are built (the render flags' help is read
+from :mod:`neuralshade.render.params`'s source, see :func:`declared_fields`); each command
+imports what it needs. ``benchmarks/cli_startup.py`` measures it against ``import torch``.
 """
 
 from __future__ import annotations
