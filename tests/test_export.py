@@ -16,10 +16,11 @@ import neuralshade  # noqa: E402
 from neuralshade import checkpoint  # noqa: E402
 from neuralshade.errors import CheckpointError, ConfigError, NeuralShadeError, OutputError  # noqa: E402
 from neuralshade.export import export_onnx  # noqa: E402
-from neuralshade.infer import DEFAULT_MODEL, model_path  # noqa: E402
+from neuralshade.infer import model_path  # noqa: E402
 from neuralshade.masks import random_mask  # noqa: E402
 from neuralshade.models import build  # noqa: E402
 from neuralshade.models.resconv import ConvLayer  # noqa: E402
+from neuralshade.shading import DEFAULT_MODEL  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +76,11 @@ def test_unet_exports_with_its_padding_to_the_stride(tmp_path):
 
 
 @pytest.mark.parametrize("dims", [2, 3])
-def test_a_fitted_field_exports_with_its_hash_grid(tmp_path, dims):
-    from neuralshade.fields.network import FieldNetwork
-
+def test_a_field_exports_with_its_hash_grid_from_a_checkpoint_of_two_networks(tmp_path, dims):
     torch.manual_seed(0)
-    net = FieldNetwork(
-        {
+    net = build(
+        "field",
+        config={
             "n_input_dims": dims,
             "encoding": {
                 "otype": "HashGrid",
@@ -92,13 +92,21 @@ def test_a_fitted_field_exports_with_its_hash_grid(tmp_path, dims):
             "network": {"n_neurons": 16, "output_activation": "sigmoid"},
             "input_scale": 0.5,
             "input_offset": 0.5,
-        }
+        },
     )
     with torch.no_grad():  # tables far from their tiny initial values, so lookups matter
         net.encoding.table.uniform_(-1, 1)
-    ckpt = checkpoint.save(tmp_path / "field", net, {"task": "fields-image", "step": 0})
-    info = export_onnx(ckpt, tmp_path / "field.onnx")
-    assert info["max_abs_diff"] < 1e-4
+    shade = build("resconv", in_channels=1, channels=4, kernel_size=3, layers=2, strides=[1, 1])
+    # the task names neither kind: the network itself says it takes points
+    networks = {"shade": shade, "field": net}
+    ckpt = checkpoint.save(tmp_path / "pair", networks, {"task": "pair", "step": 0})
+    with pytest.raises(CheckpointError, match=r"several networks \(shade, field\)"):
+        export_onnx(ckpt, tmp_path / "field.onnx")
+    info = export_onnx(ckpt, tmp_path / "field.onnx", network="field")
+    assert info["max_abs_diff"] < 1e-4 and info["trace_shape"] == [1000, dims]
+    props = {p.key: p.value for p in onnx.load(info["path"]).metadata_props}
+    assert props["neuralshade.network"] == "field"
+    assert json.loads(props["neuralshade.model"]) == net.spec
     session = onnxruntime.InferenceSession(info["path"], providers=["CPUExecutionProvider"])
     for n in (1, 4096):
         points = torch.rand(n, dims) * 4 - 2  # inside and outside the fitted domain
@@ -135,6 +143,7 @@ def test_metadata_round_trips_the_checkpoint_sidecar(small):
     props = {p.key: p.value for p in onnx.load(info["path"]).metadata_props}
     sidecar = checkpoint.read_meta(ckpt)
     assert json.loads(props["neuralshade.model"]) == sidecar["model"] == model.spec
+    assert props["neuralshade.network"] == checkpoint.DEFAULT_NETWORK
     assert props["neuralshade.task"] == "ao2d"
     assert json.loads(props["neuralshade.inputs"]) == ["source"]
     assert json.loads(props["neuralshade.targets"]) == ["target"]

@@ -1,10 +1,13 @@
 """Resume: one mechanism for training and fitting, which refuses a run that is not the same run."""
 
+import hashlib
 import json
 import re
 
 import numpy as np
 import pytest
+import torch
+from safetensors.torch import load_file, save_file
 
 from neuralshade import checkpoint
 from neuralshade.cli import main
@@ -13,7 +16,8 @@ from neuralshade.fields.distance import fit_sdf
 from neuralshade.fields.distance import load_config as sdf_config
 from neuralshade.fields.image import fit_image
 from neuralshade.fields.image import load_config as image_config
-from neuralshade.resume import differences
+from neuralshade.models import build
+from neuralshade.resume import differences, restore
 from neuralshade.train import load_config as train_config
 from neuralshade.train import train
 
@@ -55,7 +59,8 @@ def test_an_image_fit_resumes_only_as_the_same_fit(tmp_path):
     before = (out / "last.json").read_bytes()
     with pytest.raises(ConfigError, match="--resume"):  # never overwritten silently
         fit_image(picture(0), image_config("hash-fast", [*TINY_HASH, "epochs=1"]), out, **quiet())
-    with pytest.raises(ConfigError, match=r"another run.*model\.encoding\.otype: 'HashGrid'"):
+    otype = r"models\.net\.args\.config\.encoding\.otype: 'HashGrid'"
+    with pytest.raises(ConfigError, match="another run.*" + otype):
         fit_image(picture(0), image_config("siren-pe", ["epochs=2"]), out, **quiet(resume=True))
     with pytest.raises(ConfigError, match=r"another run.*config\.lr"):
         config = image_config("hash-fast", [*TINY_HASH, "epochs=2", "lr=0.5"])
@@ -80,8 +85,87 @@ def test_an_sdf_fit_of_a_torus_does_not_resume_as_a_fit_of_a_sphere(tmp_path, ca
     assert main([*args, "--resume", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "another run" in err and "target.shape" in err
-    assert "model.encoding.otype" in err  # the SIREN is not trained as a hash grid either
+    assert "models.net.args.config.encoding.otype" in err  # nor a SIREN as a hash grid
     assert checkpoint.read_meta(out / "field")["shape"] == "torus"
+
+
+def as_format_1(stem):
+    """Rewrite checkpoint ``stem`` of one field network as format 1 wrote it: keys unprefixed,
+    the network's config as the spec under ``model``, one optimizer layout."""
+    info = json.loads(stem.with_suffix(".json").read_text())
+    files = {}
+    for suffix in (".safetensors", ".state.safetensors"):
+        path = stem.with_suffix(suffix)
+        tensors = load_file(str(path))
+        save_file({key.removeprefix("net."): t for key, t in tensors.items()}, str(path))
+        files[suffix] = hashlib.sha256(path.read_bytes()).hexdigest()
+    info.update(format=1, model=info.pop("models")["net"]["args"]["config"])
+    info.update(weights_sha256=files[".safetensors"], optimizer=info.pop("optimizers")["net"])
+    info["optimizer"]["sha256"] = files[".state.safetensors"]
+    stem.with_suffix(".json").write_text(json.dumps(info))
+
+
+def test_a_fit_saved_in_format_1_resumes_on_the_same_curve(tmp_path):
+    config = image_config("hash-fast", [*TINY_HASH, "epochs=2"])
+    whole = fit_image(picture(0), config, tmp_path / "whole", **quiet())
+    short = image_config("hash-fast", [*TINY_HASH, "epochs=1"])
+    fit_image(picture(0), short, tmp_path / "old", **quiet())
+    as_format_1(tmp_path / "old" / "last")
+    assert checkpoint.read_meta(tmp_path / "old" / "last")["format"] == 1
+    resumed = fit_image(picture(0), config, tmp_path / "old", **quiet(resume=True))
+    assert resumed["psnr"] == whole["psnr"] and resumed["epochs"] == 2
+    as_format_1(tmp_path / "old" / "last")
+    with pytest.raises(ConfigError, match=r"models\.net\.args\.config\.network\.n_neurons"):
+        wider = image_config("hash-fast", [*TINY_HASH, "epochs=3", "field.network.n_neurons=16"])
+        fit_image(picture(0), wider, tmp_path / "old", **quiet(resume=True))
+
+
+def pair(n_neurons=8):
+    """An image network and a coordinate network, as a run names them."""
+    field = {"encoding": {"otype": "Identity"}, "network": {"n_neurons": n_neurons}}
+    return {
+        "shade": build(
+            "resconv", in_channels=1, channels=4, kernel_size=3, layers=2, strides=[1, 1]
+        ),
+        "field": build("field", config=field),
+    }
+
+
+def adam(nets):
+    return {name: torch.optim.Adam(net.parameters(), lr=1e-3) for name, net in nets.items()}
+
+
+def test_restore_names_each_networks_differences_and_loads_every_network(tmp_path):
+    torch.manual_seed(0)
+    nets, record = pair(), {"config": {"lr": 1e-3}, "target": {"shape": "torus"}}
+    optimizers = adam(nets)
+    loss = nets["shade"](torch.rand(1, 1, 16, 16)).mean() + nets["field"](torch.rand(4, 2)).mean()
+    loss.backward()
+    for opt in optimizers.values():
+        opt.step()
+    checkpoint.save(tmp_path / "last", nets, record, optimizers)
+
+    def expected(nets, target=record["target"]):
+        return {**record, "target": target, "models": {n: m.spec for n, m in nets.items()}}
+
+    wider = pair(n_neurons=16)
+    with pytest.raises(ConfigError) as refused:
+        restore(tmp_path / "last", wider, adam(wider), expected(wider, {"shape": "sphere"}))
+    message = str(refused.value)
+    assert "models.field.args.config.network.n_neurons: 8 -> 16" in message
+    assert message.index("target.shape: 'torus' -> 'sphere'") < message.index("models.field")
+    more = {**pair(), "critic": build("resconv", channels=4, layers=2, strides=[1, 1])}
+    with pytest.raises(ConfigError, match=r'models\.critic: null -> \{"name": "resconv"'):
+        restore(tmp_path / "last", more, adam(more), expected(more))
+    torch.manual_seed(1)
+    fresh = pair()
+    fresh_optimizers = adam(fresh)
+    info = restore(tmp_path / "last", fresh, fresh_optimizers, expected(fresh))
+    assert info["target"] == record["target"]
+    for name, net in nets.items():
+        torch.testing.assert_close(fresh[name].state_dict(), net.state_dict(), rtol=0, atol=0)
+        saved = optimizers[name].state_dict()["state"]
+        torch.testing.assert_close(fresh_optimizers[name].state_dict()["state"], saved)
 
 
 def test_resuming_nothing_is_an_error(tmp_path):

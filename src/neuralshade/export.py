@@ -1,10 +1,11 @@
-"""ONNX export: a checkpoint's network as one ``.onnx`` file.
+"""ONNX export: one network of a checkpoint as one ``.onnx`` file.
 
-For an image-to-image network the graph takes ``input`` (N, C_in, H, W) float32 and gives
-``output`` (N, C_out, H, W), with batch, height and width left dynamic (``batch``, ``height``,
-``width``): one file serves every image size from the model's ``min_size`` up. For a
-coordinate network (``neuralshade fit``) it takes ``input`` (N, d) points and gives ``output``
-(N, C), N dynamic (``points``); the hash grid's integer hashing exports as ONNX integer ops.
+For an image-to-image network (one with ``in_channels``) the graph takes ``input``
+(N, C_in, H, W) float32 and gives ``output`` (N, C_out, H, W), with batch, height and width
+left dynamic (``batch``, ``height``, ``width``): one file serves every image size from the
+model's ``min_size`` up. For a coordinate network (one with ``n_input_dims``, as
+``neuralshade fit`` makes) it takes ``input`` (N, d) points and gives ``output`` (N, C), N
+dynamic (``points``); the hash grid's integer hashing exports as ONNX integer ops.
 
 The graph comes from torch's ``torch.export``-based exporter, which keeps sizes symbolic, so
 the zero padding ResConv adds to short decoder outputs (and ShadeUNet's padding to its stride)
@@ -12,9 +13,10 @@ is computed from the input's shape at run time rather than frozen at the traced 
 (the TorchScript exporter would bake it in as a constant and be wrong at other sizes).
 
 The checkpoint's description travels in the model's ``metadata_props`` under ``neuralshade.*``
-keys (strings as they are, anything else as JSON): ``model`` (registry name and constructor
-arguments), ``task``, ``inputs``, ``targets``, ``step``, ``weights_sha256``, ``min_size`` and
-``version`` (of the neuralshade that exported it).
+keys (strings as they are, anything else as JSON): ``network`` (its name in the checkpoint),
+``model`` (its registry name and constructor arguments), ``task``, ``inputs``, ``targets``,
+``step``, ``weights_sha256``, ``min_size`` and ``version`` (of the neuralshade that exported
+it).
 
 Needs the ``onnx`` extra: ``pip install 'neuralshade[onnx]'``.
 
@@ -58,15 +60,17 @@ POINT_AXES = {0: "points"}  # a coordinate network's (N, d) points
 def export_onnx(
     checkpoint_path: str | os.PathLike,
     out_path: str | os.PathLike,
+    network: str | None = None,
     *,
     opset: int | None = None,
     check: bool = True,
 ) -> dict[str, Any]:
-    """Export checkpoint ``checkpoint_path``'s network to ONNX file ``out_path`` (atomically).
+    """Export a network of checkpoint ``checkpoint_path`` to ONNX file ``out_path`` (atomically).
 
     Args:
         checkpoint_path: the checkpoint's stem, ``.safetensors`` or ``.json``.
         out_path: the ``.onnx`` file to write (one file, weights included).
+        network: which of the checkpoint's networks; None takes the only one.
         opset: ONNX opset to write, at least 18; None takes torch's default.
         check: before the file appears, run it in ONNX Runtime on a random input of another
             batch and size than the traced one and compare with torch; a mismatch raises
@@ -77,38 +81,47 @@ def export_onnx(
         shapes as ``[N, C, H, W]`` lists; with ``check=False`` no sizes and no difference.
 
     Raises:
-        CheckpointError: the checkpoint is missing, corrupt or inconsistent.
+        CheckpointError: the checkpoint is missing, corrupt or inconsistent, or holds several
+            networks and ``network`` names none of them (the message lists them).
         ConfigError: ``opset`` is one the exporter cannot write.
         OutputError: ``out_path`` is one of the checkpoint's own files, or cannot be written.
-        NeuralShadeError: onnx, onnxscript or onnxruntime is not installed, or the exported
-            graph disagrees with torch.
+        NeuralShadeError: onnx, onnxscript or onnxruntime is not installed, the network is
+            neither an image nor a coordinate network, or the exported graph disagrees with
+            torch.
     """
     _require("onnx", "onnxscript", *(["onnxruntime"] if check else []))
     if opset is not None and opset < MIN_OPSET:
         raise ConfigError(f"opset must be at least {MIN_OPSET} for torch's exporter, got {opset}")
     out_path = Path(out_path)
     check_outputs(out_path.parent, [out_path], checkpoint.paths(checkpoint_path))
-    model, info = checkpoint.load(checkpoint_path)
+    model, info = checkpoint.load(checkpoint_path, network=network)
+    if network is None:
+        (network,) = info["models"]  # load took the only one
     min_size = getattr(model, "min_size", 1)
 
-    if checkpoint.is_field(info):
+    if hasattr(model, "n_input_dims"):
         # a coordinate network: (N, d) points, N dynamic; traced and checked at two N
         axes = POINT_AXES
         trace_shape = [1000, model.n_input_dims]
         check_shape = [777, model.n_input_dims]
-    else:
+    elif hasattr(model, "in_channels"):
         # traced at batch 2 (batch 1 could be specialised to a constant) and H != W; checked
         # where the parity of H and W flips, and with it the padding of a stride-2 layer
         axes = AXES
         size = max(64, 2 * min_size)
         trace_shape = [2, model.in_channels, size, size + 1]
         check_shape = [1, model.in_channels, size + 5, size + 2]
+    else:
+        raise NeuralShadeError(
+            f"network {network!r} ({info['models'][network]['name']}) has neither in_channels "
+            "(an image network) nor n_input_dims (a coordinate network): cannot export it"
+        )
     program = _export(model, trace_shape, axes, min_size, opset)
     _check_dynamic(program, trace_shape, axes)
     written = program.model.opset_imports[""]
     if opset is not None and written != opset:
         raise ConfigError(f"torch's exporter cannot write opset {opset} (it wrote {written})")
-    program.model.metadata_props.update(metadata(info, min_size))
+    program.model.metadata_props.update(metadata(info, network, min_size))
 
     result: dict[str, Any] = {
         "path": str(out_path),
@@ -125,10 +138,12 @@ def export_onnx(
     return result
 
 
-def metadata(info: dict[str, Any], min_size: int) -> dict[str, str]:
-    """The ``neuralshade.*`` metadata_props of a checkpoint with sidecar ``info``."""
+def metadata(info: dict[str, Any], network: str, min_size: int) -> dict[str, str]:
+    """The ``neuralshade.*`` metadata_props of ``network`` of a checkpoint with sidecar
+    ``info`` (:func:`neuralshade.checkpoint.read_meta`'s)."""
     values = {
-        "model": info["model"],
+        "network": network,
+        "model": info["models"][network],
         "task": info.get("task"),
         "inputs": info.get("inputs"),
         "targets": info.get("targets"),

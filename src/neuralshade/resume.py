@@ -1,8 +1,9 @@
 """Resuming a killed run: one mechanism for training (``train``) and fitting (``fit``).
 
-A run folder holds ``last.*``, a checkpoint with the optimizer state, and its sidecar records
-what makes the run this run: ``model`` (the network's spec), ``config`` (every setting) and
-``target`` (what it learns from: a dataset's manifest, an image's pixels, a shape). A run
+A run folder holds ``last.*``, a checkpoint with the optimizer states, and its sidecar records
+what makes the run this run: ``models`` (each network's spec, by name), ``config`` (every
+setting) and ``target`` (what it learns from: a dataset's manifest, an image's pixels, a
+shape). A format-1 checkpoint's one ``model`` counts as ``models.net``. A run
 started again must say ``resume`` (nothing is silently overwritten), and a resumed run must be
 the same run: :func:`restore` compares the three with what the caller is about to run and
 refuses, naming every difference, before it touches anything. Settings that do not change
@@ -24,7 +25,7 @@ import torch
 from neuralshade import checkpoint
 from neuralshade.errors import ConfigError
 
-RECORDED = ("model", "config", "target")
+RECORDED = ("models", "config", "target")
 """The sidecar keys that say which run a checkpoint belongs to."""
 
 
@@ -48,21 +49,23 @@ def begin(last: str | os.PathLike, *, resume: bool, what: str = "run") -> bool:
 
 def restore(
     last: str | os.PathLike,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    models: Mapping[str, torch.nn.Module],
+    optimizers: Mapping[str, torch.optim.Optimizer],
     expected: Mapping[str, Any],
     *,
     free: Collection[str] = (),
     run: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """Load ``last``'s weights and optimizer state into ``model`` and ``optimizer``.
+    """Load ``last``'s weights and optimizer states into ``models`` and ``optimizers``.
 
-    expected: {"model": spec, "config": settings, "target": identity} of the run about to go
-    on (JSON-friendly). Each is compared with what the sidecar recorded; ``free`` names
-    settings (``"epochs"``, ``"optimizer.lr"``: dotted paths in ``config``) allowed to differ.
-    ``run`` names the run's folder in messages (default: the checkpoint's).
-    Returns the sidecar. Raises ConfigError listing each difference, saved → given, when the
-    run is not the same run; CheckpointError when the files are unreadable.
+    models, optimizers: by network name, as the run saves them. expected: {"models": {name:
+    spec}, "config": settings, "target": identity} of the run about to go on (JSON-friendly).
+    Each is compared with what the sidecar recorded; ``free`` names settings (``"epochs"``,
+    ``"optimizer.lr"``: dotted paths in ``config``) allowed to differ. ``run`` names the run's
+    folder in messages (default: the checkpoint's).
+    Returns the sidecar (:func:`neuralshade.checkpoint.read_meta`'s). Raises ConfigError
+    listing each difference, saved → given, when the run is not the same run; CheckpointError
+    when the files are unreadable.
     """
     info = checkpoint.read_meta(last)
     given = {key: expected[key] for key in RECORDED}
@@ -78,8 +81,8 @@ def restore(
             f"settings (saved -> given): {_listing(diffs)}. Resume with the settings it was "
             "started with, or choose another --out"
         )
-    checkpoint.load_weights(last, model, info)
-    checkpoint.load_optimizer(last, optimizer, info)
+    checkpoint.load_weights(last, models, info)
+    checkpoint.load_optimizer(last, optimizers, info)
     return info
 
 
@@ -110,7 +113,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _listing(diffs: list[tuple[str, Any, Any]], per_section: int = 3) -> str:
-    """The differences, target first, then model and config, a few of each: changed values
+    """The differences, target first, then models and config, a few of each: changed values
     before keys that only one side has (a different network type before its other options)."""
     parts = []
     for section in ("target", *RECORDED[:2]):

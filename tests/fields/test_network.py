@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from neuralshade import models
 from neuralshade.errors import ConfigError, InputError
 from neuralshade.fields.network import (
     MLP,
@@ -102,10 +103,11 @@ def test_spec_survives_json_and_rebuilds_the_same_network():
         "input_scale": [0.5, 0.25, 0.5],
         "input_offset": 0.5,
     }
-    net = FieldNetwork(config)
+    net = models.build("field", config=config)
     spec = json.loads(json.dumps(net.spec))
-    assert spec["encoding"]["n_features_per_level"] == 2  # the encoding with its defaults
-    again = FieldNetwork.from_spec(spec)
+    assert spec["args"]["config"]["encoding"]["n_features_per_level"] == 2  # with its defaults
+    again = models.build(spec["name"], **spec["args"])
+    assert type(again) is FieldNetwork
     assert again.spec == net.spec and architecture(again) == architecture(net)
     again.load_state_dict(net.state_dict())
     x = torch.rand(10, 3) * 2 - 1

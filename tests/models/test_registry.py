@@ -59,7 +59,7 @@ def test_invalid_argument_value_is_a_config_error_naming_it_and_the_model(cfg, n
 
 def test_registering_a_name_twice_raises_and_keeps_the_first(monkeypatch):
     monkeypatch.setattr(models, "_REGISTRY", dict(models._REGISTRY))
-    first = models._REGISTRY["resconv"]
+    first, before = models._REGISTRY["resconv"], models.names()
 
     class Other(torch.nn.Module):
         def __init__(self, width: int = 4):
@@ -70,7 +70,8 @@ def test_registering_a_name_twice_raises_and_keeps_the_first(monkeypatch):
     assert models._REGISTRY["resconv"] is first
 
     models.register("other")(Other)
-    assert models.names() == sorted(["other", "resconv", "unet"])
+    assert models.names() == sorted([*before, "other"])
+    assert {"field", "resconv", "unet"} <= set(before)
     with pytest.raises(ValueError, match="'other' is already registered"):
         models.register("other")(Other)
 
@@ -87,15 +88,36 @@ def test_a_model_with_variadic_arguments_cannot_register(monkeypatch):
     assert "loose" not in models.names()
 
 
+def example(model):
+    """(An input the model takes, its outputs per item): points for a coordinate network,
+    else images."""
+    if hasattr(model, "n_input_dims"):
+        return torch.rand(37, model.n_input_dims) * 2 - 1, model.n_output_dims
+    size = getattr(model, "min_size", 16) + 3  # image models say how small they can go
+    return torch.rand(2, model.in_channels, size, size + 1), model.out_channels
+
+
+def test_a_field_networks_spec_holds_its_whole_config():
+    grid = {"otype": "HashGrid", "n_levels": 2, "log2_hashmap_size": 8}
+    model = models.build("field", config={"encoding": grid})
+    config = model.spec["args"]["config"]
+    assert model.spec["name"] == "field" and list(model.spec["args"]) == ["config"]
+    assert config["encoding"]["base_resolution"] == 16  # the encoding's defaults too
+    assert config["network"]["n_neurons"] == 64 and config["input_scale"] == 1.0
+    again = models.build("field", config=json.loads(json.dumps(config)))
+    assert again.spec == model.spec and architecture(again) == architecture(model)
+    with pytest.raises(ConfigError, match=r"network\.n_neuron"):
+        models.build("field", config={"network": {"n_neuron": 8}})
+
+
 @pytest.mark.parametrize("name", models.names())
 @torch.no_grad()
 def test_every_registered_model_builds_runs_and_round_trips_its_spec(name):
     torch.manual_seed(0)
     model = models.build(name).eval()
-    size = getattr(model, "min_size", 16) + 3  # image models say how small they can go
-    x = torch.rand(2, model.in_channels, size, size + 1)
+    x, outputs = example(model)
     y = model(x)
-    assert y.shape == (2, model.out_channels, size, size + 1)
+    assert y.shape[:2] == (len(x), outputs)  # an image network may change H and W (a critic)
     assert torch.isfinite(y).all()
 
     spec = json.loads(json.dumps(model.spec))

@@ -52,6 +52,7 @@ from neuralshade.fields.shapes import (
     surface_samples,
 )
 from neuralshade.imageio import atomic_path, write_json, write_png
+from neuralshade.models import build as build_model
 from neuralshade.outputs import check_outputs
 from neuralshade.progress import progress
 from neuralshade.resume import begin, fingerprint, restore
@@ -155,7 +156,7 @@ def fit_sdf(
     sampling_seconds = time.perf_counter() - start
 
     torch.manual_seed(config.seed)
-    net = FieldNetwork(config.field)
+    net = build_model("field", config=config.field)
     opt = optimizer(net, config.lr)
     done, train_seconds = 0, 0.0
     meta = {
@@ -165,7 +166,9 @@ def fit_sdf(
         "target": shape_identity(shape),
     }
     if resuming:
-        info = restore(last, net, opt, {**meta, "model": net.spec}, free=RESUME_FREE)
+        name = checkpoint.DEFAULT_NETWORK
+        expected = {**meta, "models": {name: net.spec}}
+        info = restore(last, {name: net}, {name: opt}, expected, free=RESUME_FREE)
         done, train_seconds = info["step"], info["train_seconds"]
         log(f"resuming {out_dir} after step {done}")
 

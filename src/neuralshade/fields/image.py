@@ -42,6 +42,7 @@ from neuralshade.errors import ConfigError, InputError
 from neuralshade.fields.network import FieldConfig, FieldNetwork, optimizer
 from neuralshade.imageio import read_image, write_bytes, write_json, write_png
 from neuralshade.metrics import psnr
+from neuralshade.models import build as build_model
 from neuralshade.outputs import check_outputs
 from neuralshade.progress import progress
 from neuralshade.resume import begin, fingerprint, restore
@@ -210,7 +211,7 @@ def fit_image(
         )
     out_dir = Path(out)
     torch.manual_seed(config.seed)
-    net = FieldNetwork(config.field)
+    net = build_model("field", config=config.field)
     opt = optimizer(net, config.lr)
     coords = pixel_coordinates(h, w)
     colours = torch.from_numpy(target.reshape(-1, 3))
@@ -225,7 +226,9 @@ def fit_image(
     }
     check_outputs(out_dir, [out_dir / name for name in OUTPUTS], _paths(image))
     if begin(last, resume=resume, what="fit"):
-        info = restore(last, net, opt, {**meta, "model": net.spec}, free=RESUME_FREE)
+        name = checkpoint.DEFAULT_NETWORK
+        expected = {**meta, "models": {name: net.spec}}
+        info = restore(last, {name: net}, {name: opt}, expected, free=RESUME_FREE)
         history = info["history"]
         log(f"resuming {out_dir} after epoch {len(history)}")
 

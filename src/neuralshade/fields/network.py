@@ -1,6 +1,8 @@
 """Field networks: an input affine map, an encoding and a small MLP, built from one config.
 
-    net = FieldNetwork({
+    from neuralshade import models
+
+    net = models.build("field", config={
         "n_input_dims": 2,
         "encoding": {"otype": "HashGrid", "n_levels": 16, "log2_hashmap_size": 12,
                      "base_resolution": 16, "max_resolution": 256},
@@ -9,7 +11,7 @@
     })
     rgb = net(xy)                        # (N, 2) -> (N, 3)
     opt = optimizer(net, lr=1e-2)        # Adam, Instant-NGP's settings for the hash tables
-    same = FieldNetwork.from_spec(net.spec)  # a checkpoint's JSON sidecar rebuilds it
+    net.spec  # {"name": "field", "args": {"config": {...every key...}}}: a checkpoint keeps it
 
 The activations are those compared on image fitting (ReLU, sine with and without SIREN
 initialisation, Gaussian); see REFERENCES.md, "Neural graphics primitives".
@@ -27,6 +29,7 @@ from torch import nn
 
 from neuralshade.config import Settings, build
 from neuralshade.fields.encodings import Encoding, build_encoding, check_points
+from neuralshade.models import register
 
 
 class Sine(nn.Module):
@@ -159,6 +162,7 @@ class FieldConfig(Settings):
         return self
 
 
+@register("field")
 class FieldNetwork(nn.Module):
     """A coordinate network: ``mlp(encoding(x · input_scale + input_offset))``.
 
@@ -166,9 +170,10 @@ class FieldNetwork(nn.Module):
 
     The affine map lets the coordinates keep their natural range while each encoding gets its
     own: the hash grid wants [0, 1] (scale 0.5, offset 0.5 from [−1, 1]), the Gaussian MLP of
-    the image-fitting post works best on [−16, 16] (scale 16). ``spec`` is the config as a JSON-
-    friendly dict, with the encoding's defaults filled in; ``from_spec`` rebuilds the same
-    architecture from it (the affine map is part of the spec, not of the state dict).
+    the image-fitting post works best on [−16, 16] (scale 16). Registered as ``"field"``:
+    ``models.build("field", config=...)`` gives it a ``spec`` whose ``config`` is complete
+    (every default filled in, the encoding's too), so a checkpoint rebuilds the same
+    architecture (the affine map is part of the spec, not of the state dict).
 
     Raises:
         ConfigError: an invalid config (each bad key named).
@@ -191,15 +196,9 @@ class FieldNetwork(nn.Module):
             per_dim = value if isinstance(value, list) else [value] * config.n_input_dims
             self.register_buffer(name, torch.tensor(per_dim, dtype=torch.float32), persistent=False)
 
-    @property
-    def spec(self) -> dict[str, Any]:
-        """The complete config as JSON-friendly types: ``from_spec(spec)`` rebuilds the model."""
-        return {**self.config.model_dump(mode="json"), "encoding": self.encoding.config}
-
-    @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> FieldNetwork:
-        """The architecture ``spec`` describes, freshly initialised (load the weights after)."""
-        return cls(spec)
+    def spec_args(self) -> dict[str, Any]:
+        """The constructor's arguments, the config complete and JSON-friendly (for ``spec``)."""
+        return {"config": {**self.config.model_dump(mode="json"), "encoding": self.encoding.config}}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_points(x, self.n_input_dims, "FieldNetwork")

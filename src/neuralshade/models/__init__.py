@@ -8,8 +8,10 @@
     same = build(model.spec["name"], **model.spec["args"])
 
 ``model.spec`` holds the complete constructor arguments (defaults filled in, tuples as
-lists), so a checkpoint's JSON sidecar alone rebuilds its model. Every model exposes
-``in_channels`` and ``out_channels``, and its docstring states its input and output shapes.
+lists), so a checkpoint's JSON sidecar alone rebuilds its model. An image network exposes
+``in_channels`` and ``out_channels`` ((N, C, H, W) in and out), a coordinate network
+(``"field"``, :class:`neuralshade.fields.network.FieldNetwork`) ``n_input_dims`` and
+``n_output_dims`` ((N, d) points in, (N, C) out); every docstring states the shapes.
 """
 
 import inspect
@@ -25,7 +27,9 @@ def register(name: str):
     """Class decorator: make the model class buildable as ``build(name, **args)``.
 
     The constructor must take named arguments only (no ``*args``/``**kwargs``), so that
-    ``spec`` can list all of them. Registering a name twice is a programming error.
+    ``spec`` can list all of them. A model whose argument is a config with defaults of its own
+    (FieldNetwork's ``config``) defines ``spec_args()``: its arguments with those filled in.
+    Registering a name twice is a programming error.
     """
 
     def add(cls: type[torch.nn.Module]) -> type[torch.nn.Module]:
@@ -59,7 +63,8 @@ def build(name: str, **cfg) -> torch.nn.Module:
     """Build the model registered as ``name`` with constructor arguments ``cfg``.
 
     The returned module carries ``spec = {"name": name, "args": {...}}`` with every
-    constructor argument, defaults included, in JSON-friendly types.
+    constructor argument, defaults included (``spec_args()``'s where the model has it), in
+    JSON-friendly types.
 
     Raises:
         ConfigError: unknown model name (the message lists the known ones), unknown
@@ -81,7 +86,8 @@ def build(name: str, **cfg) -> torch.nn.Module:
     except (TypeError, ValueError, RuntimeError) as e:  # torch says RuntimeError for sizes < 0
         raise ConfigError(f"invalid arguments for model {name!r}: {e}") from e
     bound.apply_defaults()
-    model.spec = {"name": name, "args": {k: _json_friendly(v) for k, v in bound.arguments.items()}}
+    args = model.spec_args() if hasattr(model, "spec_args") else bound.arguments
+    model.spec = {"name": name, "args": {k: _json_friendly(v) for k, v in args.items()}}
     return model
 
 
@@ -94,4 +100,6 @@ def _json_friendly(value):
     return value
 
 
-from neuralshade.models import resconv, unet  # noqa: E402, F401  (registers their models)
+# importing registers their models
+from neuralshade.fields import network  # noqa: E402, F401
+from neuralshade.models import resconv, unet  # noqa: E402, F401
