@@ -28,7 +28,7 @@ def contents(root):
 
 
 def test_ray_renders_the_same_bytes_as_one_process_and_resumes(tmp_path, capsys):
-    generate(tmp_path / "local", load_config(VALUES), quiet=True)
+    generate(tmp_path / "local", load_config(VALUES, source="ao2d"), quiet=True)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         argv = ["dataset", "ao2d", "--out", str(tmp_path / "ray"), "--count", "6", "--size", "32"]
@@ -39,7 +39,9 @@ def test_ray_renders_the_same_bytes_as_one_process_and_resumes(tmp_path, capsys)
         assert "rendered 6 samples" in capsys.readouterr().out
         assert contents(tmp_path / "ray") == contents(tmp_path / "local")
         (tmp_path / "ray/samples/000003/ao.npy").unlink()  # as a killed run leaves it
-        summary = generate(tmp_path / "ray", load_config(VALUES), quiet=True, ray="auto")
+        summary = generate(
+            tmp_path / "ray", load_config(VALUES, source="ao2d"), quiet=True, ray="auto"
+        )
         assert (summary["rendered"], summary["skipped"]) == (1, 5)
         assert ray.is_initialized()  # a cluster it joined is left running
     finally:

@@ -1,4 +1,9 @@
-"""Ao2dDataset: buffers, crops, splits, clear errors, and augmentations that stay true renders."""
+"""BufferDataset over the ao2d source: buffers, crops, splits, clear errors, and augmentations
+that stay true renders.
+
+The ao2d task reads a sample as (inputs concatenated, targets concatenated): :class:`Pairs`
+does the same over the generic dataset, so the tests read like the task's batches.
+"""
 
 import math
 import shutil
@@ -8,13 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from neuralshade.data.datasets import (
-    BUFFER_CHANNELS,
-    D4,
-    Ao2dDataset,
-    allowed_symmetries,
-)
+from neuralshade.data.augment import D4
+from neuralshade.data.datasets import BufferDataset, stack
 from neuralshade.data.generate import generate, load_config, read_manifest, sample_dir
+from neuralshade.data.sources.ao2d import SCHEMA, allowed_symmetries, render_params
 from neuralshade.errors import ConfigError, DatasetError
 from neuralshade.render.heightfield import RenderParams, render
 
@@ -37,6 +39,44 @@ OWN = {
 }
 
 
+class Pairs:
+    """A BufferDataset read as the ao2d task reads it: ``ds[i]`` = (inputs, targets)."""
+
+    def __init__(self, root, split="train", inputs=("source",), targets=("target",), **kw):
+        names = lambda v: (v,) if isinstance(v, str) else tuple(v)  # noqa: E731
+        self.inputs, self.targets = names(inputs), names(targets)
+        self.ds = BufferDataset(root, split, list(dict.fromkeys(self.inputs + self.targets)), **kw)
+
+    def __getattr__(self, name):
+        return getattr(self.ds, name)
+
+    def __len__(self):
+        return len(self.ds)
+
+    def __getitem__(self, i):
+        sample = self.ds[i]
+        return stack(sample, self.inputs), stack(sample, self.targets)
+
+    @property
+    def transforms(self):
+        return self.ds.transforms
+
+    @transforms.setter
+    def transforms(self, value):
+        self.ds.transforms = value
+
+    @property
+    def in_channels(self):
+        return self.ds.channels(self.inputs)
+
+    @property
+    def out_channels(self):
+        return self.ds.channels(self.targets)
+
+    def render_params(self, i):
+        return render_params(self.ds.config, self.ds.record(i))
+
+
 def make(root, count=6, size=40, buffers=(), render=None, **extra):
     config = {
         "count": count,
@@ -46,7 +86,7 @@ def make(root, count=6, size=40, buffers=(), render=None, **extra):
         "render": {**SCENE, **(render or {})},
         **extra,
     }
-    generate(root, load_config(config), quiet=True)
+    generate(root, load_config(config, source="ao2d"), quiet=True)
     return root
 
 
@@ -96,8 +136,8 @@ def which(original, moved):
 
 
 def test_every_buffer_has_its_channels_dtype_and_value_range(light135):
-    for name, channels in BUFFER_CHANNELS.items():
-        ds = Ao2dDataset(light135, "all", inputs=(name,), targets=("target",), mode="full")
+    for name, channels in ((n, b.channels) for n, b in SCHEMA.items()):
+        ds = Pairs(light135, "all", inputs=(name,), targets=("target",), mode="full")
         x, y = ds[0]
         assert x.shape == (channels, 40, 40) and x.dtype == torch.float32, name
         assert y.shape == (3, 40, 40) and 0 <= y.min() and y.max() <= 1
@@ -120,20 +160,18 @@ def test_every_buffer_has_its_channels_dtype_and_value_range(light135):
 
 
 def test_inputs_and_targets_concatenate_in_the_order_given(light135):
-    ds = Ao2dDataset(
-        light135, inputs=("source", "light", "normal"), targets=("target", "ao"), crop=16
-    )
+    ds = Pairs(light135, inputs=("source", "light", "normal"), targets=("target", "ao"), crop=16)
     assert (ds.in_channels, ds.out_channels) == (7, 4)
     x, y = ds[1]
     assert x.shape == (7, 16, 16) and y.shape == (4, 16, 16)
     # a buffer that is both input and target is the same data in both
-    ds = Ao2dDataset(light135, inputs=("ao", "source"), targets=("source",), crop=16)
+    ds = Pairs(light135, inputs=("ao", "source"), targets=("source",), crop=16)
     x, y = ds[2]
     torch.testing.assert_close(x[1:], y)
 
 
 def test_full_mode_returns_the_stored_files(light135):
-    ds = Ao2dDataset(
+    ds = Pairs(
         light135,
         "test",
         inputs=("source", "sdf"),
@@ -168,7 +206,7 @@ def crop_position(ds, i, crop):
 
 def test_fixed_crops_are_the_same_every_call_and_epoch_and_differ_between_samples(light135):
     def fixed(seed=0):
-        return Ao2dDataset(
+        return Pairs(
             light135, "all", inputs=("sdf",), targets=("ao",), crop=16, mode="fixed", seed=seed
         )
 
@@ -189,7 +227,7 @@ def test_random_crops_change_with_the_epoch_and_repeat_for_the_same_seed_epoch_a
     light135,
 ):
     def positions(seed, epoch):
-        ds = Ao2dDataset(light135, "all", inputs=("sdf",), targets=("ao",), crop=16, seed=seed)
+        ds = Pairs(light135, "all", inputs=("sdf",), targets=("ao",), crop=16, seed=seed)
         ds.set_epoch(epoch)
         return [crop_position(ds, i, 16) for i in range(len(ds))]
 
@@ -199,7 +237,7 @@ def test_random_crops_change_with_the_epoch_and_repeat_for_the_same_seed_epoch_a
 
 
 def test_the_stream_does_not_depend_on_the_number_of_workers(light135):
-    ds = Ao2dDataset(light135, "train", crop=16, augment=True)
+    ds = Pairs(light135, "train", crop=16, augment=True)
     ds.set_epoch(3)
 
     def batches(workers):
@@ -216,23 +254,23 @@ def test_the_stream_does_not_depend_on_the_number_of_workers(light135):
 def test_split_sizes_and_samples_come_from_the_manifest(light135):
     split = read_manifest(light135)["split"]
     for name in ("train", "val", "test"):
-        ds = Ao2dDataset(light135, name, crop=16)
+        ds = Pairs(light135, name, crop=16)
         assert ds.indices == split[name] and len(ds) == len(split[name]) > 0
-    assert len(Ao2dDataset(light135, "all", crop=16)) == 6
+    assert len(Pairs(light135, "all", crop=16)) == 6
     with pytest.raises(ConfigError, match=r"unknown split 'valid'.*'val'"):
-        Ao2dDataset(light135, "valid")
+        Pairs(light135, "valid")
     with pytest.raises(ConfigError, match=r"unknown mode 'center'.*'fixed'"):
-        Ao2dDataset(light135, mode="center")
+        Pairs(light135, mode="center")
 
 
 def test_unknown_buffer_lists_the_known_ones(light135):
-    with pytest.raises(ConfigError, match=r"targets: unknown buffer.*'albedo'.*known:.*'sdf'"):
-        Ao2dDataset(light135, targets=("albedo",))
+    with pytest.raises(ConfigError, match=r"buffers: unknown buffer.*'albedo'.*known:.*'sdf'"):
+        Pairs(light135, targets=("albedo",))
 
 
 def test_a_buffer_the_dataset_did_not_save_says_to_regenerate_with_it(light90):
-    with pytest.raises(DatasetError, match=r"did not save.*'ao'.*--buffers ao"):
-        Ao2dDataset(light90, inputs=("source",), targets=("ao",))
+    with pytest.raises(DatasetError, match=r"did not save.*'ao'.*neuralshade dataset ao2d --help"):
+        Pairs(light90, inputs=("source",), targets=("ao",))
 
 
 def test_incomplete_samples_are_counted_and_the_fix_is_named(light90, tmp_path):
@@ -244,25 +282,25 @@ def test_incomplete_samples_are_counted_and_the_fix_is_named(light90, tmp_path):
         match=rf"1 of the {len(train)} samples of the train split.*missing.*"
         r"rerun `neuralshade dataset ao2d` with the same options",
     ):
-        Ao2dDataset(root, "train", crop=16)
-    Ao2dDataset(root, "test", crop=16)  # the other splits are whole and still usable
+        Pairs(root, "train", crop=16)
+    Pairs(root, "test", crop=16)  # the other splits are whole and still usable
 
 
 def test_a_crop_larger_than_the_images_is_refused(light90):
     with pytest.raises(ConfigError, match=r"crop 64 is larger than the dataset's 32 × 32 images"):
-        Ao2dDataset(light90, crop=64)
-    assert Ao2dDataset(light90, crop=32)[0][0].shape == (1, 32, 32)
+        Pairs(light90, crop=64)
+    assert Pairs(light90, crop=32)[0][0].shape == (1, 32, 32)
 
 
 def test_an_empty_split_says_why(tmp_path):
     root = make(tmp_path / "three", count=3, size=16)  # val: round(3 × 0.1) = 0 samples
     with pytest.raises(DatasetError, match=r"val split .* is empty: 3 samples × val fraction 0.1"):
-        Ao2dDataset(root, "val", crop=8)
+        Pairs(root, "val", crop=8)
 
 
 def test_a_corrupt_file_is_named(light90, tmp_path):
     root = shutil.copytree(light90, tmp_path / "copy")
-    ds = Ao2dDataset(root, "train", crop=16)
+    ds = Pairs(root, "train", crop=16)
     path = sample_dir(root, ds.indices[0]) / "target.png"
     path.write_bytes(b"not a png")
     with pytest.raises(DatasetError, match=rf"{path}.*corrupt.*rerun"):
@@ -277,7 +315,7 @@ def test_pickles_are_never_loaded(light135, tmp_path):
         def __reduce__(self):
             return (open, (str(sentinel), "w"))
 
-    ds = Ao2dDataset(root, "all", inputs=("ao",), crop=16)
+    ds = Pairs(root, "all", inputs=("ao",), crop=16)
     path = sample_dir(root, ds.indices[0]) / "ao.npy"
     np.save(path, np.array([Payload()], dtype=object), allow_pickle=True)
     with pytest.raises(DatasetError, match=rf"{path}"):
@@ -326,7 +364,7 @@ def test_with_a_fixed_light_every_augmented_pair_is_a_true_render(
     request, fixture, azimuth, mirror
 ):
     root = request.getfixturevalue(fixture)
-    ds = Ao2dDataset(root, "all", inputs=("source", "light"), crop=None, augment=True)
+    ds = Pairs(root, "all", inputs=("source", "light"), crop=None, augment=True)
     assert [s.name for s in ds.transforms] == ["identity", mirror]
     used = {}
     for epoch in range(6):
@@ -354,14 +392,14 @@ def test_with_a_fixed_light_every_augmented_pair_is_a_true_render(
 
 def test_augmentation_is_off_when_no_symmetry_keeps_the_light(varied):
     # the azimuth varies but the network is not told it: only the identity is true
-    ds = Ao2dDataset(varied, "train", inputs=("source",), crop=None, augment=True)
+    ds = Pairs(varied, "train", inputs=("source",), crop=None, augment=True)
     assert [s.name for s in ds.transforms] == ["identity"]
     for i, index in enumerate(ds.indices):
         np.testing.assert_array_equal(ds[i][0].numpy(), stored(varied, index, "source"))
 
 
 def test_with_the_light_as_input_all_8_symmetries_are_true_renders_with_the_light_turned(varied):
-    ds = Ao2dDataset(
+    ds = Pairs(
         varied,
         "all",
         inputs=("source", "light"),
@@ -395,7 +433,7 @@ def test_with_the_light_as_input_all_8_symmetries_are_true_renders_with_the_ligh
 
 
 def test_a_quarter_turn_makes_walls_facing_right_face_up(varied):
-    ds = Ao2dDataset(
+    ds = Pairs(
         varied, "all", inputs=("source", "light"), targets=("normal",), crop=None, augment=True
     )
     ds.transforms = tuple(s for s in D4 if s.name == "rot90")
@@ -409,7 +447,7 @@ def test_a_quarter_turn_makes_walls_facing_right_face_up(varied):
 
 
 def test_all_8_symmetries_are_drawn_over_epochs_when_the_light_is_an_input(varied):
-    ds = Ao2dDataset(varied, "all", inputs=("source", "light"), crop=None, augment=True)
+    ds = Pairs(varied, "all", inputs=("source", "light"), crop=None, augment=True)
     seen = set()
     for epoch in range(8):
         ds.set_epoch(epoch)

@@ -16,16 +16,22 @@ from PIL import Image
 from neuralshade.data.generate import (
     generate,
     is_complete,
-    load_config,
     missing_samples,
     read_manifest,
     render_sample,
-    sample_rngs,
     shard_range,
 )
+from neuralshade.data.generate import load_config as load_source_config
+from neuralshade.data.sources.ao2d import sample_rngs
 from neuralshade.errors import ConfigError, DatasetError
 from neuralshade.imageio import to_uint8
 from neuralshade.render.heightfield import render
+
+
+def load_config(values):
+    """An ao2d dataset config (this file tests the driver on the ao2d source)."""
+    return load_source_config(values, source="ao2d")
+
 
 TINY = {"count": 5, "size": 32, "seed": 7, "render": {"ao_samples": 8, "height": 6, "ao_radius": 6}}
 

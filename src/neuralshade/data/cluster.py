@@ -33,11 +33,11 @@ def _ray() -> Any:
 
 
 def render_on_ray(
-    root: Path, config_dict: dict[str, Any], indices: Sequence[int], device: str, address: str
+    root: Path, job: dict[str, Any], indices: Sequence[int], device: str, address: str
 ) -> Iterator[int]:
     """Render samples ``indices`` of the dataset at ``root`` as Ray tasks; yield each as done.
 
-    config_dict: the dataset config as JSON (what the workers rebuild it from). A Ray started
+    job: the dataset config as JSON (:func:`neuralshade.data.generate.job`). A Ray started
     here is shut down at the end; a cluster joined is left running.
     """
     ray = _ray()
@@ -59,7 +59,7 @@ def render_on_ray(
         started = True
     try:
         task = ray.remote(num_cpus=1, max_retries=3)(_render_one)
-        pending = [task.remote(str(root), config_dict, int(i), device) for i in indices]
+        pending = [task.remote(str(root), job, int(i), device) for i in indices]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])
@@ -83,11 +83,11 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         ) from None
 
 
-def _render_one(root: str, config_dict: dict[str, Any], index: int, device: str) -> int:
+def _render_one(root: str, job: dict[str, Any], index: int, device: str) -> int:
     """One sample, in a Ray worker: one torch thread, as the task holds one CPU."""
     import torch
 
     from neuralshade.data.generate import _worker_task
 
     torch.set_num_threads(1)
-    return _worker_task((root, config_dict, index, device))
+    return _worker_task((root, job, index, device))

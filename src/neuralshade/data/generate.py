@@ -1,16 +1,15 @@
-"""Paired datasets for the ao2d task: random masks and their reference renders.
+"""The dataset driver: renders any source's samples, sharded, in parallel, resumable.
 
 Layout of a dataset directory::
 
-    DIR/manifest.json            config, package version, split, per-sample varied parameters
-    DIR/samples/000000/source.png  the mask, 8-bit grey (white = shape)
-    DIR/samples/000000/target.png  the beauty render, 8-bit sRGB
-    DIR/samples/000000/ao.npy …    optional float32 buffers (``buffers`` in the config)
+    DIR/manifest.json              source, config, package version, split, per-sample records
+    DIR/samples/000000/<file> …    the sample's stored buffers (the source's schema names them)
 
-Everything about sample i is drawn from generators seeded by (seed, i): the same config gives
-the same bytes whatever the number of workers, the order, or the shard that renders it. The
-manifest is a pure function of the config, so every shard of one dataset writes the same
-manifest, and a directory that holds another config is refused rather than mixed.
+Everything about sample i is drawn from generators seeded by (seed, i) (the source's
+:meth:`~neuralshade.data.sources.Source.render`): the same config gives the same bytes whatever
+the number of workers, the order, the shard or the Ray cluster that renders it. The manifest is
+a pure function of the config, so every shard of one dataset writes the same manifest, and a
+directory that holds another config is refused rather than mixed.
 
 Every file is written atomically and a sample is complete when all its files exist, so a
 killed run, started again, renders only what is missing.
@@ -21,123 +20,24 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
 
 import neuralshade
-from neuralshade.config import Settings, build
+from neuralshade.data.sources import Source, get_source, source_of
 from neuralshade.errors import ConfigError, DatasetError
-from neuralshade.imageio import to_uint8, write_json, write_npy, write_png
-from neuralshade.masks import MaskConfig, random_mask
+from neuralshade.imageio import write_json, write_npy, write_png
 from neuralshade.outputs import check_outputs
 from neuralshade.progress import progress
-from neuralshade.render.heightfield import RenderParams, render
 
 FORMAT_VERSION = 1
-BUFFERS = ("ao", "shadow", "height", "normal", "sdf")
 SPLITS = ("train", "val", "test")
-# scene parameters that may vary per sample: numbers, or RGB triples for the colours
-VARIABLE = (
-    "height",
-    "bevel",
-    "ao_radius",
-    "light_azimuth",
-    "light_elevation",
-    "softness",
-    "ambient",
-    "diffuse",
-    "specular",
-    "shininess",
-    "shape_color",
-    "ground_color",
-)
-
-Range = tuple[float, float] | tuple[tuple[float, float, float], tuple[float, float, float]]
 
 
-class DatasetConfig(Settings):
-    """Everything that determines an ao2d dataset's bytes."""
-
-    task: Literal["ao2d"] = Field("ao2d", description="The task the dataset is for.")
-    count: int = Field(1000, ge=1, description="Number of samples.")
-    size: int = Field(256, ge=8, le=8192, description="Side of the square images, in pixels.")
-    seed: int = Field(0, ge=0, description="Seed of every random choice in the dataset.")
-    split: dict[str, float] = Field(
-        default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1},
-        description="Fractions of samples in the train, val and test splits (sum to 1).",
-    )
-    buffers: list[str] = Field(
-        default_factory=list, description=f"Float32 buffers saved beside the PNGs: {BUFFERS}."
-    )
-    render: RenderParams = Field(
-        default_factory=RenderParams, description="Scene and quality of the reference render."
-    )
-    masks: MaskConfig = Field(default_factory=MaskConfig, description="How masks are drawn.")
-    vary: dict[str, Range] = Field(
-        default_factory=dict,
-        description="Per-sample uniform ranges [low, high] of scene parameters (none: fixed).",
-    )
-
-    @field_validator("buffers")
-    @classmethod
-    def _known_buffers(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(BUFFERS))
-        if unknown:
-            raise ValueError(f"unknown buffers {unknown}; known: {list(BUFFERS)}")
-        return sorted(set(value), key=BUFFERS.index)
-
-    @model_validator(mode="after")
-    def _check(self) -> DatasetConfig:
-        if set(self.split) != set(SPLITS):
-            raise ValueError(f"split needs exactly the keys {list(SPLITS)}")
-        if any(v < 0 for v in self.split.values()) or abs(sum(self.split.values()) - 1) > 1e-6:
-            raise ValueError("split fractions must be >= 0 and sum to 1")
-        for key, (low, high) in self.vary.items():
-            if key not in VARIABLE:
-                raise ValueError(f"vary: {key!r} cannot vary; variable: {list(VARIABLE)}")
-            colour = key.endswith("_color")
-            if colour != isinstance(low, tuple) or colour != isinstance(high, tuple):
-                raise ValueError(
-                    f"vary.{key}: give {'two RGB triples' if colour else 'two numbers'}"
-                )
-            if np.any(np.asarray(low) > np.asarray(high)):
-                raise ValueError(f"vary.{key}: low {low} exceeds high {high}")
-            # both ends must be valid scene parameters themselves
-            for end in (low, high):
-                try:
-                    RenderParams(**{**self.render.model_dump(), key: end})
-                except ValueError as exc:  # pydantic's ValidationError is a ValueError
-                    raise ValueError(f"vary.{key}: {end} is not a valid value: {exc}") from None
-        return self
-
-
-def sample_rngs(seed: int, index: int) -> tuple[np.random.Generator, np.random.Generator, int]:
-    """Independent streams of sample ``index``: mask, scene parameters, and the render's seed."""
-    mask_ss, params_ss, render_ss = np.random.SeedSequence([seed, index]).spawn(3)
-    return (
-        np.random.default_rng(mask_ss),
-        np.random.default_rng(params_ss),
-        int(render_ss.generate_state(1)[0]),
-    )
-
-
-def sample_params(config: DatasetConfig, index: int) -> dict[str, Any]:
-    """The varied scene parameters of sample ``index`` (empty when nothing varies)."""
-    _, rng, _ = sample_rngs(config.seed, index)
-    out: dict[str, Any] = {}
-    for key in VARIABLE:  # fixed order, so adding a key to vary never reshuffles the others
-        if key in config.vary:
-            low, high = (np.asarray(v, dtype=np.float64) for v in config.vary[key])
-            value = np.asarray(rng.uniform(low, high))
-            out[key] = [round(float(v), 6) for v in value] if value.ndim else round(float(value), 6)
-    return out
-
-
-def split_indices(config: DatasetConfig) -> dict[str, list[int]]:
+def split_indices(config: Any) -> dict[str, list[int]]:
     """A seeded permutation of the samples cut into train / val / test by the fractions."""
     order = np.random.default_rng(np.random.SeedSequence([config.seed, 0x5EED])).permutation(
         config.count
@@ -153,62 +53,64 @@ def split_indices(config: DatasetConfig) -> dict[str, list[int]]:
     return {name: sorted(int(i) for i in idx) for name, idx in cuts.items()}
 
 
-def manifest(config: DatasetConfig) -> dict[str, Any]:
+def manifest(config: Any) -> dict[str, Any]:
     """The manifest: a pure function of the config (no timestamps), identical on every shard."""
+    source = source_of(config)
+    records = {str(i): source.record(config, i) for i in range(config.count)}
     return {
         "format": FORMAT_VERSION,
-        "task": config.task,
+        "source": source.name,
         "neuralshade_version": neuralshade.__version__,
         "config": config.model_dump(mode="json"),
         "files": sample_files(config),
         "split": split_indices(config),
-        "samples": {str(i): sample_params(config, i) for i in range(config.count)}
-        if config.vary
-        else {},
+        "samples": records if any(records.values()) else {},
     }
 
 
-def sample_files(config: DatasetConfig) -> list[str]:
+def sample_files(config: Any) -> list[str]:
     """Names of the files every sample directory holds when complete."""
-    return ["source.png", "target.png", *(f"{b}.npy" for b in config.buffers)]
+    source = source_of(config)
+    schema = source.schema(config)
+    return [schema[name].file for name in source.stored(config)]
 
 
 def sample_dir(root: Path, index: int) -> Path:
-    return root / "samples" / f"{index:06d}"
+    return Path(root) / "samples" / f"{index:06d}"
 
 
-def render_sample(config: DatasetConfig, index: int, device: str = "cpu") -> dict[str, np.ndarray]:
-    """Draw and render sample ``index``: {'source': (H, W) uint8, 'target': (H, W, 3) uint8, …}.
-
-    The mask is quantised to 8 bits before rendering, so rendering ``source.png`` again gives
-    ``target.png``.
-    """
-    mask_rng, _, render_seed = sample_rngs(config.seed, index)
-    source = to_uint8(random_mask(config.size, mask_rng, config.masks))
-    params = config.render.model_copy(update=sample_params(config, index))
-    result = render(
-        source.astype(np.float32) / 255.0, params, seed=render_seed, device=device
-    ).numpy()
-    out = {"source": source, "target": to_uint8(result["beauty"])}
-    out.update({b: result[b] for b in config.buffers})
-    return out
+def render_sample(config: Any, index: int, device: str = "cpu") -> dict[str, np.ndarray]:
+    """Draw and render sample ``index``: {buffer name: array as its file holds it}."""
+    source = source_of(config)
+    return source.render(config, source.factors(config, index), device)
 
 
-def is_complete(root: Path, config: DatasetConfig, index: int) -> bool:
+def is_complete(root: Path, config: Any, index: int) -> bool:
     folder = sample_dir(root, index)
     return all((folder / name).is_file() for name in sample_files(config))
 
 
-def _write_sample(root: Path, config: DatasetConfig, index: int, device: str) -> int:
+def write_buffers(folder: Path, files: Mapping[str, str], buffers: Mapping[str, np.ndarray]):
+    """Write each buffer to its file (``files``: buffer → file name), by the file's type."""
+    for name, array in buffers.items():
+        path = folder / files[name]
+        if path.suffix == ".png":
+            write_png(path, array)
+        elif path.suffix == ".npy":
+            write_npy(path, np.asarray(array, dtype=np.float32))
+        else:
+            raise NotImplementedError(f"writing {path.suffix} buffers")
+
+
+def _write_sample(root: Path, config: Any, index: int, device: str) -> int:
+    source = source_of(config)
     buffers = render_sample(config, index, device)
     folder = sample_dir(root, index)
     # a process killed mid-write leaves its temporary file behind (never a final one)
     for stale in folder.glob(".*.tmp*"):
         stale.unlink(missing_ok=True)
-    write_png(folder / "source.png", buffers.pop("source"))
-    write_png(folder / "target.png", buffers.pop("target"))
-    for name, array in buffers.items():
-        write_npy(folder / f"{name}.npy", array.astype(np.float32))
+    schema = source.schema(config)
+    write_buffers(folder, {n: schema[n].file for n in buffers}, buffers)
     return index
 
 
@@ -229,7 +131,7 @@ def shard_range(count: int, shard: tuple[int, int]) -> range:
     return range(count * i // n, count * (i + 1) // n)
 
 
-def prepare(root: Path, config: DatasetConfig) -> None:
+def prepare(root: Path, config: Any) -> None:
     """Create ``root`` with its manifest, or check that the one there describes ``config``."""
     data = manifest(config)
     path = root / "manifest.json"
@@ -260,14 +162,20 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def job(config: Any) -> dict[str, Any]:
+    """A dataset config as JSON a worker process rebuilds it from: {'source', 'config'}."""
+    return {"source": source_of(config).name, "config": config.model_dump(mode="json")}
+
+
 def _worker_task(args: tuple[str, dict, int, str]) -> int:
-    root, config_dict, index, device = args
-    return _write_sample(Path(root), DatasetConfig.model_validate(config_dict), index, device)
+    root, job_, index, device = args
+    config = get_source(job_["source"]).Config.model_validate(job_["config"])
+    return _write_sample(Path(root), config, index, device)
 
 
 def generate(
     root: str | os.PathLike,
-    config: DatasetConfig,
+    config: Any,
     *,
     workers: int = 1,
     shard: tuple[int, int] = (0, 1),
@@ -300,7 +208,7 @@ def generate(
         if ray is not None:
             from neuralshade.data.cluster import render_on_ray
 
-            for _ in render_on_ray(root, config.model_dump(mode="json"), todo, device, ray):
+            for _ in render_on_ray(root, job(config), todo, device, ray):
                 bar.update()
         elif workers == 1 or len(todo) <= 1:
             for i in todo:
@@ -310,16 +218,43 @@ def generate(
             threads = max(1, (os.cpu_count() or 1) // workers)
             # spawn, not fork: forking a process that already runs torch threads can hang
             ctx = multiprocessing.get_context("spawn")
-            args = [(str(root), config.model_dump(mode="json"), i, device) for i in todo]
+            args = [(str(root), job(config), i, device) for i in todo]
             with ctx.Pool(workers, initializer=_worker_init, initargs=(threads,)) as pool:
                 for _ in pool.imap_unordered(_worker_task, args):
                     bar.update()
     return {"rendered": len(todo), "skipped": len(indices) - len(todo), "total": len(indices)}
 
 
-def load_config(values: dict[str, Any]) -> DatasetConfig:
-    """DatasetConfig from plain values (YAML / CLI); problems raise ConfigError."""
-    return build(DatasetConfig, values, "dataset config")
+def load_config(values: Mapping[str, Any], source: str | None = None) -> Any:
+    """A source's dataset config from plain values (YAML / CLI); problems raise ConfigError.
+
+    The source is ``source``, else the values' ``source`` (or, as format-1 configs name it,
+    ``task``) key.
+    """
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"invalid dataset config: expected a mapping, got {values!r}")
+    name = source or values.get("source") or values.get("task")
+    if name is None:
+        raise ConfigError("a dataset config must name its source (source: NAME)")
+    values = {k: v for k, v in values.items() if k != "source"}
+    return get_source(str(name)).load_config(values)
+
+
+def dataset_source(data: Mapping[str, Any]) -> Source:
+    """The source of a dataset from its manifest (format-1 manifests name it ``task``)."""
+    return get_source(data.get("source") or data["config"].get("task", ""))
+
+
+def dataset_config(root: str | os.PathLike, data: Mapping[str, Any] | None = None) -> Any:
+    """The config of the dataset at ``root`` (from its manifest ``data``, if read)."""
+    data = data if data is not None else read_manifest(root)
+    try:
+        return dataset_source(data).Config.model_validate(data["config"])
+    except (KeyError, ValueError) as exc:
+        raise DatasetError(
+            f"{Path(root) / 'manifest.json'}: its config is not one this version reads "
+            f"({exc}); regenerate the dataset"
+        ) from None
 
 
 def read_manifest(root: str | os.PathLike) -> dict[str, Any]:
@@ -330,7 +265,7 @@ def read_manifest(root: str | os.PathLike) -> dict[str, Any]:
     except FileNotFoundError:
         raise DatasetError(
             f"{root} is not a dataset: it has no manifest.json "
-            "(make one with `neuralshade dataset ao2d --out DIR`)"
+            "(make one with `neuralshade dataset SOURCE --out DIR`)"
         ) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise DatasetError(f"cannot read {path}: {exc}") from None
@@ -344,7 +279,6 @@ def read_manifest(root: str | os.PathLike) -> dict[str, Any]:
 
 def missing_samples(root: str | os.PathLike, indices: Sequence[int] | None = None) -> list[int]:
     """Indices among ``indices`` (default all) whose files are not all present."""
-    data = read_manifest(root)
-    config = DatasetConfig.model_validate(data["config"])
+    config = dataset_config(root)
     wanted = range(config.count) if indices is None else indices
     return [i for i in wanted if not is_complete(Path(root), config, i)]
