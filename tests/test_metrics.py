@@ -1,4 +1,5 @@
-"""Metrics: SSIM against scikit-image, PSNR and L1 against numpy, shapes, errors, gradients."""
+"""Metrics: SSIM against scikit-image, the others against numpy, shapes, errors, gradients, and
+the registry (every entry against an independent formula)."""
 
 import numpy as np
 import pytest
@@ -6,8 +7,25 @@ import torch
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 
+from neuralshade import metrics
 from neuralshade.errors import ConfigError, InputError
-from neuralshade.metrics import L1, MSE, PSNR, SSIM, l1, mse, psnr, ssim, ssim_map
+from neuralshade.metrics import (
+    L1,
+    MSE,
+    PSNR,
+    SSIM,
+    compute,
+    get_metric,
+    l1,
+    metric_names,
+    mse,
+    psnr,
+    register_metric,
+    relmse,
+    smape,
+    ssim,
+    ssim_map,
+)
 
 
 def skimage_ssim(
@@ -225,3 +243,126 @@ def test_module_settings_change_the_value():
     assert not torch.allclose(
         SSIM(data_range=2.0, window_size=9, sigma=1.0)(x, y), SSIM()(x, y), atol=1e-3
     )
+
+
+# ---- relMSE and SMAPE ----------------------------------------------------------------------
+
+
+def test_relmse_and_smape_match_their_formulas():
+    x, y = structured_pair((3, 3, 12, 14), seed=4)
+    np.testing.assert_allclose(
+        relmse(torch.tensor(x), torch.tensor(y), reduction="none").numpy(),
+        ((x - y) ** 2 / (y**2 + 0.01)).mean(axis=(1, 2, 3)),
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        smape(torch.tensor(x), torch.tensor(y), eps=0.1).item(),
+        (np.abs(x - y) / (np.abs(x) + np.abs(y) + 0.1)).mean(),
+        rtol=1e-12,
+    )
+
+
+def test_relmse_weighs_an_error_by_the_reference_not_the_estimate():
+    dark, bright = torch.full((1, 1, 4, 4), 0.1), torch.full((1, 1, 4, 4), 0.9)
+    # the same absolute error costs more against a dark reference
+    assert relmse(dark + 0.05, dark) > 10 * relmse(bright + 0.05, bright)
+    assert not torch.allclose(relmse(dark, bright), relmse(bright, dark))
+    torch.testing.assert_close(smape(dark, bright), smape(bright, dark))
+
+
+# ---- the registry --------------------------------------------------------------------------
+
+
+def capped_psnr(x, y):
+    with np.errstate(divide="ignore"):
+        return np.minimum(100.0, 10 * np.log10(1.0 / ((x - y) ** 2).mean(axis=(1, 2, 3))))
+
+
+# every registered metric's value by an independent implementation: numpy or scikit-image
+INDEPENDENT = {
+    "l1": lambda x, y: np.abs(x - y).mean(axis=(1, 2, 3)),
+    "mse": lambda x, y: ((x - y) ** 2).mean(axis=(1, 2, 3)),
+    "psnr": capped_psnr,
+    "ssim": lambda x, y: skimage_ssim(x, y),
+    "relmse": lambda x, y: ((x - y) ** 2 / (y**2 + 0.01)).mean(axis=(1, 2, 3)),
+    "smape": lambda x, y: (np.abs(x - y) / (np.abs(x) + np.abs(y) + 0.01)).mean(axis=(1, 2, 3)),
+}
+
+
+def test_every_registered_metric_has_an_independent_check():
+    assert set(metric_names()) == set(INDEPENDENT)
+
+
+@pytest.mark.parametrize("name", metric_names())
+def test_registered_metric_equals_an_independent_implementation(name):
+    x, y = structured_pair((3, 3, 16, 18), seed=5)
+    ours = get_metric(name).per_image(torch.tensor(x), torch.tensor(y))
+    assert ours.shape == (3,)
+    np.testing.assert_allclose(ours.numpy(), INDEPENDENT[name](x, y), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", metric_names())
+def test_registered_metric_is_finite_for_identical_images(name):
+    x = torch.rand(2, 3, 12, 12)
+    values = get_metric(name).per_image(x, x)
+    assert torch.isfinite(values).all()
+    np.testing.assert_allclose(values.numpy(), INDEPENDENT[name](x.numpy(), x.numpy()), atol=1e-6)
+
+
+def test_registered_psnr_is_capped_at_100_db():
+    x = torch.rand(2, 3, 12, 12)
+    y = x.clone()
+    y[1] += 0.1
+    values = get_metric("psnr").per_image(x, y)
+    assert values[0].item() == 100.0
+    np.testing.assert_allclose(values[1].item(), 20.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", metric_names())
+def test_higher_is_better_says_which_way_a_closer_estimate_moves(name):
+    target = torch.tensor(structured_pair((2, 3, 16, 16), seed=6)[0], dtype=torch.float32)
+    noise = torch.randn(target.shape, generator=torch.Generator().manual_seed(0))
+    close, far = (target + 0.02 * noise).clamp(0, 1), (target + 0.2 * noise).clamp(0, 1)
+    metric = get_metric(name)
+    better = metric.per_image(close, target)
+    worse = metric.per_image(far, target)
+    assert (better > worse).all() if metric.higher_is_better else (better < worse).all()
+
+
+def test_metric_shows_its_unit_and_format():
+    assert get_metric("psnr").show(40.1234) == "40.12 dB"
+    assert get_metric("l1").show(0.0039123) == "0.0039"
+    assert get_metric("psnr").unit == "dB" and get_metric("ssim").unit == ""
+    assert all(get_metric(name).description for name in metric_names())
+
+
+def test_unknown_metric_is_a_config_error_listing_the_known_ones():
+    with pytest.raises(ConfigError, match="'lpips'.*l1, mse, psnr, ssim, relmse"):
+        get_metric("lpips")
+
+
+def test_registering_a_taken_name_is_refused_and_keeps_the_first():
+    with pytest.raises(ValueError, match="'l1' is already registered"):
+        register_metric("l1", higher_is_better=True, description="impostor")
+    assert get_metric("l1").per_image is metrics._l1_per_image
+
+
+def test_compute_gives_each_named_metric_per_image():
+    x, y = structured_pair((2, 3, 16, 16), seed=7)
+    out = compute(["ssim", "l1"], torch.tensor(x), torch.tensor(y))
+    assert list(out) == ["ssim", "l1"]
+    for name, values in out.items():
+        np.testing.assert_allclose(values.numpy(), INDEPENDENT[name](x, y), rtol=1e-10)
+
+
+def test_compute_checks_every_name_first():
+    x = torch.rand(1, 3, 12, 12)
+    with pytest.raises(ConfigError, match="'psnr_db'.*known metrics"):
+        compute(["l1", "psnr_db"], x, x)
+    with pytest.raises(ConfigError, match="list of metric names.*'l1'"):
+        compute("l1", x, x)
+
+
+def test_compute_checks_the_images():
+    with pytest.raises(InputError, match=r"\(1, 3, 12, 12\).*\(1, 1, 12, 12\)"):
+        compute(["l1"], torch.rand(1, 3, 12, 12), torch.rand(1, 1, 12, 12))

@@ -1,4 +1,5 @@
-"""Image quality metrics: L1, MSE, PSNR and SSIM, differentiable torch functions and modules.
+"""Image quality metrics: L1, MSE, PSNR, SSIM, relMSE and SMAPE, as torch functions, modules
+and a registry by name.
 
 Images are float tensors ``(B, C, H, W)`` on any device; colour images are in [0, 1] unless a
 ``data_range`` says otherwise. Each metric is a function (``ssim(x, y)``) and a module
@@ -17,14 +18,30 @@ that lie wholly inside the image). These are the choices of scikit-image's
 ``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
 data_range=L, channel_axis=...)``, and the two agree (tests/test_metrics.py).
 
+relMSE and SMAPE are the Monte Carlo denoising literature's relative errors (REFERENCES.md,
+"Monte Carlo denoising"). They are not symmetric: ``x`` is the estimate, ``y`` the reference.
+
+The registry (``get_metric(name)``, ``metric_names()``, ``compute(names, pred, target)``) holds
+each metric as a :class:`Metric`: its per-image function ``(pred, target) (B, C, H, W) → (B,)``
+with the default settings, whether higher is better, a description, and its unit and format
+in reports. Registered values are always finite for finite inputs, so they go into JSON as
+they are: the registered ``psnr`` is capped at ``PSNR_CAP_DB`` (100 dB, identical images).
+
 >>> x = torch.rand(2, 3, 32, 32)
 >>> ssim(x, x).item()
 1.0
 >>> psnr(x, (x + 0.1).clamp(0, 1), reduction="none").shape
 torch.Size([2])
+>>> {name: v.shape for name, v in compute(["l1", "psnr"], x, x).items()}
+{'l1': torch.Size([2]), 'psnr': torch.Size([2])}
+>>> get_metric("psnr").show(40.123)
+'40.12 dB'
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +50,9 @@ from torch import Tensor, nn
 from neuralshade.errors import ConfigError, InputError
 
 REDUCTIONS: tuple[str, ...] = ("mean", "none")
+# relMSE's and SMAPE's ε: keeps the ratio finite where the reference (and estimate) are dark.
+RELATIVE_EPS = 0.01
+PSNR_CAP_DB = 100.0
 
 
 # ---- checks at the public boundary -------------------------------------------------------
@@ -99,6 +119,37 @@ def psnr(x: Tensor, y: Tensor, data_range: float = 1.0, reduction: str = "mean")
     _check_positive("data_range", data_range)
     per_image = 10.0 * torch.log10(data_range**2 / mse(x, y, reduction="none"))
     return _reduce(per_image, reduction)
+
+
+def relmse(x: Tensor, y: Tensor, eps: float = RELATIVE_EPS, reduction: str = "mean") -> Tensor:
+    """Relative mean squared error, mean of (x − y)² / (y² + ε) over channels and pixels.
+
+    x: (B, C, H, W) the estimate; y: the reference, same shape. ε = 0.01 is the value of the
+    relMSE reported by KPCN (Bako, Vogels et al., "Kernel-Predicting Convolutional Networks for
+    Denoising Monte Carlo Renderings", SIGGRAPH 2017) and the denoisers compared with it;
+    REFERENCES.md gives the formula. Those papers take it on linear HDR radiance; on
+    display-referred images it weighs errors in dark pixels up to 1/ε = 100× more than in white
+    ones. Returns a scalar, or (B,) with "none".
+
+    >>> half, one = torch.full((1, 1, 2, 2), 0.5), torch.ones(1, 1, 2, 2)
+    >>> relmse(half, one).item()  # 0.25 / 1.01  # doctest: +ELLIPSIS
+    0.2475...
+    """
+    _check_pair(x, y)
+    _check_positive("eps", eps)
+    return _reduce(((x - y).square() / (y.square() + eps)).mean(dim=(1, 2, 3)), reduction)
+
+
+def smape(x: Tensor, y: Tensor, eps: float = RELATIVE_EPS, reduction: str = "mean") -> Tensor:
+    """Symmetric mean absolute percentage error, mean of |x − y| / (|x| + |y| + ε), in [0, 1).
+
+    x, y: (B, C, H, W), estimate and reference. The form and ε = 0.01 of Vogels et al.,
+    "Denoising with Kernel Prediction and Asymmetric Loss Functions" (SIGGRAPH 2018). Returns a
+    scalar, or (B,) with "none".
+    """
+    _check_pair(x, y)
+    _check_positive("eps", eps)
+    return _reduce(((x - y).abs() / (x.abs() + y.abs() + eps)).mean(dim=(1, 2, 3)), reduction)
 
 
 # ---- SSIM ----------------------------------------------------------------------------------
@@ -252,3 +303,134 @@ class SSIM(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         return ssim(x, y, self.data_range, self.window_size, self.sigma, self.reduction)
+
+
+# ---- registry: metrics by name, for evaluations and reports -----------------------------
+
+PerImage = Callable[[Tensor, Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric.
+
+    per_image: (pred, target), each (B, C, H, W) → (B,), finite for finite inputs.
+    higher_is_better: True for similarities (PSNR, SSIM), False for errors.
+    description: one line for tables and ``--help``.
+    unit: shown after the value in reports ("dB"), "" for none.
+    fmt: the value's format spec in reports (".4f").
+    """
+
+    name: str
+    per_image: PerImage
+    higher_is_better: bool
+    description: str
+    unit: str = ""
+    fmt: str = ".4f"
+
+    def show(self, value: float) -> str:
+        """The value as a report writes it: ``40.12 dB``, ``0.0039``."""
+        text = format(value, self.fmt)
+        return f"{text} {self.unit}" if self.unit else text
+
+
+_METRICS: dict[str, Metric] = {}
+
+
+def register_metric(
+    name: str,
+    *,
+    higher_is_better: bool,
+    description: str,
+    unit: str = "",
+    fmt: str = ".4f",
+) -> Callable[[PerImage], PerImage]:
+    """Decorator registering a per-image function ``(pred, target) → (B,)`` as metric ``name``.
+
+    Registering a name twice is a programming error (ValueError).
+    """
+    if name in _METRICS:
+        raise ValueError(f"metric {name!r} is already registered; pick another name")
+
+    def add(per_image: PerImage) -> PerImage:
+        _METRICS[name] = Metric(name, per_image, higher_is_better, description, unit, fmt)
+        return per_image
+
+    return add
+
+
+def metric_names() -> tuple[str, ...]:
+    """The registered metric names, in registration order."""
+    return tuple(_METRICS)
+
+
+def get_metric(name: str) -> Metric:
+    """The metric registered as ``name``; an unknown name raises ConfigError listing the known."""
+    try:
+        return _METRICS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown metric {name!r}; known metrics: {', '.join(metric_names())}"
+        ) from None
+
+
+def compute(names: Sequence[str], pred: Tensor, target: Tensor) -> dict[str, Tensor]:
+    """Each named metric of every image: {name: (B,)}. pred, target: (B, C, H, W).
+
+    Every name is checked before anything is computed (ConfigError for an unknown one).
+    """
+    if isinstance(names, str):
+        raise ConfigError(f"compute takes a list of metric names, got the string {names!r}")
+    metrics = [get_metric(name) for name in names]
+    _check_pair(pred, target)
+    return {m.name: m.per_image(pred, target) for m in metrics}
+
+
+@register_metric("l1", higher_is_better=False, description="mean absolute error")
+def _l1_per_image(pred: Tensor, target: Tensor) -> Tensor:
+    return l1(pred, target, reduction="none")
+
+
+@register_metric("mse", higher_is_better=False, description="mean squared error", fmt=".3g")
+def _mse_per_image(pred: Tensor, target: Tensor) -> Tensor:
+    return mse(pred, target, reduction="none")
+
+
+@register_metric(
+    "psnr",
+    higher_is_better=True,
+    description=f"peak signal-to-noise ratio, data range 1, capped at {PSNR_CAP_DB:g} dB",
+    unit="dB",
+    fmt=".2f",
+)
+def _psnr_per_image(pred: Tensor, target: Tensor) -> Tensor:
+    # identical images give inf, which JSON cannot hold
+    return psnr(pred, target, reduction="none").clamp(max=PSNR_CAP_DB)
+
+
+@register_metric(
+    "ssim",
+    higher_is_better=True,
+    description="structural similarity, 11×11 Gaussian window (σ 1.5), data range 1",
+)
+def _ssim_per_image(pred: Tensor, target: Tensor) -> Tensor:
+    return ssim(pred, target, reduction="none")
+
+
+@register_metric(
+    "relmse",
+    higher_is_better=False,
+    description=f"relative MSE (p − t)² / (t² + {RELATIVE_EPS:g}), as KPCN reports it",
+    fmt=".3g",
+)
+def _relmse_per_image(pred: Tensor, target: Tensor) -> Tensor:
+    return relmse(pred, target, reduction="none")
+
+
+@register_metric(
+    "smape",
+    higher_is_better=False,
+    description=f"symmetric absolute percentage error |p − t| / (|p| + |t| + {RELATIVE_EPS:g})",
+)
+def _smape_per_image(pred: Tensor, target: Tensor) -> Tensor:
+    return smape(pred, target, reduction="none")
