@@ -46,14 +46,16 @@ from common import RESULTS, record, timed
 from torch.utils.flop_counter import FlopCounterMode
 
 from neuralshade import checkpoint
-from neuralshade.data.generate import DatasetConfig, render_sample, split_indices
+from neuralshade.data.generate import render_sample, split_indices
+from neuralshade.data.sources.ao2d import DatasetConfig
 from neuralshade.evaluate import image_metrics
 from neuralshade.export import export_onnx, quiet_exporter
-from neuralshade.infer import load_model, model_path, shade_mask
+from neuralshade.infer import model_path
 from neuralshade.masks import random_mask
 from neuralshade.models import build
 from neuralshade.render import mitsuba_scene
 from neuralshade.render.heightfield import RenderParams, mask_sdf, render
+from neuralshade.shading import load_model, shade_mask
 
 DEFAULT_MODELS = {"resconv": "ao2d-resconv-cpu", "unet": "ao2d-unet-cpu"}
 BIN_PX = 4

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from common import RESULTS, record
 
-from neuralshade.data.datasets import Ao2dDataset
-from neuralshade.infer import load_model, shade_mask
+from neuralshade.data.datasets import BufferDataset
+from neuralshade.shading import load_model, shade_mask
 
 BAND = 16
 
@@ -34,13 +34,14 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or RESULTS / f"infer_context{'_quick' if args.quick else ''}.json"
 
     model, info = load_model(args.model, "cpu")
-    data = Ao2dDataset(args.data, "test", info["inputs"], info["targets"], crop=None, mode="full")
+    data = BufferDataset(args.data, "test", ("source", "target"), crop=None, mode="full")
     n = min(len(data), 10) if args.quick else len(data)
     errors = {"bare": [], "padded": []}
     band_errors = {"bare": [], "padded": []}
     tile_diff = 0.0
     for k in range(n):
-        x, y = data[k]
+        sample = data[k]
+        x, y = sample["source"], sample["target"]
         with torch.inference_mode():
             bare = model(x[None])[0].clamp(0, 1)
         padded = torch.from_numpy(shade_mask(model, x[0].numpy(), "cpu")).permute(2, 0, 1)

@@ -1,5 +1,6 @@
 """Fixtures shared across the test suite."""
 
+import gan_task  # noqa: F401  (registers the test-only GAN task: every-task tests run it too)
 import pytest
 
 from neuralshade.data.generate import generate, load_config
@@ -16,7 +17,8 @@ def tiny_dataset(tmp_path_factory):
             "seed": 1,
             "split": {"train": 0.75, "val": 0.125, "test": 0.125},
             "render": {"ao_mode": "taps", "height": 6, "ao_radius": 6, "softness": 0},
-        }
+        },
+        source="ao2d",
     )
     generate(root, config, quiet=True)
     return root
@@ -26,6 +28,7 @@ def tiny_dataset(tmp_path_factory):
 def tiny_run(tiny_dataset):
     """The values of a 2-step training run on ``tiny_dataset`` (a small ResConv, on CPU)."""
     return {
+        "task": "ao2d",
         "data": str(tiny_dataset),
         "model": {"name": "resconv", "args": {"channels": 4, "layers": 2, "strides": [1, 1]}},
         "crop": 16,

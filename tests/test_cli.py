@@ -9,7 +9,8 @@ from PIL import Image
 
 from neuralshade.cli import main
 from neuralshade.config import load_yaml
-from neuralshade.data.generate import DatasetConfig, load_config, read_manifest
+from neuralshade.data.generate import load_config, read_manifest
+from neuralshade.data.sources.ao2d import DatasetConfig
 from neuralshade.imageio import to_uint8, write_png
 from neuralshade.render.heightfield import RenderParams, render
 
@@ -198,7 +199,8 @@ def test_train_presets_build_the_source_network():
         config = load_train_config(
             load_yaml(str(resources.files("neuralshade") / "configs" / f"{name}.yaml"))
         )
-        model = build(config.model.name, **{"in_channels": 3, **config.model.args})
+        spec = config.models["net"]
+        model = build(spec.name, **{"in_channels": 3, **spec.args})
         assert sum(p.numel() for p in model.parameters()) == 411_561, name
 
 
@@ -211,7 +213,8 @@ def test_unet_presets_build_the_same_network():
         config = load_train_config(
             load_yaml(str(resources.files("neuralshade") / "configs" / f"{name}.yaml"))
         )
-        model = build(config.model.name, in_channels=1, out_channels=3, **config.model.args)
+        spec = config.models["net"]
+        model = build(spec.name, in_channels=1, out_channels=3, **spec.args)
         assert type(model).__name__ == "ShadeUNet" and config.crop == 256, name
         specs.append(model.spec)
     assert specs[0] == specs[1]

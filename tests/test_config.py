@@ -21,7 +21,16 @@ def config_classes(cls=Settings):
         yield from config_classes(sub)
 
 
-REQUIRED = {"field": {}, "data": "somewhere"}  # the values of fields without a default
+# the values of fields without a default
+REQUIRED = {
+    "field": {},
+    "data": "somewhere",
+    "task": "ao2d",
+    "name": "resconv",
+    "checkpoint": "runs/x/checkpoints/best.safetensors",
+    "channels": 1,
+    "kind": "scalar",
+}
 CLASSES = sorted(config_classes(), key=lambda c: f"{c.__module__}.{c.__name__}")
 
 
@@ -69,7 +78,7 @@ def test_values_that_make_no_sense_are_refused():
             sdf_config("hash", overrides)
     for change in ({"steps": 0}, {"optimizer": {"betas": [0.9, 1.5]}}, {"batch_size": 0}):
         with pytest.raises(ConfigError):
-            train_config({"data": "x", **change})
+            train_config({"task": "ao2d", "data": "x", **change})
 
 
 def test_a_config_that_is_not_a_mapping_is_a_config_error():

@@ -13,8 +13,9 @@ from neuralshade import checkpoint
 from neuralshade.cli import main
 from neuralshade.data.generate import generate, load_config, sample_dir
 from neuralshade.evaluate import evaluate
-from neuralshade.infer import DEFAULT_MODEL, model_path
+from neuralshade.infer import model_path
 from neuralshade.models import build
+from neuralshade.shading import DEFAULT_MODEL
 
 
 def read_png(path) -> np.ndarray:
@@ -23,14 +24,17 @@ def read_png(path) -> np.ndarray:
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
-def independent_metrics(model, root, index) -> dict[str, float]:
+def independent_metrics(model, root, index, margin) -> dict[str, float]:
     """L1, PSNR and SSIM of the model's prediction for sample ``index`` against its target,
-    from the stored files, numpy and scikit-image: none of the package's data or metric code."""
+    from the stored files, numpy and scikit-image: none of the package's data or metric code.
+    The model sees the mask padded with ``margin`` pixels of black, as inference gives it."""
     folder = sample_dir(root, index)
     source, target = read_png(folder / "source.png"), read_png(folder / "target.png")
+    h, w = source.shape[1:]
     with torch.no_grad():
-        x = torch.from_numpy(source).float()[None]
-        pred = model(x)[0].clamp(0, 1).double().numpy()
+        x = torch.nn.functional.pad(torch.from_numpy(source).float()[None], (margin,) * 4)
+        pred = model(x)[0, :, margin : margin + h, margin : margin + w]
+        pred = pred.clamp(0, 1).double().numpy()
     mse = ((pred - target) ** 2).mean()
     return {
         "l1": float(np.abs(pred - target).mean()),
@@ -49,11 +53,20 @@ def independent_metrics(model, root, index) -> dict[str, float]:
     }
 
 
+def inference_margin(model) -> int:
+    """The black border inference adds: none for a border-aware network, else the receptive
+    radius rounded up to the total stride (no render settings: no reach to cap it)."""
+    if getattr(model, "border_is_ground", False):
+        return 0
+    stride = int(np.prod(model.strides))
+    return stride * int(np.ceil((model.receptive_field // 2) / stride))
+
+
 def check_against_independent(report, model, root):
     """Every per-image value of ``report`` is the independent one; the means are their means."""
     assert report["images"] == len(report["per_image"]) > 0
     for row in report["per_image"]:
-        expected = independent_metrics(model, root, row["index"])
+        expected = independent_metrics(model, root, row["index"], inference_margin(model))
         for key, value in expected.items():
             assert row[key] == pytest.approx(value, rel=1e-4, abs=1e-5), (row["index"], key)
     for key in ("l1", "psnr", "ssim"):
@@ -85,7 +98,7 @@ def test_eval_reports_metrics_sheet_and_speed(tiny_dataset, tmp_path, capsys):
         out=tmp_path / "ev",
         device="cpu",
         sheet_rows=3,
-        speed_size=64,
+        equal_quality_images=0,
         quiet=True,
     )
     assert report["images"] == 6 and len(report["per_image"]) == 6
@@ -94,10 +107,12 @@ def test_eval_reports_metrics_sheet_and_speed(tiny_dataset, tmp_path, capsys):
     assert on_disk["per_image"] == report["per_image"]
     check_against_independent(report, checkpoint.load(ckpt)[0], tiny_dataset)
     sheet = np.asarray(Image.open(tmp_path / "ev/sheet.png"))
-    assert sheet.shape == (3 * 40, 4 * 40, 3)  # 3 rows of mask | network | reference | error
+    # 3 rows of mask | network | reference | the baselines taps and resconv | error
+    assert report["panels"] == ["input", "network", "reference", "taps", "resconv", "error"]
+    assert sheet.shape == (3 * 40, 6 * 40, 3)
+    assert set(report["baselines"]) == {"taps", "resconv"}
     speed = report["speed"]
-    assert speed["network_ms"] > 0 and speed["reference_ms"] > 0
-    assert np.isclose(speed["speedup"], speed["reference_ms"] / speed["network_ms"])
+    assert speed["network_seconds"] > 0 and speed["taps_seconds"] > 0
 
     assert (
         main(
@@ -112,13 +127,16 @@ def test_eval_reports_metrics_sheet_and_speed(tiny_dataset, tmp_path, capsys):
                 str(tmp_path / "ev2"),
                 "--device",
                 "cpu",
+                "--equal-quality-images",
+                "0",
                 "--quiet",
             ]
         )
         == 0
     )
     out = capsys.readouterr().out
-    assert "1 test images" in out and "speed-up" in out
+    assert "1 test images of 40x40 (ao2d)" in out
+    assert all(f"  {m} " in out for m in ("network", "taps", "resconv"))
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +146,7 @@ def default_scene(tmp_path_factory):
     render = checkpoint.read_meta(model_path(DEFAULT_MODEL))["render"]
     config = {"count": 3, "size": 64, "seed": 5, "render": render}
     config["split"] = {"train": 0.0, "val": 0.0, "test": 1.0}
-    generate(root, load_config(config), quiet=True)
+    generate(root, load_config(config, source="ao2d"), quiet=True)
     return root
 
 
@@ -136,8 +154,9 @@ def test_eval_scores_the_default_model_and_a_perturbed_one_worse(default_scene, 
     weights = model_path(DEFAULT_MODEL)
     model, info = checkpoint.load(weights)
     good = evaluate(
-        weights, default_scene, out=tmp_path / "good", device="cpu", quiet=True, speed_size=48
-    )
+        weights, default_scene, out=tmp_path / "good", device="cpu", quiet=True,
+        equal_quality_images=0, baselines=False,
+    )  # fmt: skip
     check_against_independent(good, model, default_scene)
     assert good["images"] == 3 and good["mean"]["l1"] < 0.02 and good["mean"]["ssim"] > 0.95
 
@@ -147,8 +166,9 @@ def test_eval_scores_the_default_model_and_a_perturbed_one_worse(default_scene, 
     meta = {k: info[k] for k in ("task", "inputs", "targets", "loss", "render", "step")}
     worse_ckpt = checkpoint.save(tmp_path / "perturbed", model, meta)
     worse = evaluate(
-        worse_ckpt, default_scene, out=tmp_path / "bad", device="cpu", quiet=True, speed_size=48
-    )
+        worse_ckpt, default_scene, out=tmp_path / "bad", device="cpu", quiet=True,
+        equal_quality_images=0, baselines=False,
+    )  # fmt: skip
     check_against_independent(worse, model, default_scene)
     assert worse["mean"]["l1"] > good["mean"]["l1"] + 0.02
     assert worse["mean"]["psnr"] < good["mean"]["psnr"] - 3

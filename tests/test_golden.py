@@ -14,13 +14,14 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from neuralshade.infer import load_model, shade_mask
+from neuralshade.shading import load_model, shade_mask
 
 GOLDEN = Path(__file__).parent / "golden"
 spec = importlib.util.spec_from_file_location("golden_generate", GOLDEN / "generate.py")
 generate = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(generate)
 
+TIGHT = 12  # logged losses that must agree to float rounding on any CPU
 RECORDED = load_file(str(GOLDEN / "ao2d_outputs.safetensors"))
 
 
@@ -51,4 +52,10 @@ def test_presets_train_on_the_recorded_loss_curve(preset, golden_data, tmp_path)
     finally:
         torch.set_num_threads(threads)
     assert len(losses) == len(recorded) == 50
-    np.testing.assert_allclose(losses, recorded, rtol=1e-5, atol=1e-7)
+    # On the machine that recorded them the curves agree to float rounding. Another CPU (its
+    # vector width changes the order of the convs' sums) starts 1e-6 apart and drifts: the
+    # same code gave 0.4 % by step 30 on an Intel Xeon against the EPYC's record. So the first
+    # steps are held tight, where a changed data stream, init or optimiser shows at once, and
+    # the whole curve within 1 %.
+    np.testing.assert_allclose(losses[:TIGHT], recorded[:TIGHT], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(losses, recorded, rtol=1e-2)

@@ -12,9 +12,10 @@ from neuralshade.cli import main
 from neuralshade.demo import demo
 from neuralshade.errors import NeuralShadeError, OutputError
 from neuralshade.imageio import write_png
-from neuralshade.infer import load_model, model_path, shade_files, shade_mask
+from neuralshade.infer import model_path
 from neuralshade.masks import random_mask
 from neuralshade.render.heightfield import RenderParams, render
+from neuralshade.shading import DEFAULT_MODEL, load_model, shade_files, shade_mask
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (7, 300), (1000, 37)])
@@ -147,7 +148,7 @@ def test_an_output_that_would_overwrite_its_input_is_refused(tmp_path):
 
 
 def test_the_bundled_model_is_the_default():
-    assert model_path().name == "ao2d-unet-cpu.safetensors"
+    assert model_path(DEFAULT_MODEL).name == "ao2d-unet-cpu.safetensors"
     _, info = load_model(device="cpu")
     assert info["render"]["height"] > 0 and "provenance" in info
 

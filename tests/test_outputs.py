@@ -9,8 +9,8 @@ from PIL import Image
 from neuralshade.cli import main
 from neuralshade.errors import OutputError
 from neuralshade.imageio import write_png
-from neuralshade.infer import expand_inputs
 from neuralshade.outputs import Source, check_outputs, plan_outputs
+from neuralshade.shading import expand_inputs
 
 
 def names(plan, out):

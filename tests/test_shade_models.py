@@ -8,8 +8,8 @@ import torch
 
 from neuralshade import checkpoint
 from neuralshade.errors import CheckpointError
-from neuralshade.infer import load_model, shade_mask
 from neuralshade.models import build
+from neuralshade.shading import load_model, shade_mask
 
 META = {"task": "ao2d", "inputs": ["source"], "targets": ["target"], "step": 0}
 

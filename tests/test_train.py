@@ -5,6 +5,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ import yaml
 import neuralshade.train as train_mod
 from neuralshade import checkpoint
 from neuralshade.errors import ConfigError, TrainingError
+from neuralshade.task import get_task
 from neuralshade.train import load_config, lr_at, train
 
 SMALL_NET = {
@@ -23,6 +25,7 @@ SMALL_NET = {
 
 def config(data, **overrides):
     values = {
+        "task": "ao2d",
         "data": str(data),
         "model": SMALL_NET,
         "crop": 24,
@@ -61,10 +64,10 @@ def test_resume_reproduces_the_uninterrupted_loss_curve(tiny_dataset, tmp_path, 
 
     real_lr_at = train_mod.lr_at
 
-    def interrupted(step, c):  # the process dies during step 13 (last checkpoint: step 10)
+    def interrupted(step, *args):  # the process dies during step 13 (last checkpoint: step 10)
         if step == 13:
             raise KeyboardInterrupt
-        return real_lr_at(step, c)
+        return real_lr_at(step, *args)
 
     monkeypatch.setattr(train_mod, "lr_at", interrupted)
     with pytest.raises(KeyboardInterrupt):
@@ -74,7 +77,9 @@ def test_resume_reproduces_the_uninterrupted_loss_curve(tiny_dataset, tmp_path, 
     with pytest.raises(ConfigError, match="--resume"):
         train(cfg, tmp_path / "resumed", quiet=True)
     other = config(tiny_dataset, model={**SMALL_NET, "args": {**SMALL_NET["args"], "channels": 4}})
-    with pytest.raises(ConfigError, match=r"holds another run.*model\.args\.channels: 8 -> 4"):
+    with pytest.raises(
+        ConfigError, match=r"holds another run.*models\.net\.args\.channels: 8 -> 4"
+    ):
         train(other, tmp_path / "resumed", resume=True, quiet=True)
     train(cfg, tmp_path / "resumed", resume=True, quiet=True)
     assert train_losses(tmp_path / "resumed") == train_losses(tmp_path / "whole")
@@ -89,7 +94,9 @@ def test_resume_reproduces_the_uninterrupted_loss_curve(tiny_dataset, tmp_path, 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
     tiny_dataset, tmp_path, monkeypatch
 ):
-    real = train_mod.build_loss("l1")
+    import neuralshade.losses as losses_mod
+
+    real = losses_mod.build_loss("l1")
     calls = {"n": 0}
 
     def poisoned(pred, target):
@@ -97,7 +104,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
         loss = real(pred, target)
         return loss * float("nan") if calls["n"] > 8 else loss
 
-    monkeypatch.setattr(train_mod, "build_loss", lambda name: poisoned)
+    monkeypatch.setattr(losses_mod, "build_loss", lambda name: poisoned)
     with pytest.raises(TrainingError, match="nan at step"):
         train(config(tiny_dataset, val_interval=100), tmp_path / "run", quiet=True)
     info = checkpoint.read_meta(tmp_path / "run/checkpoints/last")
@@ -125,6 +132,10 @@ def test_lr_warms_up_linearly_then_follows_a_cosine(tiny_dataset):
         ({"loss": "l7"}, "l7"),
         ({"batch_size": 0}, "batch_size"),
         ({"optimiser": {}}, "optimiser"),
+        ({"task": "ao3d"}, r"unknown task 'ao3d'; known: .*ao2d"),
+        ({"freeze": ["generator"]}, r"freeze: task ao2d has no network \['generator'\]"),
+        ({"freeze": ["net"]}, "every network is frozen"),
+        ({"models": {"net": SMALL_NET}}, "give `model` or `models`, not both"),
     ],
 )
 def test_bad_training_configs_name_the_problem(tiny_dataset, values, key):
@@ -132,8 +143,12 @@ def test_bad_training_configs_name_the_problem(tiny_dataset, values, key):
         config(tiny_dataset, **values)
 
 
-def test_two_processes_under_torchrun(tiny_dataset, tmp_path):
-    cfg = config(tiny_dataset, steps=6, val_interval=3, checkpoint_interval=3)
+@pytest.mark.parametrize("task", ["ao2d", "gan-test"])
+def test_two_processes_under_torchrun(task, tiny_dataset, tmp_path):
+    model = SMALL_NET if task == "ao2d" else None  # the GAN task's own small defaults
+    cfg = config(
+        tiny_dataset, task=task, model=model, steps=6, val_interval=3, checkpoint_interval=3
+    )
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -143,8 +158,7 @@ def test_two_processes_under_torchrun(tiny_dataset, tmp_path):
         "torch.distributed.run",
         "--standalone",
         "--nproc_per_node=2",
-        "-m",
-        "neuralshade",
+        str(Path(__file__).parent / "gan_task.py"),  # the CLI, with the GAN task registered
         "train",
         str(path),
         "--out",
@@ -155,4 +169,7 @@ def test_two_processes_under_torchrun(tiny_dataset, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     info = checkpoint.read_meta(tmp_path / "run/checkpoints/last")
     assert info["world_size"] == 2 and info["step"] == 6
+    assert list(info["models"]) == list(get_task(task).networks)
     assert len(train_losses(tmp_path / "run")) == 6
+    nets, _ = checkpoint.load_networks(tmp_path / "run/checkpoints/last")
+    assert all(torch.isfinite(p).all() for net in nets.values() for p in net.parameters())

@@ -7,7 +7,7 @@ def __getattr__(name: str):
     # `neuralshade.shade` without importing torch on a plain `import neuralshade`, and the
     # version without a package-metadata scan until someone asks for it
     if name == "shade":
-        from neuralshade.infer import shade
+        from neuralshade.shading import shade
 
         return shade
     if name == "__version__":

@@ -149,7 +149,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     render_values = _render_values(args)
     if render_values:
         values["render"] = {**values.get("render", {}), **render_values}
-    config = load_config(apply_overrides({"task": args.task, **values}, args.set))
+    config = load_config(apply_overrides(values, args.set), source=args.source)
     shard = parse_shard(args.shard)
     start = time.perf_counter()
     summary = generate(
@@ -179,11 +179,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = args.out or str(Path("runs") / path.stem)
     summary = train(config, out, resume=args.resume, quiet=args.quiet, inputs=[path])
     if summary["val"] is not None:
-        v = summary["val"]
-        print(
-            f"{out}: {summary['step']} steps; validation loss {v['loss']:.4f}, "
-            f"L1 {v['l1']:.4f}, PSNR {v['psnr']:.2f} dB; best {summary['best']}"
-        )
+        values = ", ".join(f"{k} {v:.4g}" for k, v in summary["val"].items())
+        print(f"{out}: {summary['step']} steps; validation {values}; best {summary['best']}")
     return 0
 
 
@@ -196,24 +193,54 @@ def cmd_eval(args: argparse.Namespace) -> int:
         split=args.split,
         out=args.out,
         device=args.device,
+        equal_quality_images=args.equal_quality_images,
+        baselines=not args.no_baselines,
         quiet=args.quiet,
     )
-    m, sp = r["mean"], r["speed"]
-    print(
-        f"{r['images']} {r['split']} images: L1 {m['l1']:.4f}  PSNR {m['psnr']:.2f} dB  "
-        f"SSIM {m['ssim']:.4f}"
-    )
-    print(
-        f"{sp['size']}x{sp['size']} on {sp['device']}: network {sp['network_ms']:.1f} ms, "
-        f"reference renderer {sp['reference_ms']:.1f} ms, speed-up {sp['speedup']:.1f}x"
-    )
+    sp = r["speed"]
+    h, w = r["image_size"]
+    print(f"{r['images']} {r['split']} images of {w}x{h} ({r['task']}), on {sp['device']}:")
+    for name, means in {"network": r["mean"], **r["baselines"]}.items():
+        values = "  ".join(f"{k} {v:.4f}" for k, v in means.items())
+        ms = 1e3 * sp[f"{name}_seconds"]
+        print(f"  {name:<12} {values}  {ms:.1f} ms")
+    eq = r.get("equal_quality")
+    if eq:
+        net = eq["network"]
+        print(
+            f"time to equal quality ({eq['metric']} {net['error']:.4f} on {eq['images']} images):"
+        )
+        for name, found in eq["renderers"].items():
+            if found["reached"]:
+                print(
+                    f"  {name:<12} {found['samples']} samples per pixel, "
+                    f"{1e3 * found['seconds']:.0f} ms: {found['time_ratio']:.1f}x the network"
+                )
+            else:
+                print(f"  {name:<12} not reached by {found['curve'][-1]['samples']} samples")
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from neuralshade.catalog import tasks
+
+    for t in tasks():
+        print(f"{t['name']}: {t['description']}")
+        print(f"  source     {t['source']}")
+        print(f"  inputs     {', '.join(t['inputs'])}")
+        print(f"  targets    {', '.join(t['targets'])}")
+        print(f"  networks   {', '.join(t['networks'])}")
+        print(f"  metrics    {', '.join(t['metrics'])}")
+        print(f"  baselines  {', '.join(t['baselines']) or '-'}")
+        print(f"  presets    {', '.join(t['presets']) or '-'}")
+        print(f"  bundled    {', '.join(t['bundled']) or '-'}")
     return 0
 
 
 def cmd_shade(args: argparse.Namespace) -> int:
     import statistics
 
-    from neuralshade.infer import shade_files
+    from neuralshade.shading import shade_files
 
     def log(line: str) -> None:
         if line.startswith("failed: "):  # failures always show, on stderr
@@ -354,7 +381,7 @@ def _render_options(p: argparse.ArgumentParser) -> None:
 
 
 def _dataset_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("task", choices=["ao2d"], help="the task the dataset is for")
+    p.add_argument("source", choices=["ao2d"], help="the source: how the data is made")
     p.add_argument("--out", required=True, help="dataset directory")
     p.add_argument("--config", help="YAML dataset config, or a shipped preset name (ao2d-data)")
     p.add_argument("--count", type=int, help="number of samples (default: 1000)")
@@ -414,6 +441,15 @@ def _eval_options(p: argparse.ArgumentParser) -> None:
         help="output directory (default: eval-SPLIT beside the checkpoint; for a bundled "
         "model, eval-MODEL-SPLIT here)",
     )
+    p.add_argument(
+        "--equal-quality-images",
+        type=int,
+        default=4,
+        metavar="N",
+        help="race the task's renderers to the network's error on the first N images "
+        "(default: 4; 0: skip)",
+    )
+    p.add_argument("--no-baselines", action="store_true", help="skip the task's baselines")
     _add_device(p)
     _add_quiet(p)
     p.set_defaults(func=cmd_eval)
@@ -523,8 +559,9 @@ COMMANDS: dict[str, tuple[dict[str, str], Callable[[argparse.ArgumentParser], No
     ),
     "dataset": (
         dict(
-            help="generate a paired dataset (mask → reference render)",
-            description="Generate random masks and their reference renders. "
+            help="generate a dataset of a source (ao2d: mask → reference render)",
+            description="Render SOURCE's samples (ao2d: random masks and their reference "
+            "renders). "
             "Resumable: run the same command again to finish an interrupted dataset.",
         ),
         _dataset_options,
@@ -540,12 +577,21 @@ COMMANDS: dict[str, tuple[dict[str, str], Callable[[argparse.ArgumentParser], No
     ),
     "eval": (
         dict(
-            help="evaluate a checkpoint against the reference renderer",
-            description="Run CHECKPOINT on whole images of a dataset split; report "
-            "mean L1, PSNR, SSIM and the speed against the reference renderer; "
-            "write metrics.json and sheet.png.",
+            help="evaluate a checkpoint against its baselines and its renderer",
+            description="Run CHECKPOINT on whole images of a dataset split; report its "
+            "task's metrics for the network and the baselines, and the time to equal "
+            "quality: the samples per pixel (and time) at which the renderers reach the "
+            "network's error; write metrics.json and sheet.png.",
         ),
         _eval_options,
+    ),
+    "tasks": (
+        dict(
+            help="list the tasks: inputs, targets, presets, bundled models, baselines",
+            description="List every registered task with its source, input and target "
+            "buffers, networks, metrics, baselines, shipped presets and bundled models.",
+        ),
+        lambda p: p.set_defaults(func=cmd_tasks),
     ),
     "shade": (
         dict(

@@ -18,11 +18,11 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from neuralshade.imageio import heatmap, to_uint8, write_json, write_png
-from neuralshade.infer import load_model, shade_mask
 from neuralshade.masks import fonts, text_mask
 from neuralshade.metrics import l1, psnr, ssim
 from neuralshade.outputs import check_outputs
 from neuralshade.render.heightfield import RenderParams, render
+from neuralshade.shading import load_model, shade_mask
 from neuralshade.timing import median_seconds
 
 OUTPUTS = ("mask.png", "network.png", "reference.png", "comparison.png", "metrics.json")

@@ -1,21 +1,29 @@
-"""Evaluation: a trained network against the reference renderer, in quality and in speed.
+"""Evaluation: any task's network against its baselines and its renderer, in quality and speed.
 
 ``neuralshade eval CHECKPOINT --data DIR [--split test] [--out DIR]``
 
-Quality: the network runs on whole images of the split (it is fully convolutional) and is
-compared with the renderer's targets by mean L1, PSNR (capped at 100 dB) and SSIM, after
-clamping to [0, 1] (and expm1 for networks trained with a log-space loss); the output directory gets
-``metrics.json`` (means, per-image values, speed, provenance) and ``sheet.png`` (mask |
-network | reference | error map) for the first few images.
+Everything is measured in one run, on the same whole images of the split:
 
-Speed, measured side by side in the same run: the network's time for one 512×512 image
-(median of several after a warm-up, ``torch.inference_mode``) and the reference renderer's time
-for the same image with the dataset's render settings, and their ratio.
+* **Quality**: the network (run as inference runs it, :func:`neuralshade.infer.predict`) and
+  each of the task's baselines against the dataset's targets, by the task's metrics
+  (:mod:`neuralshade.metrics`; colours clamped to [0, 1] first).
+* **Time to equal quality**: for each renderer the task races (for ao2d: the reference
+  renderer and Mitsuba 3), the fewest samples per pixel at which it reaches the network's error
+  (the task's first metric) against a converged render of the same images, and its time there
+  against the network's (:mod:`neuralshade.equal_quality`). This, not a speed-up at an
+  arbitrary sample count, is the figure to quote.
+* **Speed**: median seconds per image of the network and of each baseline.
+
+The output directory gets ``metrics.json`` (means, per-image values, equal quality, speed,
+provenance) and ``sheet.png`` (the task's panels, the baselines and an error map) for the first
+few images.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,50 +32,18 @@ import numpy as np
 import torch
 
 from neuralshade import checkpoint
-from neuralshade.data.datasets import Ao2dDataset
+from neuralshade.data.datasets import BufferDataset
 from neuralshade.devices import resolve_device
+from neuralshade.equal_quality import DEFAULT_LADDER, time_to_equal_quality
 from neuralshade.imageio import heatmap, write_json, write_png
-from neuralshade.losses import from_log_space, predicts_log1p
-from neuralshade.masks import random_mask
-from neuralshade.metrics import l1, psnr, ssim
+from neuralshade.infer import load_model, predict
+from neuralshade.metrics import compute, get_metric
 from neuralshade.outputs import check_outputs
 from neuralshade.progress import progress
-from neuralshade.render.heightfield import render
+from neuralshade.task import get_task
 from neuralshade.timing import median_seconds
 
-
-def measure_speed(
-    model: torch.nn.Module,
-    data: Ao2dDataset,
-    device: torch.device,
-    size: int = 512,
-    repeats: int = 5,
-) -> dict[str, float]:
-    """Network and reference-renderer seconds for one ``size``² image, in the same run."""
-    mask = random_mask(size, np.random.default_rng(0), data.config.masks)
-    x = torch.rand(1, data.in_channels, size, size, device=device)
-    with torch.inference_mode():
-        network, _ = median_seconds(lambda: model(x), repeats, device=device)
-    params = data.config.render
-    reference, _ = median_seconds(
-        lambda: render(mask, params, device=device), max(1, repeats // 2), device=device
-    )
-    return {
-        "size": size,
-        "network_ms": network * 1e3,
-        "reference_ms": reference * 1e3,
-        "speedup": reference / network,
-        "device": str(device),
-    }
-
-
-def image_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-    """Mean L1, PSNR (at most 100 dB: JSON has no inf) and SSIM of (1, C, H, W) images in [0, 1]."""
-    return {
-        "l1": float(l1(pred, target)),
-        "psnr": min(100.0, float(psnr(pred, target))),
-        "ssim": float(ssim(pred, target)),
-    }
+DISPLAY_KINDS = ("srgb", "mask")  # targets in [0, 1]: predictions are clamped there
 
 
 def _rgb(chw: torch.Tensor) -> np.ndarray:
@@ -85,6 +61,54 @@ def default_out(checkpoint_path: str | os.PathLike, split: str) -> Path:
     return Path(checkpoint_path).parent / f"eval-{split}"
 
 
+def _means(rows: list[dict[str, float]], names: tuple[str, ...]) -> dict[str, float]:
+    return {n: float(np.mean([r[n] for r in rows])) for n in names}
+
+
+def equal_quality(
+    renderers: Mapping[str, Any],
+    network: Callable[[int], torch.Tensor],
+    network_seconds: float,
+    images: int,
+    metric: str,
+    ladder: list[int] | None = None,
+    quiet: bool = True,
+) -> dict[str, Any]:
+    """Time to equal quality of each renderer against the network on the first ``images``.
+
+    renderers: a task's :meth:`~neuralshade.task.Task.renderers` ("truth" and the renderers);
+    network: i → its (1, C, H, W) prediction. Errors are ``metric`` (lower is better) against
+    the truth, means over the images.
+    """
+    score = get_metric(metric)
+    truth = [renderers["truth"](i) for i in range(images)]
+    net_error = float(
+        np.mean([float(score.per_image(network(i), truth[i])[0]) for i in range(images)])
+    )
+    out: dict[str, Any] = {
+        "metric": metric,
+        "images": images,
+        "network": {"error": net_error, "seconds": network_seconds},
+        "renderers": {},
+    }
+    for name, render in renderers.items():
+        if name == "truth":
+            continue
+
+        def error_at(n: int, render=render) -> tuple[float, float]:
+            errors, seconds = [], []
+            for i in range(images):
+                image, s = render(i, n)
+                errors.append(float(score.per_image(image, truth[i])[0]))
+                seconds.append(s)
+            return float(np.mean(errors)), float(np.mean(seconds))
+
+        found = time_to_equal_quality(error_at, net_error, ladder or DEFAULT_LADDER)
+        found["time_ratio"] = found["seconds"] / network_seconds if found["reached"] else None
+        out["renderers"][name] = found
+    return out
+
+
 def evaluate(
     checkpoint_path: str | os.PathLike,
     data_dir: str | os.PathLike,
@@ -93,13 +117,16 @@ def evaluate(
     out: str | os.PathLike | None = None,
     device: str = "auto",
     sheet_rows: int = 4,
-    speed_size: int = 512,
+    equal_quality_images: int = 4,
+    baselines: bool = True,
+    repeats: int = 5,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on whole images of a split; write metrics.json and sheet.png.
 
-    Returns the report written to ``out/metrics.json`` (``out`` defaults to
-    :func:`default_out`).
+    equal_quality_images: how many of the split's images the renderers race the network on
+    (0: skip it). baselines: run the task's baselines. Returns the report written to
+    ``out/metrics.json`` (``out`` defaults to :func:`default_out`).
     """
     dev = resolve_device(device)
     out_dir = Path(out) if out else default_out(checkpoint_path, split)
@@ -108,37 +135,77 @@ def evaluate(
         [out_dir / "metrics.json", out_dir / "sheet.png"],
         checkpoint.paths(checkpoint_path),
     )
-    model, info = checkpoint.load(checkpoint_path, device=dev, task="ao2d")
-    data = Ao2dDataset(data_dir, split, info["inputs"], info["targets"], crop=None, mode="full")
+    model, info = load_model(checkpoint_path, dev)
+    task = get_task(info["task"])
+    data = BufferDataset(
+        data_dir, split, task.buffers(info["inputs"], info["targets"]), crop=None, mode="full"
+    )
+    clamp = all(data.schema[t].kind in DISPLAY_KINDS for t in info["targets"])
+    names = tuple(task.metrics)
+    methods = ("network", *(task.baselines if baselines else ()))
 
-    log_output = predicts_log1p(info.get("loss", "l1"))
-    per_image, rows = [], []
-    with torch.inference_mode():
-        for k in progress(range(len(data)), desc=f"evaluating {split}", unit="img", quiet=quiet):
-            x, y = (t[None].to(dev) for t in data[k])
-            pred = model(x)
-            pred = (from_log_space(pred) if log_output else pred).clamp(0, 1)
-            per_image.append({"index": int(data.indices[k]), **image_metrics(pred, y)})
-            if len(rows) < sheet_rows:
-                error = (pred - y).abs().mean(dim=1)[0].cpu().numpy()
-                rows.append(
-                    np.concatenate(
-                        [_rgb(x[0, :1]), _rgb(pred[0]), _rgb(y[0]), heatmap(error, 0.25)], axis=1
-                    )
-                )
-    means = {key: float(np.mean([r[key] for r in per_image])) for key in ("l1", "psnr", "ssim")}
-    speed = measure_speed(model, data, dev, speed_size)
-    report = {
+    def network(i: int) -> torch.Tensor:
+        batch = data[i]
+        inputs = {k: batch[k].to(dev) for k in info["inputs"]}
+        pred = predict(model, inputs, info)[None]
+        return (pred.clamp(0, 1) if clamp else pred).cpu()
+
+    def run(method: str, i: int) -> torch.Tensor:
+        if method == "network":
+            return network(i)
+        pred = task.baseline(method, data, i, info)
+        return pred.clamp(0, 1) if clamp else pred
+
+    per_image: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
+    seconds: dict[str, list[float]] = {m: [] for m in methods}
+    rows = []
+    for k in progress(range(len(data)), desc=f"evaluating {split}", unit="img", quiet=quiet):
+        target = task.target({n: t[None] for n, t in data[k].items()}, info)
+        preds = {}
+        for method in methods:
+            start = time.perf_counter()
+            preds[method] = run(method, k)
+            seconds[method].append(time.perf_counter() - start)
+            values = compute(names, preds[method], target)
+            per_image[method].append(
+                {"index": int(data.indices[k]), **{n: float(v[0]) for n, v in values.items()}}
+            )
+        if len(rows) < sheet_rows:
+            batch = {n: t[None] for n, t in data[k].items()}
+            panels = task.panels(batch, preds["network"], info)
+            panels += [(m, preds[m]) for m in methods[1:]]
+            error = (preds["network"] - target).abs().mean(dim=1)[0].numpy()
+            rows.append(
+                np.concatenate([*(_rgb(p[0]) for _, p in panels), heatmap(error, 0.25)], axis=1)
+            )
+
+    # the network's speed: median of several runs on the first image, after a warm-up
+    net_seconds, _ = median_seconds(lambda: network(0), repeats, device=dev)
+    report: dict[str, Any] = {
         "checkpoint": str(checkpoint_path),
+        "task": task.name,
         "step": info.get("step"),
-        "model": info["model"],
+        "models": info["models"],
         "data": str(data_dir),
         "split": split,
-        "images": len(per_image),
-        "mean": means,
-        "speed": speed,
-        "per_image": per_image,
+        "images": len(data),
+        "image_size": list(data.size),
+        "metrics": list(names),
+        "mean": _means(per_image["network"], names),
+        "baselines": {m: _means(per_image[m], names) for m in methods[1:]},
+        "speed": {
+            "device": str(dev),
+            "network_seconds": net_seconds,
+            **{f"{m}_seconds": float(np.median(seconds[m])) for m in methods[1:]},
+        },
+        "per_image": per_image["network"],
+        "panels": [label for label, _ in panels] + ["error"] if rows else [],
     }
+    renderers = task.renderers(data, info, dev) if equal_quality_images > 0 else {}
+    if renderers:
+        report["equal_quality"] = equal_quality(
+            renderers, network, net_seconds, min(equal_quality_images, len(data)), names[0]
+        )
     write_json(out_dir / "metrics.json", report)
     if rows:
         write_png(out_dir / "sheet.png", np.concatenate(rows, axis=0))

@@ -2,8 +2,13 @@
 
 ``neuralshade train CONFIG.yaml [--set key=value ...] [--out RUN_DIR] [--resume]``
 
-The loop's phases follow in order: learning rate, validation and checkpoints, forward and
-backward, optimizer step, log. The batch of step s is a pure function of (seed, s): sample
+The loop knows no task: the config names one (:mod:`neuralshade.task`), which builds the batch's
+buffers, its named networks and their losses. Each network has its own AdamW (``optimizers``
+overrides ``optimizer`` per network); ``freeze`` keeps some fixed and ``init`` starts some from
+another run's checkpoint, so stages chain (a generator trained alone, then with a
+discriminator). The loop's phases follow in order: learning rate, validation and checkpoints,
+forward and backward for each network the task's step names (in its order), optimizer step,
+log. The batch of step s is a pure function of (seed, s): sample
 order is a seeded permutation per epoch, and crops are seeded by (seed, epoch, index). So a run
 resumed from its last checkpoint sees the same batches as one that was never interrupted, and
 (on CPU, same thread count) produces the same loss curve.
@@ -16,18 +21,20 @@ Run directory::
     RUN/tensorboard/       event files: scalars and image grids (input | prediction | target)
 
 Distributed: under ``torchrun --nproc_per_node=N`` every process takes 1/N of each batch
-(DistributedDataParallel; gloo on CPU, nccl on GPU); rank 0 validates, logs and saves.
+(each trained network in DistributedDataParallel; gloo on CPU, nccl on GPU); rank 0
+validates, logs and saves.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import torch
 import torch.distributed as dist
@@ -36,20 +43,21 @@ from pydantic import Field, model_validator
 
 from neuralshade import checkpoint
 from neuralshade.config import Settings, build
-from neuralshade.data.datasets import Ao2dDataset
+from neuralshade.data.datasets import BufferDataset
 from neuralshade.devices import resolve_device
 from neuralshade.errors import ConfigError, TrainingError
 from neuralshade.imageio import write_bytes
-from neuralshade.losses import build_loss, from_log_space, predicts_log1p
-from neuralshade.metrics import psnr
+from neuralshade.losses import build_loss
 from neuralshade.models import build as build_model
 from neuralshade.outputs import check_outputs
 from neuralshade.progress import progress
 from neuralshade.resume import begin, fingerprint, restore
+from neuralshade.task import TASKS, Task, get_task
 
 # settings a resumed run may change: they decide where and how fast it runs, how often it
 # logs, validates and saves, and where the (same, by its config's hash) dataset lies
 RESUME_FREE = (
+    "init",  # only read when a run starts
     "device",
     "workers",
     "data",
@@ -63,10 +71,19 @@ RESUME_FREE = (
 class ModelSpec(Settings):
     """Which network to train."""
 
-    name: str = Field("resconv", description="Registered model name (neuralshade.models).")
+    name: str = Field(..., description="Registered model name (neuralshade.models).")
     args: dict[str, Any] = Field(
         default_factory=dict,
         description="Constructor arguments; in/out channels default to the data's buffers.",
+    )
+
+
+class InitSpec(Settings):
+    """Where a network's starting weights come from."""
+
+    checkpoint: str = Field(..., description="A checkpoint of another run (.safetensors).")
+    network: str | None = Field(
+        None, description="Its network to take (None: the same name, or its only one)."
     )
 
 
@@ -91,15 +108,31 @@ class ScheduleConfig(Settings):
 class TrainConfig(Settings):
     """Everything a training run needs (see the presets in neuralshade/configs)."""
 
-    task: Literal["ao2d"] = Field("ao2d", description="The task.")
+    task: str = Field(..., description="The task (`neuralshade tasks` lists them).")
     data: str = Field(..., description="Dataset directory (neuralshade dataset ...).")
-    inputs: list[str] = Field(default_factory=lambda: ["source"], description="Input buffers.")
-    targets: list[str] = Field(default_factory=lambda: ["target"], description="Target buffers.")
-    model: ModelSpec = Field(default_factory=ModelSpec, description="The network.")
+    inputs: list[str] | None = Field(None, description="Input buffers (None: the task's).")
+    targets: list[str] | None = Field(None, description="Target buffers (None: the task's).")
+    model: ModelSpec | None = Field(
+        None, description="The network, for a task that trains one (None: the task's default)."
+    )
+    models: dict[str, ModelSpec] = Field(
+        default_factory=dict, description="Per network name, its model (tasks with several)."
+    )
+    init: dict[str, InitSpec] = Field(
+        default_factory=dict, description="Per network name, weights to start from."
+    )
+    freeze: list[str] = Field(
+        default_factory=list, description="Networks kept fixed (no optimiser, eval mode)."
+    )
     crop: int = Field(128, ge=8, description="Side of the random training crops, pixels.")
     val_crop: int | None = Field(None, ge=8, description="Validation crop side (None: crop).")
     batch_size: int = Field(64, ge=1, description="Samples per step (over all processes).")
-    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="AdamW.")
+    optimizer: OptimizerConfig = Field(
+        default_factory=OptimizerConfig, description="AdamW of every network."
+    )
+    optimizers: dict[str, OptimizerConfig] = Field(
+        default_factory=dict, description="Per network name, its own AdamW instead."
+    )
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig, description="LR schedule.")
     steps: int = Field(1000, ge=1, description="Optimizer steps.")
     val_interval: int = Field(250, ge=1, description="Validate every this many steps.")
@@ -107,7 +140,10 @@ class TrainConfig(Settings):
     log_interval: int = Field(10, ge=1, description="Log the training loss every this many.")
     image_interval: int = Field(1000, ge=1, description="Image grids to TensorBoard every.")
     loss: str = Field("l1", description="Loss name (neuralshade.losses).")
-    augment: bool = Field(False, description="Symmetries that keep the light true.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Task-specific settings (the task checks them)."
+    )
+    augment: bool = Field(False, description="Image symmetries that keep the samples true.")
     seed: int = Field(0, ge=0, description="Seeds the model init and the data stream.")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N.")
     workers: int = Field(0, ge=0, description="DataLoader worker processes.")
@@ -115,16 +151,55 @@ class TrainConfig(Settings):
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         build_loss(self.loss)  # unknown loss names fail here, with the known ones listed
+        task = TASKS.get(self.task)()  # an unknown task fails here, with the known ones
+        self.inputs = list(self.inputs or task.inputs)
+        self.targets = list(self.targets or task.targets)
+        names = set(task.networks)
+        if self.model is not None:
+            if len(task.networks) != 1:
+                raise ValueError(
+                    f"task {self.task} trains {len(names)} networks {sorted(names)}: give "
+                    "`models: {name: {name: ..., args: ...}}` rather than `model`"
+                )
+            if self.models:
+                raise ValueError("give `model` or `models`, not both")
+            self.models = {task.networks[0]: self.model}
+            self.model = None
+        for name in task.networks:
+            if name not in self.models and name in task.default_models:
+                self.models[name] = ModelSpec(**task.default_models[name])
+        for key, given in (
+            ("models", set(self.models)),
+            ("init", set(self.init)),
+            ("optimizers", set(self.optimizers)),
+            ("freeze", set(self.freeze)),
+        ):
+            unknown = sorted(given - names)
+            if unknown:
+                raise ValueError(
+                    f"{key}: task {self.task} has no network {unknown}; it trains "
+                    f"{list(task.networks)}"
+                )
+        missing = [n for n in task.networks if n not in self.models]
+        if missing:
+            raise ValueError(f"models: give the model of network(s) {missing}")
+        if set(self.freeze) == names:
+            raise ValueError("freeze: every network is frozen, nothing would train")
+        task.check(self)
         return self
+
+    def optimizer_of(self, network: str) -> OptimizerConfig:
+        return self.optimizers.get(network, self.optimizer)
 
 
 def load_config(values: dict[str, Any]) -> TrainConfig:
     return build(TrainConfig, values, "training config")
 
 
-def lr_at(step: int, config: TrainConfig) -> float:
-    """Learning rate of ``step``: linear warm-up, then cosine to min_lr_ratio × lr."""
-    lr, s = config.optimizer.lr, config.schedule
+def lr_at(step: int, config: TrainConfig, lr: float | None = None) -> float:
+    """Learning rate of ``step``: linear warm-up from 0, then cosine to min_lr_ratio × ``lr``
+    (default: ``optimizer.lr``)."""
+    lr, s = config.optimizer.lr if lr is None else lr, config.schedule
     if step < s.warmup_steps:
         return lr * (step + 1) / s.warmup_steps
     span = max(1, config.steps - s.warmup_steps)
@@ -140,7 +215,7 @@ class StepBatches(torch.utils.data.Dataset):
     """
 
     def __init__(
-        self, data: Ao2dDataset, batch_size: int, seed: int, rank: int = 0, world: int = 1
+        self, data: BufferDataset, batch_size: int, seed: int, rank: int = 0, world: int = 1
     ):
         self.data, self.batch_size, self.seed = data, batch_size, seed
         self.rank, self.world = rank, world
@@ -155,17 +230,15 @@ class StepBatches(torch.utils.data.Dataset):
     def __len__(self) -> int:  # steps are unbounded; the loop decides when to stop
         return 2**62
 
-    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
         n = len(self.data)
-        xs, ys = [], []
+        items = []
         for j in range(self.rank, self.batch_size, self.world):
             g = step * self.batch_size + j
             epoch = g // n
             self.data.set_epoch(epoch)
-            x, y = self.data[int(self._order(epoch)[g % n])]
-            xs.append(x)
-            ys.append(y)
-        return torch.stack(xs), torch.stack(ys)
+            items.append(self.data[int(self._order(epoch)[g % n])])
+        return {name: torch.stack([item[name] for item in items]) for name in items[0]}
 
 
 def _distributed() -> tuple[int, int]:
@@ -177,45 +250,55 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def _grid(x: torch.Tensor, pred: torch.Tensor, y: torch.Tensor, n: int = 4) -> torch.Tensor:
-    """(3, n·h, 3·w) image: rows of input | prediction | target, grey expanded to RGB."""
+def _grid(panels: list[tuple[str, torch.Tensor]], n: int = 4) -> torch.Tensor:
+    """(3, n·h, k·w) image: rows of the task's k panels (input | … | target), grey as RGB."""
 
     def rgb(t: torch.Tensor) -> torch.Tensor:
         t = t[:n, :3].clamp(0, 1)
         return t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t
 
-    rows = torch.cat([rgb(x), rgb(pred), rgb(y)], dim=3)  # (n, 3, h, 3w)
+    rows = torch.cat([rgb(image) for _, image in panels], dim=3)  # (n, 3, h, k·w)
     return torch.cat(list(rows), dim=1)
+
+
+@contextlib.contextmanager
+def _evaluating(nets: Mapping[str, torch.nn.Module]) -> Iterator[None]:
+    """The networks in eval mode inside, back in their own modes after."""
+    modes = {name: net.training for name, net in nets.items()}
+    for net in nets.values():
+        net.eval()
+    try:
+        yield
+    finally:
+        for name, net in nets.items():
+            net.train(modes[name])
 
 
 @torch.no_grad()
 def validate(
-    model: torch.nn.Module,
-    data: Ao2dDataset,
-    loss_fn: Any,
+    task: Task,
+    nets: Mapping[str, torch.nn.Module],
+    data: BufferDataset,
+    config: TrainConfig,
     device: torch.device,
-    batch_size: int,
-    log_output: bool = False,
 ) -> dict[str, float]:
-    """Mean loss, L1 and PSNR over the fixed validation crops.
-
-    L1 and PSNR compare images: with ``log_output`` (log-space losses) the prediction is
-    mapped back with expm1 first.
-    """
-    was_training = model.training
-    model.eval()
-    total = {"loss": 0.0, "l1": 0.0, "psnr": 0.0}
-    for start in range(0, len(data), batch_size):
-        items = [data[i] for i in range(start, min(len(data), start + batch_size))]
-        x = torch.stack([a for a, _ in items]).to(device)
-        y = torch.stack([b for _, b in items]).to(device)
-        pred = model(x)
-        total["loss"] += float(loss_fn(pred, y)) * len(items)
-        image = from_log_space(pred) if log_output else pred
-        total["l1"] += float((image - y).abs().mean()) * len(items)
-        total["psnr"] += float(psnr(image.clamp(0, 1), y, reduction="none").clamp(max=100).sum())
-    model.train(was_training)
+    """The task's validation values (its "loss" first) averaged over the fixed crops."""
+    total: dict[str, float] = {}
+    with _evaluating(nets):
+        for start in range(0, len(data), config.batch_size):
+            items = [data[i] for i in range(start, min(len(data), start + config.batch_size))]
+            batch = {k: torch.stack([item[k] for item in items]).to(device) for k in items[0]}
+            for key, value in task.validate(nets, batch, config).items():
+                total[key] = total.get(key, 0.0) + value * len(items)
     return {k: v / len(data) for k, v in total.items()}
+
+
+@torch.no_grad()
+def _preview(task: Task, nets: Mapping[str, torch.nn.Module], batch, config) -> torch.Tensor:
+    """The task's panels of a batch, its networks in eval mode (no statistics updated)."""
+    info = {"inputs": config.inputs, "targets": config.targets, "loss": config.loss}
+    with _evaluating(nets):
+        return _grid(task.panels(batch, task.predict(nets, batch, info), info))
 
 
 def _append_history(path: Path, record: dict[str, Any]) -> None:
@@ -257,6 +340,7 @@ def train(
     """
     run = Path(run_dir)
     ckpt_dir = run / "checkpoints"
+    task = get_task(config.task)
     rank, world = _distributed()
     main = rank == 0
     if config.batch_size % world:
@@ -270,48 +354,53 @@ def train(
     check_outputs(run, written + ([] if resuming else [run / "config.yaml"]), inputs)
 
     # ---- data
-    train_data = Ao2dDataset(
+    buffers = task.buffers(config.inputs, config.targets)
+    train_data = BufferDataset(
         config.data,
         "train",
-        config.inputs,
-        config.targets,
+        buffers,
         crop=config.crop,
         mode="random",
         augment=config.augment,
         seed=config.seed,
     )
-    val_data = Ao2dDataset(
-        config.data,
-        "val",
-        config.inputs,
-        config.targets,
-        crop=config.val_crop or config.crop,
-        mode="fixed",
+    if train_data.source.name != task.source:
+        raise ConfigError(
+            f"{config.data} is a {train_data.source.name!r} dataset; task {task.name} learns "
+            f"from {task.source!r} datasets (`neuralshade dataset {task.source}`)"
+        )
+    val_data = BufferDataset(
+        config.data, "val", buffers, crop=config.val_crop or config.crop, mode="fixed",
         seed=config.seed,
-    )
+    )  # fmt: skip
     batches = StepBatches(train_data, config.batch_size, config.seed, rank, world)
 
-    # ---- model, optimizer, loss
+    # ---- networks, optimizers
     torch.manual_seed(config.seed)
-    args = {
-        "in_channels": train_data.in_channels,
-        "out_channels": train_data.out_channels,
-        **config.model.args,
+    models: dict[str, torch.nn.Module] = {}
+    for name in task.networks:
+        spec = config.models[name]
+        args = {**task.model_args(name, config, train_data.channels), **spec.args}
+        models[name] = build_model(spec.name, **args).to(device)
+    trained = [name for name in task.networks if name not in config.freeze]
+    optimizers = {
+        name: torch.optim.AdamW(
+            models[name].parameters(),
+            lr=config.optimizer_of(name).lr,
+            betas=config.optimizer_of(name).betas,
+            weight_decay=config.optimizer_of(name).weight_decay,
+        )
+        for name in trained
     }
-    model = build_model(config.model.name, **args).to(device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(),
-        lr=config.optimizer.lr,
-        betas=config.optimizer.betas,
-        weight_decay=config.optimizer.weight_decay,
-    )
-    loss_fn = build_loss(config.loss)
-    log_output = predicts_log1p(config.loss)
     start, best, wall = 0, math.inf, 0.0
     target = {"data_config_sha256": fingerprint(train_data.config.model_dump(mode="json"))}
     if resuming:
-        expected = {"model": model.spec, "config": config.model_dump(mode="json"), "target": target}
-        info = restore(last_ckpt, model, optimizer, expected, free=RESUME_FREE, run=run)
+        expected = {
+            "models": {name: m.spec for name, m in models.items()},
+            "config": config.model_dump(mode="json"),
+            "target": target,
+        }
+        info = restore(last_ckpt, models, optimizers, expected, free=RESUME_FREE, run=run)
         start, best = info["step"], info.get("best_val_loss") or math.inf
         wall = info.get("wall_seconds", 0.0)
         if start >= config.steps:  # already finished: report it, write nothing
@@ -324,7 +413,14 @@ def train(
                 "val": info.get("val"),
                 "best_val_loss": best,
             }
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    else:
+        _initialise(models, config)
+    for name in config.freeze:
+        models[name].requires_grad_(False).eval()
+    nets = {
+        name: torch.nn.parallel.DistributedDataParallel(m) if world > 1 and name in trained else m
+        for name, m in models.items()
+    }
 
     history = run / "history.jsonl"
     writer = None
@@ -343,6 +439,7 @@ def train(
     def meta(step: int, val: dict[str, float] | None) -> dict[str, Any]:
         return {
             "task": config.task,
+            "source": train_data.source.name,
             "inputs": config.inputs,
             "targets": config.targets,
             "step": step,
@@ -350,7 +447,7 @@ def train(
             "val": val,
             "best_val_loss": best if math.isfinite(best) else None,
             "world_size": world,
-            "render": train_data.config.render.model_dump(mode="json"),
+            **task.checkpoint_meta(train_data.config),
             "data": str(config.data),
             "seed": config.seed,
             "config": config.model_dump(mode="json"),
@@ -358,10 +455,16 @@ def train(
             "wall_seconds": round(wall, 1),
         }
 
+    def save(name: str, step: int, val: dict[str, float] | None, with_state: bool) -> None:
+        checkpoint.save(
+            ckpt_dir / name, models, meta(step, val), optimizers if with_state else None
+        )
+
     loader = torch.utils.data.DataLoader(
         batches, batch_size=None, num_workers=config.workers, sampler=range(start, config.steps)
     )
-    net.train()
+    for name in trained:
+        models[name].train()
     val: dict[str, float] | None = None
     t0 = time.perf_counter()
     bar = progress(
@@ -369,59 +472,69 @@ def train(
     )
     step = start
     with bar:
-        for step, (x, y) in enumerate(loader, start=start):
+        for step, batch in enumerate(loader, start=start):
             # ---- learning rate
             lr = lr_at(step, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            for name, optimizer in optimizers.items():
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step, config, config.optimizer_of(name).lr)
             # ---- validation and checkpoints (state after `step` optimizer steps)
             if step > start or start == 0:
                 if step % config.val_interval == 0 and main:
-                    val = validate(model, val_data, loss_fn, device, config.batch_size, log_output)
+                    val = validate(task, models, val_data, config, device)
                     _log_val(writer, history, step, val)
                     if val["loss"] < best:
                         best = val["loss"]
-                        checkpoint.save(ckpt_dir / "best", model, meta(step, val))
+                        save("best", step, val, with_state=False)
                 if step % config.checkpoint_interval == 0 and step > start and main:
                     wall += time.perf_counter() - t0
                     t0 = time.perf_counter()
-                    checkpoint.save(last_ckpt, model, meta(step, val), optimizer)
-            # ---- forward, backward, step
-            x, y = x.to(device), y.to(device)
-            pred = net(x)
-            loss = loss_fn(pred, y)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise TrainingError(
-                    f"the loss became {value} at step {step}; the run stopped and "
-                    f"{ckpt_dir} keeps the last good checkpoints (lower optimizer.lr or set "
-                    "optimizer.grad_clip, then --resume)"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.optimizer.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.optimizer.grad_clip)
-            optimizer.step()
+                    save("last", step, val, with_state=True)
+            # ---- forward, backward, step: each network the task's step names, in its order
+            batch = {k: v.to(device) for k, v in batch.items()}
+            losses: dict[str, float] = {}
+            for name, loss in task.train_step(nets, batch, config):
+                if name not in optimizers:  # a frozen network's loss is not minimised
+                    continue
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise TrainingError(
+                        f"the loss of {name} became {value} at step {step}; the run stopped "
+                        f"and {ckpt_dir} keeps the last good checkpoints (lower optimizer.lr "
+                        "or set optimizer.grad_clip, then --resume)"
+                    )
+                optimizers[name].zero_grad(set_to_none=True)
+                loss.backward()
+                clip = config.optimizer_of(name).grad_clip
+                if clip:
+                    torch.nn.utils.clip_grad_norm_(models[name].parameters(), clip)
+                optimizers[name].step()
+                losses[name] = value
+            value = next(iter(losses.values()))
             # ---- log
             if main and (step % config.log_interval == 0 or step == config.steps - 1):
                 record = {"step": step, "loss": value, "lr": lr}
+                if len(losses) > 1:
+                    record["losses"] = losses
                 _append_history(history, record)
-                writer.add_scalar("train/loss", record["loss"], step)
+                for name, v in losses.items():
+                    writer.add_scalar("train/loss" if len(losses) == 1 else f"train/loss/{name}",
+                                      v, step)  # fmt: skip
                 writer.add_scalar("train/lr", lr, step)
             if main and step % config.image_interval == 0:
-                writer.add_image("train/input|prediction|target", _grid(x, pred.detach(), y), step)
+                writer.add_image("train/panels", _preview(task, models, batch, config), step)
             bar.update()
             bar.set_postfix(loss=f"{value:.4f}", refresh=False)
         step = config.steps
     # ---- the end: final validation and checkpoints
     if main:
-        val = validate(model, val_data, loss_fn, device, config.batch_size, log_output)
+        val = validate(task, models, val_data, config, device)
         _log_val(writer, history, step, val)
         if val["loss"] < best:
             best = val["loss"]
-            checkpoint.save(ckpt_dir / "best", model, meta(step, val))
+            save("best", step, val, with_state=False)
         wall += time.perf_counter() - t0
-        checkpoint.save(last_ckpt, model, meta(step, val), optimizer)
+        save("last", step, val, with_state=True)
         writer.close()
     if world > 1:
         dist.barrier()
@@ -433,6 +546,20 @@ def train(
         "val": val,
         "best_val_loss": best,
     }
+
+
+def _initialise(models: Mapping[str, torch.nn.Module], config: TrainConfig) -> None:
+    """Load the ``init`` weights of a new run: each named network from its checkpoint."""
+    for name, spec in config.init.items():
+        info = checkpoint.read_meta(spec.checkpoint)
+        saved = list(info["models"])
+        source = spec.network or (name if name in saved else saved[0] if len(saved) == 1 else None)
+        if source is None:
+            raise ConfigError(
+                f"init.{name}: {spec.checkpoint} holds networks {saved}; say which one "
+                "(init.{name}.network)"
+            )
+        checkpoint.load_weights(spec.checkpoint, {source: models[name]}, info)
 
 
 def _log_val(writer: Any, history: Path, step: int, val: dict[str, float]) -> None:

@@ -65,7 +65,7 @@ def masks() -> dict[str, np.ndarray]:
 
 def shaded(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Each bundled model's image of each mask: '{model}/{mask}' → (H, W, 3) float32."""
-    from neuralshade.infer import load_model, shade_mask
+    from neuralshade.shading import load_model, shade_mask
 
     out = {}
     for name in MODELS:
@@ -78,7 +78,7 @@ def shaded(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def make_dataset(root: Path) -> Path:
     from neuralshade.data.generate import generate, load_config
 
-    generate(root, load_config(DATASET), quiet=True)
+    generate(root, load_config(DATASET, source="ao2d"), quiet=True)
     return root
 
 

@@ -1,0 +1,185 @@
+"""``neuralshade shade``: any white-on-black image shaded by an ao2d network, in milliseconds.
+
+``neuralshade shade INPUT... -o OUT [--model NAME_OR_PATH] [--device] [--tile N]`` and, in
+Python, :func:`shade`. The friendly ao2d command on top of the generic inference
+(:mod:`neuralshade.infer`, which tiles and pads by the task's context: for ao2d, the
+renderer's reach, so the border pixels see the empty ground the renderer puts beyond the
+image).
+
+* Inputs may be masks or ordinary pictures: colour is converted to luminance (Rec. 709 weights,
+  transparent areas black) and grey levels are passed to the network as they are; bright
+  means raised. The renderer would threshold a grey mask at 0.5.
+* The default model is the bundled ``ao2d-unet-cpu`` (``neuralshade/weights``): nothing
+  needs training or downloading before the first use.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from neuralshade.errors import CheckpointError, InputError, OutputError
+from neuralshade.imageio import DEFAULT_MAX_PIXELS, write_png
+from neuralshade.infer import load_model as load_checkpoint_model
+from neuralshade.infer import predict
+from neuralshade.masks import image_to_mask, load_mask
+from neuralshade.outputs import Source, plan_outputs
+
+DEFAULT_MODEL = "ao2d-unet-cpu"
+TASK = "ao2d"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+SHADED_TARGETS = ["target"]  # the shaded image: the only output `shade` knows how to write
+
+
+def _check_shading_model(path: str, info: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose inputs or outputs are not a mask in, the shaded image out."""
+    if info.get("inputs") != ["source"]:
+        raise CheckpointError(
+            f"{path} takes {info.get('inputs')}, not a mask alone: "
+            "shade needs a model trained on inputs [source]"
+        )
+    if info.get("targets") != SHADED_TARGETS:
+        raise CheckpointError(
+            f"{path} predicts {info.get('targets')}, not the shaded image: shade needs a model "
+            f"trained on targets {SHADED_TARGETS} (evaluate this one with `neuralshade eval`)"
+        )
+
+
+def load_model(
+    name_or_path: str | os.PathLike | None = None, device: str | torch.device = "auto"
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """An ao2d network that shades masks (default: the bundled ``ao2d-unet-cpu``), ready for
+    inference on ``device`` (see :func:`neuralshade.infer.load_model`), and its sidecar.
+
+    Raises CheckpointError for a checkpoint of another task or one that does not map a mask
+    to the shaded image.
+    """
+    model, info = load_checkpoint_model(name_or_path or DEFAULT_MODEL, device, task=TASK)
+    _check_shading_model(str(name_or_path or DEFAULT_MODEL), info)
+    return model, info
+
+
+def shade_mask(
+    model: torch.nn.Module,
+    mask: np.ndarray,
+    device: str | torch.device = "cpu",
+    tile: int | None = None,
+) -> np.ndarray:
+    """Shade a mask: (H, W) float in [0, 1] → (H, W, 3) float32 sRGB in [0, 1].
+
+    model: from :func:`load_model`. tile: side of the tiles (rounded up to the stride); None
+    tiles only images above :data:`neuralshade.infer.AUTO_TILE_PIXELS`.
+    """
+    mask = np.asarray(mask, dtype=np.float32)
+    if mask.ndim != 2 or mask.size == 0:
+        raise InputError(f"mask must be a non-empty (H, W) array, got shape {mask.shape}")
+    source = torch.from_numpy(mask).to(device)[None]  # (1, H, W)
+    out = predict(model, {"source": source}, tile=tile)
+    return out.clamp(0, 1).permute(1, 2, 0).float().cpu().numpy()
+
+
+def shade(
+    image: Any,
+    model: str | os.PathLike | None = None,
+    *,
+    device: str = "auto",
+    tile: int | None = None,
+) -> np.ndarray:
+    """Shade an image with a trained network: the Python face of ``neuralshade shade``.
+
+    image: a path, a PIL image, or an array ((H, W) or (H, W, C); uint8, uint16, bool or
+    float in [0, 1]); white = shape. model: a bundled model's name or a checkpoint path
+    (default: the bundled ``ao2d-unet-cpu``). Returns (H, W, 3) float32 sRGB in [0, 1].
+
+    Example::
+
+        >>> import numpy as np, neuralshade
+        >>> mask = np.zeros((64, 96), np.float32); mask[20:44, 30:60] = 1
+        >>> neuralshade.shade(mask).shape
+        (64, 96, 3)
+    """
+    net, _ = load_model(model, device)
+    dev = next(net.parameters()).device
+    mask = load_mask(image) if isinstance(image, (str, os.PathLike)) else image_to_mask(image)
+    return shade_mask(net, mask, dev, tile)
+
+
+def expand_inputs(inputs: list[str]) -> list[Source]:
+    """Files, folders (their images, sorted, subfolders included) and glob patterns → sources.
+
+    A file found in a folder keeps its path relative to that folder (see
+    :mod:`neuralshade.outputs`). Names that match nothing are kept, so that they are reported
+    as missing. Hidden files (a name starting with a dot) in folders are skipped.
+    """
+    sources: list[Source] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            sources += [
+                Source(f, p)
+                for f in sorted(p.rglob("*"))
+                if f.suffix.lower() in IMAGE_SUFFIXES
+                and f.is_file()
+                and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            ]
+        elif any(c in item for c in "*?[") and not p.exists():
+            sources += [
+                Source(Path(m), Path(m).parent)
+                for m in sorted(glob.glob(item, recursive=True))
+                if Path(m).suffix.lower() in IMAGE_SUFFIXES and Path(m).is_file()
+            ]
+        else:
+            sources.append(Source(p, p.parent))
+    return sources
+
+
+def shade_files(
+    inputs: list[str],
+    out: str | os.PathLike,
+    model: str | os.PathLike | None = None,
+    *,
+    device: str = "auto",
+    tile: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Shade every input image into directory ``out``, one PNG each.
+
+    Output names follow :func:`neuralshade.outputs.plan_outputs` (``<stem>.png``; folder
+    structure kept; extensions or folders added where names would collide); a collision that
+    cannot be resolved, or an output that would replace an input, is refused before anything
+    is shaded. A bad input is reported and skipped; the others are still shaded. Returns
+    {'done': [(input, output, ms)], 'failed': [(input, message)]}.
+    """
+    sources = expand_inputs(inputs)
+    if not sources:
+        raise InputError(f"no input images found in {inputs}")
+    if tile is not None and tile < 1:
+        raise InputError(f"--tile must be positive, got {tile}")
+    if max_pixels < 1:
+        raise InputError(f"--max-pixels must be positive, got {max_pixels}")
+    plan = plan_outputs(sources, out, ".png")
+    net, _ = load_model(model, device)
+    dev = next(net.parameters()).device
+    done, failed = [], []
+    for source, target in plan:
+        path = source.path
+        try:
+            mask = load_mask(path, max_pixels=max_pixels)
+            start = time.perf_counter()
+            image = shade_mask(net, mask, dev, tile)
+            ms = (time.perf_counter() - start) * 1e3
+            write_png(target, image)
+        except (InputError, OutputError) as exc:
+            failed.append((str(path), str(exc)))
+            log(f"failed: {exc}")
+            continue
+        done.append((str(path), str(target), ms))
+        log(f"{path} -> {target} ({mask.shape[1]}x{mask.shape[0]}, {ms:.1f} ms)")
+    return {"done": done, "failed": failed}

@@ -1,0 +1,159 @@
+"""Tasks: what is learned from a source. The generic pipeline runs any of them by name.
+
+A :class:`Task` says which source it reads, which buffers go in and come out, the network(s)
+it trains (several, each with its own optimiser, are fine: a GAN's generator and
+discriminator), one training step, its metrics, comparison panels, baselines, the renderer it
+is measured against, and how much context its network needs at inference. ``train``,
+``evaluate``, ``infer`` and ``export`` know nothing more about a task than this interface.
+
+:class:`ImageTask` is the common case: the input buffers concatenated along channels go
+through one network that predicts the target buffers concatenated, under a named loss
+(:mod:`neuralshade.losses`; a log-space loss means the network predicts log1p of the target).
+
+Tasks register by name in :data:`TASKS` (``@TASKS.register("name")``), found through the
+``neuralshade.tasks`` entry points: generic modules never import ``neuralshade.tasks``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+
+from neuralshade.data.datasets import stack
+from neuralshade.registry import Registry
+
+Batch = Mapping[str, Tensor]
+"""A batch: buffer name → (B, C, H, W) float32."""
+Networks = Mapping[str, nn.Module]
+
+
+class Task:
+    """Base of every task; subclasses set the class attributes and the methods they need."""
+
+    name: ClassVar[str]
+    source: ClassVar[str]
+    """The source whose datasets the task reads."""
+    description: ClassVar[str] = ""
+    inputs: ClassVar[tuple[str, ...]] = ()
+    """Default input buffers."""
+    targets: ClassVar[tuple[str, ...]] = ()
+    """Default target buffers."""
+    networks: ClassVar[tuple[str, ...]] = ("net",)
+    """The names of the networks a run trains, the first being the one inference runs."""
+    default_models: ClassVar[dict[str, dict[str, Any]]] = {}
+    """Network name → default {"name", "args"} of its model."""
+    metrics: ClassVar[tuple[str, ...]] = ("l1", "psnr", "ssim")
+    """Metrics ``eval`` reports (:mod:`neuralshade.metrics`); the first decides equal quality."""
+    baselines: ClassVar[tuple[str, ...]] = ()
+    """Names of the classic methods ``eval`` runs beside the network (:meth:`baseline`)."""
+
+    # ---- building a run
+    def check(self, config: Any) -> None:
+        """Refuse a training config this task cannot run (raise ConfigError)."""
+
+    def model_args(self, network: str, config: Any, channels: Callable[[list[str]], int]) -> dict:
+        """Constructor arguments the data decides (in/out channels) for network ``network``."""
+        return {}
+
+    def buffers(self, inputs: Sequence[str], targets: Sequence[str]) -> list[str]:
+        """The buffers a batch holds: inputs then targets, each once."""
+        return list(dict.fromkeys((*inputs, *targets)))
+
+    def checkpoint_meta(self, data_config: Any) -> dict[str, Any]:
+        """Extra sidecar keys the task's inference needs from its dataset's config."""
+        return {}
+
+    # ---- training
+    def train_step(self, nets: Networks, batch: Batch, config: Any) -> Iterator[tuple[str, Tensor]]:
+        """Yield (network name, loss) in order; each loss is minimised by that network's
+        optimiser before the next is asked for (so a discriminator's step precedes the
+        generator's loss)."""
+        raise NotImplementedError
+
+    def validate(self, nets: Networks, batch: Batch, config: Any) -> dict[str, float]:
+        """Batch means of the validation values; "loss" chooses the best checkpoint."""
+        raise NotImplementedError
+
+    # ---- inference and evaluation (``info``: the checkpoint's sidecar)
+    def predict(self, nets: Networks, batch: Batch, info: Mapping[str, Any]) -> Tensor:
+        """The prediction, in the targets' own space: (B, C_target, H, W)."""
+        raise NotImplementedError
+
+    def target(self, batch: Batch, info: Mapping[str, Any]) -> Tensor:
+        """What the prediction is compared with: (B, C_target, H, W)."""
+        return stack(batch, info["targets"])
+
+    def panels(
+        self, batch: Batch, prediction: Tensor, info: Mapping[str, Any]
+    ) -> list[tuple[str, Tensor]]:
+        """Labelled (B, 3 or 1, H, W) images for comparison sheets, in display range."""
+        return [
+            ("input", stack(batch, info["inputs"])[:, :3]),
+            ("network", prediction[:, :3]),
+            ("reference", self.target(batch, info)[:, :3]),
+        ]
+
+    def baseline(self, name: str, data: Any, i: int, info: Mapping[str, Any]) -> Tensor:
+        """Baseline ``name``'s prediction of the i-th image of the eval split ``data`` (a
+        :class:`~neuralshade.data.datasets.BufferDataset` of whole images), like
+        :meth:`predict`: (1, C_target, H, W)."""
+        raise NotImplementedError(f"{self.name} has no baseline {name!r}")
+
+    def renderers(self, data: Any, info: Mapping[str, Any], device: Any) -> dict[str, Any]:
+        """Renderer name → ``render(i, samples) -> ((1, C, H, W) image, seconds)`` for the
+        i-th image of the eval split ``data`` at ``samples`` per pixel, and
+        ``"truth": i -> (1, C, H, W)``, the converged image all errors are taken against.
+        Empty: the task has no renderer to reach equal quality with."""
+        return {}
+
+    def context(self, model: nn.Module, info: Mapping[str, Any]) -> int:
+        """Pixels of context each side the network's output depends on (tiled inference)."""
+        return getattr(model, "receptive_field", 1) // 2
+
+
+class ImageTask(Task):
+    """Inputs concatenated → one network ``net`` → targets concatenated, under ``config.loss``."""
+
+    def model_args(self, network: str, config: Any, channels: Callable[[list[str]], int]) -> dict:
+        return {"in_channels": channels(config.inputs), "out_channels": channels(config.targets)}
+
+    def train_step(self, nets: Networks, batch: Batch, config: Any) -> Iterator[tuple[str, Tensor]]:
+        from neuralshade.losses import build_loss
+
+        pred = nets["net"](stack(batch, config.inputs))
+        yield "net", build_loss(config.loss)(pred, stack(batch, config.targets))
+
+    def validate(self, nets: Networks, batch: Batch, config: Any) -> dict[str, float]:
+        from neuralshade.losses import build_loss, from_log_space, predicts_log1p
+        from neuralshade.metrics import psnr
+
+        y = stack(batch, config.targets)
+        pred = nets["net"](stack(batch, config.inputs))
+        image = from_log_space(pred) if predicts_log1p(config.loss) else pred
+        return {
+            "loss": float(build_loss(config.loss)(pred, y)),
+            "l1": float((image - y).abs().mean()),
+            "psnr": float(psnr(image.clamp(0, 1), y, reduction="none").clamp(max=100).mean()),
+        }
+
+    def predict(self, nets: Networks, batch: Batch, info: Mapping[str, Any]) -> Tensor:
+        from neuralshade.losses import from_log_space, predicts_log1p
+
+        pred = nets["net"](stack(batch, info["inputs"]))
+        return from_log_space(pred) if predicts_log1p(info.get("loss") or "l1") else pred
+
+
+TASKS: Registry[type[Task]] = Registry("task", group="neuralshade.tasks")
+"""Every registered task class, by name."""
+
+
+def get_task(name: str) -> Task:
+    """An instance of the task registered as ``name``."""
+    return TASKS.get(name)()
+
+
+def task_names() -> list[str]:
+    """The registered task names, sorted."""
+    return TASKS.names()
