@@ -418,6 +418,75 @@ def _sample_positions(h: int, w: int, s: int, device: torch.device) -> tuple[tor
     return xs.reshape(-1), ys.reshape(-1)
 
 
+def primary_hits(
+    field: ExtrudedField, supersample: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where the camera's rays first meet the scene: points and unit normals, each (N, 3).
+
+    N = H · W · s² rays (s = ``supersample``), ordered pixel-major as :func:`to_pixels` expects:
+    with s = 1, ray k is pixel (row k // W, column k % W).
+    """
+    h, w = field.size
+    x, y = _sample_positions(h, w, supersample, device)
+    z = field.surface_height(x, y)
+    pts = torch.stack([x, y, z], dim=1)
+    return pts, field.normal(pts)
+
+
+def key_light_shadow(
+    field: ExtrudedField, pts: torch.Tensor, nrm: torch.Tensor, params: RenderParams
+) -> torch.Tensor:
+    """The key light's visibility (``shadow`` buffer) at surface points pts with normals nrm
+    (N, 3): hard for softness 0, else the penumbra estimate. Returns (N,) in [0, 1]."""
+    light = torch.tensor(params.light_direction(), dtype=torch.float32, device=pts.device)
+    lights = light.expand_as(pts)
+    shadow = torch.empty(pts.shape[0], dtype=pts.dtype, device=pts.device)
+    for start in range(0, pts.shape[0], _CHUNK_RAYS):
+        sl = slice(start, start + _CHUNK_RAYS)
+        shadow[sl] = trace_visibility(
+            field,
+            pts[sl] + _ORIGIN_OFFSET * nrm[sl],
+            lights[sl],
+            math.inf,
+            params.softness,
+            params.max_steps,
+        )
+    return shadow
+
+
+def shade(
+    pts: torch.Tensor,
+    nrm: torch.Tensor,
+    ao: torch.Tensor,
+    shadow: torch.Tensor,
+    params: RenderParams,
+) -> torch.Tensor:
+    """Linear radiance of surface points, the ``beauty`` formula (module docstring).
+
+    pts, nrm: (N, 3) points (z > 0 is a shape, else ground) and unit normals; ao, shadow: (N,)
+    in [0, 1], however they were estimated. Returns (N, 3) linear RGB, ≥ 0.
+    """
+    # Phong in linear light; the viewer looks down −z, so v = +z
+    device = pts.device
+    light = torch.tensor(params.light_direction(), dtype=torch.float32, device=device)
+    on_shape = (pts[:, 2] > 0)[:, None]
+    shape_c = srgb_to_linear(torch.tensor(params.shape_color, device=device))
+    ground_c = srgb_to_linear(torch.tensor(params.ground_color, device=device))
+    albedo = torch.where(on_shape, shape_c, ground_c)
+    n_dot_l = (nrm @ light).clamp_min(0)
+    r_dot_v = (2.0 * n_dot_l * nrm[:, 2] - light[2]).clamp_min(0)
+    spec = torch.where(n_dot_l > 0, r_dot_v**params.shininess, torch.zeros_like(r_dot_v))
+    return (
+        albedo * (params.ambient * ao + params.diffuse * n_dot_l * shadow)[:, None]
+        + (params.specular * spec * shadow)[:, None]
+    )
+
+
+def to_pixels(v: torch.Tensor, h: int, w: int, supersample: int) -> torch.Tensor:
+    """(H·W·s², C) values of pixel-major rays → (C, H, W), averaging each pixel's s × s rays."""
+    return v.reshape(h, w, supersample * supersample, -1).mean(dim=2).permute(2, 0, 1)
+
+
 def mask_sdf(mask: np.ndarray, method: str = "exact") -> np.ndarray:
     """The 2D field the renderer uses: ``signed_distance`` with ±inf made finite (±(H + W))."""
     mask = np.asarray(mask)
@@ -464,10 +533,7 @@ def render(
     field = ExtrudedField(sdf_t, p.height, p.bevel)
     generator = torch.Generator(device=device).manual_seed(int(seed))
 
-    x, y = _sample_positions(h, w, s, device)
-    z = field.surface_height(x, y)
-    pts = torch.stack([x, y, z], dim=1)
-    nrm = field.normal(pts)
+    pts, nrm = primary_hits(field, s, device)
 
     if p.resolved_ao_mode() == "azimuthal":
         ao = ambient_occlusion_azimuthal(
@@ -479,38 +545,13 @@ def render(
         )
     else:
         ao = ambient_occlusion_taps(field, pts, nrm, p.ao_radius)
-
-    light = torch.tensor(p.light_direction(), dtype=torch.float32, device=device)
-    lights = light.expand_as(pts)
-    shadow = torch.empty_like(z)
-    for start in range(0, pts.shape[0], _CHUNK_RAYS):
-        sl = slice(start, start + _CHUNK_RAYS)
-        shadow[sl] = trace_visibility(
-            field, pts[sl] + _ORIGIN_OFFSET * nrm[sl], lights[sl], math.inf, p.softness, p.max_steps
-        )
-
-    # Phong in linear light; the viewer looks down −z, so v = +z
-    on_shape = (z > 0)[:, None]
-    shape_c = srgb_to_linear(torch.tensor(p.shape_color, device=device))
-    ground_c = srgb_to_linear(torch.tensor(p.ground_color, device=device))
-    albedo = torch.where(on_shape, shape_c, ground_c)
-    n_dot_l = (nrm @ light).clamp_min(0)
-    r_dot_v = (2.0 * n_dot_l * nrm[:, 2] - light[2]).clamp_min(0)
-    spec = torch.where(n_dot_l > 0, r_dot_v**p.shininess, torch.zeros_like(r_dot_v))
-    radiance = (
-        albedo * (p.ambient * ao + p.diffuse * n_dot_l * shadow)[:, None]
-        + (p.specular * spec * shadow)[:, None]
-    )
-
-    def pixels(v: torch.Tensor) -> torch.Tensor:
-        # (H·W·s², C) → (C, H, W), averaging the s × s sub-pixel rays of each pixel
-        return v.reshape(h, w, s * s, -1).mean(dim=2).permute(2, 0, 1)
+    shadow = key_light_shadow(field, pts, nrm, p)
 
     return Render(
-        beauty=linear_to_srgb(pixels(radiance)),
-        ao=pixels(ao[:, None])[0],
-        shadow=pixels(shadow[:, None])[0],
-        height=pixels(z[:, None])[0],
-        normal=torch.nn.functional.normalize(pixels(nrm), dim=0),
+        beauty=linear_to_srgb(to_pixels(shade(pts, nrm, ao, shadow, p), h, w, s)),
+        ao=to_pixels(ao[:, None], h, w, s)[0],
+        shadow=to_pixels(shadow[:, None], h, w, s)[0],
+        height=to_pixels(pts[:, 2:3], h, w, s)[0],
+        normal=torch.nn.functional.normalize(to_pixels(nrm, h, w, s), dim=0),
         sdf=sdf_t,
     )
