@@ -590,6 +590,73 @@ def readme_models_table(results: Results) -> str:
     return table([*header, f"vs Mitsuba 3, {spp} rays"], "lrrrrrr", rows)
 
 
+RACE_LABELS = {
+    "ours": "our renderer (`azimuthal`)",
+    "mitsuba": "Mitsuba 3 (its AO and shadow rays)",
+}
+
+
+def equal_quality_table(results: Results) -> str:
+    """Time to equal quality: the network, and each renderer where it reaches the network's
+    error and at its usual setting, from eval's report in equal_quality.json."""
+    r = lookup(results, "equal_quality")
+    eq, sp = r["equal_quality"], r["speed"]
+    net = eq["network"]
+    rows = [
+        [
+            "**the network** (bundled ShadeUNet)",
+            "—",
+            f"**{net['error']:.4f}**",
+            f"**{1e3 * net['seconds']:.1f}**",
+            "**1×**",
+        ]
+    ]
+    for name, found in eq["renderers"].items():
+        label = RACE_LABELS.get(name, name)
+        if found["reached"]:
+            rows.append(
+                [
+                    f"{label}, at equal quality",
+                    str(found["samples"]),
+                    f"{found['error']:.4f}",
+                    f"{1e3 * found['median_seconds']:.1f}",
+                    ratio(found["time_ratio"]),
+                ]
+            )
+        else:
+            rows.append(
+                [
+                    f"{label}: never reaches it",
+                    str(found["samples"]),
+                    f"{found['error']:.4f}",
+                    "—",
+                    "—",
+                ]
+            )
+        u = found["usual"]
+        rows.append(
+            [
+                f"{label}, usual setting",
+                str(u["samples"]),
+                f"{u['error']:.4f}",
+                f"{1e3 * u['seconds']:.1f}",
+                ratio(u["seconds"] / net["seconds"]),
+            ]
+        )
+    for name, means in r["baselines"].items():
+        rows.append(
+            [
+                f"baseline `{name}`",
+                "—",
+                f"{means['l1']:.4f}" + " ¹",
+                f"{1e3 * sp[f'{name}_seconds']:.1f}",
+                ratio(sp[f"{name}_seconds"] / net["seconds"]),
+            ]
+        )
+    header = ["", "AO rays / px", f"{eq['metric'].upper()}", "ms per image", "time vs network"]
+    return table(header, "lrrrr", rows)
+
+
 PATH_LABELS = {
     "no_grad": "`torch.no_grad`",
     "inference_mode": "`torch.inference_mode`",
@@ -772,6 +839,8 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "fields_sdf": fields_sdf_table,
     "fields_speed-command": command_line("fields_speed"),
     "fields_speed": fields_speed_table,
+    "equal_quality-command": command_line("equal_quality"),
+    "equal_quality": equal_quality_table,
     "cli_startup-command": command_line("cli_startup"),
     "cli_startup": cli_startup_table,
 }

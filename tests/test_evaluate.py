@@ -181,3 +181,27 @@ def test_a_bundled_model_is_evaluated_into_the_working_directory_not_the_package
 
     assert default_out(model_path("ao2d-unet-cpu"), "test") == Path("eval-ao2d-unet-cpu-test")
     assert default_out(tmp_path / "run/best.safetensors", "val") == tmp_path / "run/eval-val"
+
+
+def test_eval_races_the_renderers_to_the_networks_error(default_scene, tmp_path, capsys):
+    weights = model_path(DEFAULT_MODEL)
+    report = evaluate(
+        weights, default_scene, out=tmp_path / "eq", device="cpu", quiet=True,
+        equal_quality_images=1, baselines=False,
+    )  # fmt: skip
+    eq = report["equal_quality"]
+    assert eq["metric"] == "l1" and eq["images"] == 1 and eq["reference"]["ao_samples"] == 4096
+    target = eq["network"]["error"]
+    assert 0 < target < 0.02
+    for name, found in eq["renderers"].items():
+        assert found["reached"], name
+        curve = {p["samples"]: p["error"] for p in found["curve"]}
+        n = found["samples"]
+        # the answer reaches the network's error and every fewer samples measured did not
+        assert curve[n] <= target and all(e > target for m, e in curve.items() if m < n), name
+        assert found["time_ratio"] == pytest.approx(
+            found["median_seconds"] / eq["network"]["seconds"]
+        )
+    assert set(eq["renderers"]) >= {"ours"}
+    on_disk = json.loads((tmp_path / "eq/metrics.json").read_text())
+    assert on_disk["equal_quality"] == eq

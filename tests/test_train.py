@@ -173,3 +173,42 @@ def test_two_processes_under_torchrun(task, tiny_dataset, tmp_path):
     assert len(train_losses(tmp_path / "run")) == 6
     nets, _ = checkpoint.load_networks(tmp_path / "run/checkpoints/last")
     assert all(torch.isfinite(p).all() for net in nets.values() for p in net.parameters())
+
+
+def test_stages_chain_by_init_and_freeze(tiny_dataset, tmp_path):
+    # stage 1: the GAN trains both networks; stage 2 starts both from stage 1's last
+    # checkpoint and trains only the generator against the frozen discriminator
+    stage1 = train(config(tiny_dataset, task="gan-test", model=None, steps=3), tmp_path / "s1")
+    first, _ = checkpoint.load_networks(stage1["last"])
+    init = {n: {"checkpoint": stage1["last"]} for n in ("generator", "discriminator")}
+    cfg = config(
+        tiny_dataset, task="gan-test", model=None, steps=3, init=init, freeze=["discriminator"]
+    )
+    stage2 = train(cfg, tmp_path / "s2", quiet=True)
+    second, info = checkpoint.load_networks(stage2["last"])
+    frozen, before = second["discriminator"].state_dict(), first["discriminator"].state_dict()
+    assert all(torch.equal(frozen[k], before[k]) for k in before)  # started there, never moved
+    moved, start = second["generator"].state_dict(), first["generator"].state_dict()
+    assert any(not torch.equal(moved[k], start[k]) for k in start)
+    assert list(info["optimizers"]) == ["generator"]  # a frozen network has no optimiser
+    assert all(r[0] < 3 for r in train_losses(tmp_path / "s2"))
+    # the generator's first loss in stage 2 is that of stage 1's final weights, not a new init
+    fresh = train(
+        config(tiny_dataset, task="gan-test", model=None, steps=3, freeze=["discriminator"]),
+        tmp_path / "fresh",
+        quiet=True,
+    )
+    assert train_losses(tmp_path / "s2")[0][1] != train_losses(tmp_path / "fresh")[0][1]
+    assert fresh["step"] == 3
+
+
+def test_init_names_the_network_to_take_when_the_checkpoint_has_several(tiny_dataset, tmp_path):
+    gan = train(config(tiny_dataset, task="gan-test", model=None, steps=1), tmp_path / "gan")
+    # an ao2d run may start its one network from the GAN's generator, if it says so
+    net = {"name": "resconv", "args": {"channels": 4, "layers": 2, "strides": [1, 1]}}
+    take = {"net": {"checkpoint": gan["last"], "network": "generator"}}
+    run = train(config(tiny_dataset, model=net, steps=1, init=take), tmp_path / "a", quiet=True)
+    assert checkpoint.read_meta(run["last"])["step"] == 1
+    with pytest.raises(ConfigError, match=r"holds networks \['generator', 'discriminator'\]"):
+        train(config(tiny_dataset, model=net, steps=1, init={"net": {"checkpoint": gan["last"]}}),
+              tmp_path / "b", quiet=True)  # fmt: skip

@@ -208,16 +208,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if eq:
         net = eq["network"]
         print(
-            f"time to equal quality ({eq['metric']} {net['error']:.4f} on {eq['images']} images):"
+            f"time to equal quality ({eq['metric']} {net['error']:.4f} against "
+            f"{eq['reference']['renderer']} at {eq['reference']['ao_samples']} samples, "
+            f"{eq['images']} images; network {1e3 * net['seconds']:.1f} ms):"
         )
         for name, found in eq["renderers"].items():
             if found["reached"]:
                 print(
                     f"  {name:<12} {found['samples']} samples per pixel, "
-                    f"{1e3 * found['seconds']:.0f} ms: {found['time_ratio']:.1f}x the network"
+                    f"{1e3 * found['median_seconds']:.0f} ms: {found['time_ratio']:.1f}x the "
+                    "network's time"
                 )
             else:
-                print(f"  {name:<12} not reached by {found['curve'][-1]['samples']} samples")
+                best = found["samples"]
+                print(f"  {name:<12} never reached: {found['error']:.4f} at best ({best} samples)")
     return 0
 
 
@@ -286,7 +290,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from neuralshade.export import export_onnx
 
-    r = export_onnx(args.checkpoint, args.onnx, opset=args.opset, check=not args.no_check)
+    r = export_onnx(
+        args.checkpoint, args.onnx, network=args.network, opset=args.opset, check=not args.no_check
+    )
     checked = (
         f"; onnxruntime matches torch within {r['max_abs_diff']:.1e} at {r['sizes_checked']}"
         if r.get("max_abs_diff") is not None
@@ -491,6 +497,11 @@ def _demo_options(p: argparse.ArgumentParser) -> None:
 def _export_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="NAME.safetensors (beside its NAME.json)")
     p.add_argument("--onnx", required=True, help="output .onnx path")
+    p.add_argument(
+        "--network",
+        default=None,
+        help="which network of a checkpoint that holds several (a GAN's generator)",
+    )
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 20)")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
     p.set_defaults(func=cmd_export)

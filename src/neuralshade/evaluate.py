@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -34,13 +33,13 @@ import torch
 from neuralshade import checkpoint
 from neuralshade.data.datasets import BufferDataset
 from neuralshade.devices import resolve_device
-from neuralshade.equal_quality import DEFAULT_LADDER, time_to_equal_quality
+from neuralshade.equal_quality import images_error_at, mean_error, time_to_equal_quality
 from neuralshade.imageio import heatmap, write_json, write_png
 from neuralshade.infer import load_model, predict
 from neuralshade.metrics import compute, get_metric
 from neuralshade.outputs import check_outputs
 from neuralshade.progress import progress
-from neuralshade.task import get_task
+from neuralshade.task import Race, get_task
 from neuralshade.timing import median_seconds
 
 DISPLAY_KINDS = ("srgb", "mask")  # targets in [0, 1]: predictions are clamped there
@@ -66,45 +65,48 @@ def _means(rows: list[dict[str, float]], names: tuple[str, ...]) -> dict[str, fl
 
 
 def equal_quality(
-    renderers: Mapping[str, Any],
-    network: Callable[[int], torch.Tensor],
+    race: Race,
+    network: list[np.ndarray],
     network_seconds: float,
-    images: int,
     metric: str,
-    ladder: list[int] | None = None,
-    quiet: bool = True,
+    *,
+    rel_tol: float = 0.02,
+    repeats: int = 3,
 ) -> dict[str, Any]:
-    """Time to equal quality of each renderer against the network on the first ``images``.
+    """Time to equal quality of each of ``race``'s renderers against the network.
 
-    renderers: a task's :meth:`~neuralshade.task.Task.renderers` ("truth" and the renderers);
-    network: i → its (1, C, H, W) prediction. Errors are ``metric`` (lower is better) against
-    the truth, means over the images.
+    network: the network's (H, W, C) images of the first ``len(network)`` eval images;
+    network_seconds: its time per image. Errors are ``metric`` against the race's truth, means
+    over the images. A renderer's time at its answer is the median of ``repeats`` rounds over
+    the images after the search; ``time_ratio`` is that over the network's.
     """
     score = get_metric(metric)
-    truth = [renderers["truth"](i) for i in range(images)]
-    net_error = float(
-        np.mean([float(score.per_image(network(i), truth[i])[0]) for i in range(images)])
-    )
+    truth = [race.truth(i) for i in range(len(network))]
+    target = mean_error(network, truth, metric)
     out: dict[str, Any] = {
         "metric": metric,
-        "images": images,
-        "network": {"error": net_error, "seconds": network_seconds},
+        "images": len(network),
+        "rel_tol": rel_tol,
+        "repeats": repeats,
+        "reference": race.reference,
+        "network": {"error": target, "seconds": network_seconds},
         "renderers": {},
     }
-    for name, render in renderers.items():
-        if name == "truth":
-            continue
-
-        def error_at(n: int, render=render) -> tuple[float, float]:
-            errors, seconds = [], []
-            for i in range(images):
-                image, s = render(i, n)
-                errors.append(float(score.per_image(image, truth[i])[0]))
-                seconds.append(s)
-            return float(np.mean(errors)), float(np.mean(seconds))
-
-        found = time_to_equal_quality(error_at, net_error, ladder or DEFAULT_LADDER)
-        found["time_ratio"] = found["seconds"] / network_seconds if found["reached"] else None
+    for name, renderer in race.renderers.items():
+        error_at = images_error_at(renderer.render, truth, metric)
+        found = time_to_equal_quality(
+            error_at, target, higher_is_better=score.higher_is_better, rel_tol=rel_tol
+        )
+        n = found["samples"]
+        rounds = [error_at(n)[1] for _ in range(repeats)]
+        found["median_seconds"] = float(np.median(rounds))
+        found["time_ratio"] = (
+            found["median_seconds"] / network_seconds if found["reached"] else None
+        )
+        if renderer.usual is not None:
+            error, seconds = error_at(renderer.usual)
+            found["usual"] = {"samples": renderer.usual, "error": error, "seconds": seconds}
+        found["notes"] = renderer.notes()
         out["renderers"][name] = found
     return out
 
@@ -201,10 +203,12 @@ def evaluate(
         "per_image": per_image["network"],
         "panels": [label for label, _ in panels] + ["error"] if rows else [],
     }
-    renderers = task.renderers(data, info, dev) if equal_quality_images > 0 else {}
-    if renderers:
+    race = task.race(data, info, dev) if equal_quality_images > 0 else None
+    if race is not None:
+        count = min(equal_quality_images, len(data))
+        images = [network(i)[0].permute(1, 2, 0).numpy() for i in range(count)]
         report["equal_quality"] = equal_quality(
-            renderers, network, net_seconds, min(equal_quality_images, len(data)), names[0]
+            race, images, net_seconds, names[0], repeats=max(1, repeats // 2)
         )
     write_json(out_dir / "metrics.json", report)
     if rows:

@@ -17,8 +17,10 @@ Tasks register by name in :data:`TASKS` (``@TASKS.register("name")``), found thr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 from torch import Tensor, nn
 
 from neuralshade.data.datasets import stack
@@ -27,6 +29,31 @@ from neuralshade.registry import Registry
 Batch = Mapping[str, Tensor]
 """A batch: buffer name → (B, C, H, W) float32."""
 Networks = Mapping[str, nn.Module]
+
+
+@dataclass
+class Renderer:
+    """A renderer a task races the network against (time to equal quality).
+
+    render(i, samples) → (image i of the eval split at ``samples`` per pixel, (H, W, C) float32
+    in the targets' space; the seconds it took, one-off set-up excluded). ``usual``: the
+    samples it is usually run at (reported beside the answer); ``notes``: one-off costs and
+    settings, reported as they are.
+    """
+
+    render: Callable[[int, int], tuple[np.ndarray, float]]
+    usual: int | None = None
+    notes: Callable[[], dict[str, Any]] = field(default=dict)
+
+
+@dataclass
+class Race:
+    """What a task's network is raced against: the converged truth of each eval image, (H, W,
+    C) float32, and the renderers; ``reference`` says how the truth is made."""
+
+    truth: Callable[[int], np.ndarray]
+    renderers: dict[str, Renderer]
+    reference: dict[str, Any]
 
 
 class Task:
@@ -101,12 +128,11 @@ class Task:
         :meth:`predict`: (1, C_target, H, W)."""
         raise NotImplementedError(f"{self.name} has no baseline {name!r}")
 
-    def renderers(self, data: Any, info: Mapping[str, Any], device: Any) -> dict[str, Any]:
-        """Renderer name → ``render(i, samples) -> ((1, C, H, W) image, seconds)`` for the
-        i-th image of the eval split ``data`` at ``samples`` per pixel, and
-        ``"truth": i -> (1, C, H, W)``, the converged image all errors are taken against.
-        Empty: the task has no renderer to reach equal quality with."""
-        return {}
+    def race(self, data: Any, info: Mapping[str, Any], device: Any) -> Race | None:
+        """The renderers to reach equal quality with on the eval split ``data`` (a
+        :class:`~neuralshade.data.datasets.BufferDataset` of whole images), or None: the task
+        has no renderer whose quality grows with its samples."""
+        return None
 
     def context(self, model: nn.Module, info: Mapping[str, Any]) -> int:
         """Pixels of context each side the network's output depends on (tiled inference)."""

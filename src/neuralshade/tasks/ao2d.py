@@ -19,9 +19,17 @@ import torch
 from torch import Tensor, nn
 
 from neuralshade.config import build
-from neuralshade.errors import CheckpointError, ConfigError
+from neuralshade.errors import CheckpointError, ConfigError, NeuralShadeError
 from neuralshade.render.params import RenderParams
-from neuralshade.task import TASKS, ImageTask
+from neuralshade.task import TASKS, ImageTask, Race, Renderer
+
+MITSUBA_USUAL = 256  # the AO rays per pixel of the speed-ups quoted before equal quality
+REFERENCE_SEED = 1 << 30
+
+
+def rung_seed(index: int, samples: int) -> int:
+    """A seed of its own for every (image, sample count): independent noise across rungs."""
+    return (samples << 8) + index
 
 
 def render_settings(info: Mapping[str, Any]) -> RenderParams:
@@ -54,6 +62,59 @@ class Ao2dTask(ImageTask):
         if info.get("render") is None:
             return radius
         return min(radius, math.ceil(1.25 * render_settings(info).reach()))
+
+    def race(self, data: Any, info: Mapping[str, Any], device: Any) -> Race | None:
+        """Our renderer and Mitsuba 3 (its AO and hard shadow traced, our shading) at n AO rays
+        per pixel, against our renderer at 4096 (:mod:`neuralshade.render.ladder` says why
+        that truth). None for the ``taps`` shader approximation, which does not sample."""
+        from neuralshade.data.sources.ao2d import render_params
+        from neuralshade.render import ladder
+
+        params = [render_params(data.config, data.record(i)) for i in range(len(data))]
+        if data.config.render.resolved_ao_mode() == "taps":
+            return None
+        masks = [data[i]["source"][0].numpy() for i in range(len(data))]
+
+        def truth(i: int):
+            return ladder.render_reference(masks[i], params[i], seed=REFERENCE_SEED + i)
+
+        def ours(i: int, n: int):
+            return ladder.render_ours(masks[i], params[i], n, seed=rung_seed(i, n))
+
+        renderers = {"ours": Renderer(ours, usual=data.config.render.ao_samples)}
+        try:
+            ladder.mitsuba_scene.load_mitsuba()
+        except NeuralShadeError:  # no Mitsuba here: race our renderer alone
+            reference = {"renderer": "ours", "ao_samples": ladder.REFERENCE_SAMPLES}
+            return Race(truth, renderers, reference)
+        prepared: dict[int, Any] = {}
+
+        def mitsuba(i: int, n: int):
+            if i not in prepared:  # the mesh and BVH, once per image, timed apart
+                prepared[i] = ladder.prepare_mitsuba(masks[i], params[i])
+            return ladder.render_mitsuba(prepared[i], n, seed=rung_seed(i, n))
+
+        def notes() -> dict[str, Any]:
+            mi = ladder.mitsuba_scene.load_mitsuba()
+            done = list(prepared.values())
+            return {
+                "variant": mi.variant(),
+                "version": mi.__version__,
+                "mesh_voxel": ladder.MESH_VOXEL,
+                "triangles": [p.triangles for p in done],
+                "build_seconds": [p.build_seconds for p in done],
+                "our_buffers_seconds": [p.our_buffers_seconds for p in done],
+                "jit_seconds": [p.jit_seconds for p in done],
+                "shadow": "ours (soft)" if data.config.render.softness > 0 else "traced (hard)",
+            }
+
+        renderers["mitsuba"] = Renderer(mitsuba, usual=MITSUBA_USUAL, notes=notes)
+        reference = {
+            "renderer": "ours",
+            "ao_mode": data.config.render.resolved_ao_mode(),
+            "ao_samples": ladder.REFERENCE_SAMPLES,
+        }
+        return Race(truth, renderers, reference)
 
     def baseline(self, name: str, data: Any, i: int, info: Mapping[str, Any]) -> Tensor:
         batch = data[i]
