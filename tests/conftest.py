@@ -36,3 +36,22 @@ def tiny_run(tiny_dataset):
         "steps": 2,
         "device": "cpu",
     }
+
+
+@pytest.fixture
+def killed_at(monkeypatch):
+    """``killed_at(step)``: from now on the trainer dies (KeyboardInterrupt) as it starts
+    ``step``, as a killed process would; ``killed_at(None)`` lets it live again."""
+    import neuralshade.train as train_mod
+
+    real = train_mod.lr_at
+
+    def kill(step):
+        def lr_at(s, *args):
+            if s == step:
+                raise KeyboardInterrupt
+            return real(s, *args)
+
+        monkeypatch.setattr(train_mod, "lr_at", real if step is None else lr_at)
+
+    return kill

@@ -9,7 +9,6 @@ import json
 import pytest
 import torch
 
-import neuralshade.train as train_mod
 from neuralshade import checkpoint
 from neuralshade.data.generate import generate
 from neuralshade.data.sources import get_source
@@ -52,7 +51,7 @@ def test_the_registry_holds_the_product_tasks_and_the_test_gan():
 
 
 @pytest.mark.parametrize("name", task_names())
-def test_every_task_runs_the_whole_pipeline(name, toy_data, tmp_path, monkeypatch):
+def test_every_task_runs_the_whole_pipeline(name, toy_data, tmp_path, killed_at):
     task = get_task(name)
     data = toy_data(task.source)
     values = {
@@ -72,17 +71,10 @@ def test_every_task_runs_the_whole_pipeline(name, toy_data, tmp_path, monkeypatc
     whole = train(config, tmp_path / "whole", quiet=True)
 
     # ---- killed during step 5 (last checkpoint: step 4), then resumed: the same run
-    real = train_mod.lr_at
-
-    def dies(step, *args):
-        if step == 5:
-            raise KeyboardInterrupt
-        return real(step, *args)
-
-    monkeypatch.setattr(train_mod, "lr_at", dies)
+    killed_at(5)
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "resumed", quiet=True)
-    monkeypatch.setattr(train_mod, "lr_at", real)
+    killed_at(None)
     train(config, tmp_path / "resumed", resume=True, quiet=True)
     assert losses(tmp_path / "resumed") == losses(tmp_path / "whole")
     if len(task.networks) > 1:

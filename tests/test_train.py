@@ -11,7 +11,6 @@ import pytest
 import torch
 import yaml
 
-import neuralshade.train as train_mod
 from neuralshade import checkpoint
 from neuralshade.errors import ConfigError, TrainingError
 from neuralshade.task import get_task
@@ -58,21 +57,14 @@ def test_a_few_steps_lower_the_loss(tiny_dataset, tmp_path):
     assert list((tmp_path / "run/tensorboard").glob("events.out.tfevents.*"))
 
 
-def test_resume_reproduces_the_uninterrupted_loss_curve(tiny_dataset, tmp_path, monkeypatch):
+def test_resume_reproduces_the_uninterrupted_loss_curve(tiny_dataset, tmp_path, killed_at):
     cfg = config(tiny_dataset)
     train(cfg, tmp_path / "whole", quiet=True)
 
-    real_lr_at = train_mod.lr_at
-
-    def interrupted(step, *args):  # the process dies during step 13 (last checkpoint: step 10)
-        if step == 13:
-            raise KeyboardInterrupt
-        return real_lr_at(step, *args)
-
-    monkeypatch.setattr(train_mod, "lr_at", interrupted)
+    killed_at(13)  # the process dies during step 13 (last checkpoint: step 10)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "resumed", quiet=True)
-    monkeypatch.setattr(train_mod, "lr_at", real_lr_at)
+    killed_at(None)
     assert checkpoint.read_meta(tmp_path / "resumed/checkpoints/last")["step"] == 10
     with pytest.raises(ConfigError, match="--resume"):
         train(cfg, tmp_path / "resumed", quiet=True)
