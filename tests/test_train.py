@@ -204,3 +204,23 @@ def test_init_names_the_network_to_take_when_the_checkpoint_has_several(tiny_dat
     with pytest.raises(ConfigError, match=r"holds networks \['generator', 'discriminator'\]"):
         train(config(tiny_dataset, model=net, steps=1, init={"net": {"checkpoint": gan["last"]}}),
               tmp_path / "b", quiet=True)  # fmt: skip
+
+
+def test_a_run_started_by_the_previous_version_resumes(tiny_dataset, tmp_path, killed_at):
+    cfg = config(tiny_dataset, steps=10)
+    killed_at(7)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "run", quiet=True)
+    killed_at(None)
+    # the sidecar as the version before several networks per run wrote its config
+    sidecar = tmp_path / "run/checkpoints/last.json"
+    info = json.loads(sidecar.read_text())
+    old = dict(info["config"], model=SMALL_NET)
+    for key in ("models", "init", "freeze", "optimizers", "options"):
+        del old[key]
+    sidecar.write_text(json.dumps({**info, "config": old}))
+    assert train(cfg, tmp_path / "run", resume=True, quiet=True)["step"] == 10
+    # still only the same run: a changed setting is refused, named in the new form
+    other = config(tiny_dataset, steps=10, crop=16)
+    with pytest.raises(ConfigError, match=r"config\.crop: 24 -> 16"):
+        train(other, tmp_path / "run", resume=True, quiet=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ def restore(
     *,
     free: Collection[str] = (),
     run: str | os.PathLike | None = None,
+    upgrade: Callable[[Any], Any] | None = None,
 ) -> dict[str, Any]:
     """Load ``last``'s weights and optimizer states into ``models`` and ``optimizers``.
 
@@ -62,7 +63,9 @@ def restore(
     spec}, "config": settings, "target": identity} of the run about to go on (JSON-friendly).
     Each is compared with what the sidecar recorded; ``free`` names settings (``"epochs"``,
     ``"optimizer.lr"``: dotted paths in ``config``) allowed to differ. ``run`` names the run's
-    folder in messages (default: the checkpoint's).
+    folder in messages (default: the checkpoint's). ``upgrade``: maps the saved config to the
+    form this version writes (settings added since take their defaults), so a run started by
+    an older version resumes; a config it cannot read is compared as it is.
     Returns the sidecar (:func:`neuralshade.checkpoint.read_meta`'s). Raises ConfigError
     listing each difference, saved → given, when the run is not the same run; CheckpointError
     when the files are unreadable.
@@ -70,6 +73,11 @@ def restore(
     info = checkpoint.read_meta(last)
     given = {key: expected[key] for key in RECORDED}
     saved = {key: info.get(key) for key in RECORDED}
+    if upgrade is not None and saved["config"] is not None:
+        try:
+            saved["config"] = _jsonable(upgrade(saved["config"]))
+        except ConfigError:
+            pass  # not even readable now: the differences will say what changed
     diffs = [
         d
         for d in differences(saved, _jsonable(given))

@@ -400,7 +400,10 @@ def train(
             "config": config.model_dump(mode="json"),
             "target": target,
         }
-        info = restore(last_ckpt, models, optimizers, expected, free=RESUME_FREE, run=run)
+        info = restore(
+            last_ckpt, models, optimizers, expected, free=RESUME_FREE, run=run,
+            upgrade=lambda saved: load_config(saved).model_dump(mode="json"),
+        )  # fmt: skip
         start, best = info["step"], info.get("best_val_loss") or math.inf
         wall = info.get("wall_seconds", 0.0)
         if start >= config.steps:  # already finished: report it, write nothing
