@@ -176,3 +176,33 @@ def test_atomic_writes_get_the_permissions_of_an_ordinary_new_file(tmp_path):
         os.umask(old)
     mode = (tmp_path / "a.bin").stat().st_mode & 0o777
     assert mode == (tmp_path / "plain.bin").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_exr_round_trips_float32_exactly_and_is_deterministic(tmp_path, channels):
+    pytest.importorskip("OpenEXR")
+    from neuralshade.imageio import read_exr, write_exr
+
+    rng = np.random.default_rng(channels)
+    image = (rng.normal(size=(7, 5, channels)) * 100).astype(np.float32)  # HDR, negatives too
+    write_exr(tmp_path / "a.exr", image)
+    np.testing.assert_array_equal(read_exr(tmp_path / "a.exr"), image)
+    write_exr(tmp_path / "b.exr", image)
+    assert (tmp_path / "a.exr").read_bytes() == (tmp_path / "b.exr").read_bytes()
+    write_exr(tmp_path / "h.exr", image, half=True)
+    np.testing.assert_allclose(read_exr(tmp_path / "h.exr"), image, rtol=1e-3)
+    assert not list(tmp_path.glob(".*"))  # no temporary left behind
+
+
+def test_exr_refuses_bad_shapes_and_names_a_bad_file(tmp_path):
+    pytest.importorskip("OpenEXR")
+    from neuralshade.errors import InputError
+    from neuralshade.imageio import read_exr, write_exr
+
+    with pytest.raises(ValueError, match=r"\(H, W, 1\|3\|4\)"):
+        write_exr(tmp_path / "x.exr", np.zeros((4, 4, 2)))
+    (tmp_path / "bad.exr").write_bytes(b"not an exr")
+    with pytest.raises(InputError, match="bad.exr"):
+        read_exr(tmp_path / "bad.exr")
+    with pytest.raises(InputError, match="missing.exr"):
+        read_exr(tmp_path / "missing.exr")

@@ -117,6 +117,59 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
         np.save(f, array, allow_pickle=False)
 
 
+# OpenEXR channel names by channel count: grey, RGB, RGBA (what Mitsuba, Blender and OIDN's
+# tools read as such)
+_EXR_CHANNELS = {1: "Y", 3: "RGB", 4: "RGBA"}
+
+
+def _openexr():
+    try:
+        import OpenEXR
+    except ImportError:
+        raise InputError(
+            "OpenEXR files need the OpenEXR package: pip install 'neuralshade[mitsuba]'"
+        ) from None
+    return OpenEXR
+
+
+def write_exr(path: str | os.PathLike, array: np.ndarray, half: bool = False) -> None:
+    """Atomically write a float image as OpenEXR (ZIP-compressed scanlines).
+
+    array: (H, W) or (H, W, C) with C in 1, 3, 4, written as channels Y, RGB or RGBA, float32
+    (``half``: float16). The bytes are a function of the pixels alone (no time stamp), so the
+    same render gives the same file.
+    """
+    exr = _openexr()
+    a = np.asarray(array, dtype=np.float16 if half else np.float32)
+    a = a[..., None] if a.ndim == 2 else a
+    if a.ndim != 3 or a.shape[2] not in _EXR_CHANNELS or 0 in a.shape:
+        raise ValueError(f"an EXR image is (H, W) or (H, W, 1|3|4), got shape {array.shape}")
+    pixels = np.ascontiguousarray(a[..., 0] if a.shape[2] == 1 else a)
+    header = {"compression": exr.ZIP_COMPRESSION, "type": exr.scanlineimage}
+    with atomic_path(path) as tmp, exr.File(header, {_EXR_CHANNELS[a.shape[2]]: pixels}) as f:
+        f.write(str(tmp))
+
+
+def read_exr(path: str | os.PathLike) -> np.ndarray:
+    """An OpenEXR image as float32 (H, W, C): its Y, RGB or RGBA channels.
+
+    A missing, unreadable or foreign file raises InputError naming it.
+    """
+    exr = _openexr()
+    try:
+        with exr.File(str(path)) as f:
+            channels = f.channels()
+            name = next((n for n in ("RGBA", "RGB", "Y") if n in channels), None)
+            if name is None:
+                raise InputError(f"{path}: no Y, RGB or RGBA channels (it has {list(channels)})")
+            pixels = np.array(channels[name].pixels, dtype=np.float32)
+    except InputError:
+        raise
+    except Exception as exc:  # the binding raises RuntimeError or OSError on bad files
+        raise InputError(f"{path}: not a readable OpenEXR file ({exc})") from None
+    return pixels[..., None] if pixels.ndim == 2 else pixels
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """Quantise a float image in [0, 1] to uint8 with rounding (values outside are clipped)."""
     return (np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

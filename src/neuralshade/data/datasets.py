@@ -29,7 +29,7 @@ from neuralshade.data.generate import (
     sample_dir,
 )
 from neuralshade.data.schema import check_names
-from neuralshade.errors import ConfigError, DatasetError
+from neuralshade.errors import ConfigError, DatasetError, InputError
 
 Mode = Literal["random", "fixed", "full"]
 MODES = ("random", "fixed", "full")
@@ -205,6 +205,8 @@ class BufferDataset(torch.utils.data.Dataset):
         shape = (*self.size, buffer.channels) if buffer.channels > 1 else self.size
         if path.suffix == ".png":
             return _read_png(path, shape, window)
+        if path.suffix == ".exr":
+            return _read_exr(path, shape, window)
         return _read_npy(path, shape, window)
 
 
@@ -254,6 +256,20 @@ def _read_npy(path: Path, shape: tuple[int, ...], window: tuple[slice, slice]) -
     except Exception as exc:  # numpy raises ValueError, EOFError or OSError on bad files
         raise _corrupt(path, f"cannot read it ({type(exc).__name__}: {exc})") from None
     return _channels_first(crop)
+
+
+def _read_exr(path: Path, shape: tuple[int, ...], window: tuple[slice, slice]) -> np.ndarray:
+    """A window of an OpenEXR buffer as (C, h, w) float32."""
+    from neuralshade.imageio import read_exr
+
+    try:
+        array = read_exr(path)
+    except InputError as exc:
+        raise _corrupt(path, str(exc)) from None
+    array = array[..., 0] if len(shape) == 2 else array
+    if array.shape != shape:
+        raise _corrupt(path, f"expected {shape}, got {array.shape}")
+    return _channels_first(np.ascontiguousarray(array[window]))
 
 
 def _channels_first(array: np.ndarray) -> np.ndarray:

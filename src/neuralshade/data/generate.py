@@ -29,7 +29,7 @@ import numpy as np
 import neuralshade
 from neuralshade.data.sources import Source, get_source, source_of
 from neuralshade.errors import ConfigError, DatasetError
-from neuralshade.imageio import write_json, write_npy, write_png
+from neuralshade.imageio import write_exr, write_json, write_npy, write_png
 from neuralshade.outputs import check_outputs
 from neuralshade.progress import progress
 
@@ -98,8 +98,8 @@ def write_buffers(folder: Path, files: Mapping[str, str], buffers: Mapping[str, 
             write_png(path, array)
         elif path.suffix == ".npy":
             write_npy(path, np.asarray(array, dtype=np.float32))
-        else:
-            raise NotImplementedError(f"writing {path.suffix} buffers")
+        else:  # .exr: the schema allows no other
+            write_exr(path, array)
 
 
 def _write_sample(root: Path, config: Any, index: int, device: str) -> int:
