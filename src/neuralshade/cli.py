@@ -225,6 +225,33 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scene_random(args: argparse.Namespace) -> int:
+    from neuralshade.outputs import check_outputs
+    from neuralshade.scenes.model import Film, save_scene
+    from neuralshade.scenes.room import OBJECTS, random_room
+
+    width, height = _size(args.size)
+    out = Path(args.out)
+    check_outputs(out.parent, [out])
+    scene = random_room(args.seed, args.index, args.views, film=Film(width=width, height=height))
+    save_scene(scene, out)
+    objects = [s.id for s in scene.shapes if s.id in {o[0] for o in OBJECTS}]
+    print(f"{out}: PrimitiveRoom seed {args.seed} index {args.index}, {args.views} view(s), "
+          f"{width}x{height}, objects: {', '.join(objects) or 'none'}")  # fmt: skip
+    return 0
+
+
+def _size(text: str) -> tuple[int, int]:
+    """'W' or 'WxH' → (W, H), positive."""
+    try:
+        parts = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        raise ConfigError(f"--size must look like 128 or 160x120, got {text!r}") from None
+    if len(parts) not in (1, 2) or min(parts) < 1:
+        raise ConfigError(f"--size must be one or two positive integers (WxH), got {text!r}")
+    return (parts[0], parts[-1])
+
+
 def cmd_tasks(args: argparse.Namespace) -> int:
     from neuralshade.catalog import tasks
 
@@ -507,6 +534,22 @@ def _export_options(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_export)
 
 
+def _scene_options(p: argparse.ArgumentParser) -> None:
+    what = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    p = what.add_parser(
+        "random",
+        help="a random PrimitiveRoom as a scene JSON",
+        description="Draw a PrimitiveRoom (CNSR's distributions) from --seed and --index and "
+        "write it as a scene JSON that `neuralshade render` renders.",
+    )
+    p.add_argument("-o", "--out", required=True, help="the scene JSON to write")
+    p.add_argument("--seed", type=int, default=0, help="the seed (default: 0)")
+    p.add_argument("--index", type=int, default=0, help="which scene of the seed (default: 0)")
+    p.add_argument("--views", type=int, default=1, help="cameras in the scene (default: 1)")
+    p.add_argument("--size", default="128", help="film size, W or WxH (default: 128)")
+    p.set_defaults(func=cmd_scene_random)
+
+
 def _fit_options(p: argparse.ArgumentParser) -> None:
     fit = p.add_subparsers(dest="what", required=True, metavar="WHAT")
     p = fit.add_parser(
@@ -631,6 +674,13 @@ COMMANDS: dict[str, tuple[dict[str, str], Callable[[argparse.ArgumentParser], No
             "than the traced one. Needs: pip install 'neuralshade[onnx]'.",
         ),
         _export_options,
+    ),
+    "scene": (
+        dict(
+            help="make 3D scenes (a random PrimitiveRoom)",
+            description="Make 3D scenes as JSON (neuralshade.scenes).",
+        ),
+        _scene_options,
     ),
     "fit": (
         dict(
