@@ -96,7 +96,7 @@ METRICS = ("l1", "psnr", "ssim")  # eval's, with PSNR capped at 100 dB as eval d
 def test_images(config: DatasetConfig, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """The first ``count`` test samples: (mask (H, W) float32, target (H, W, 3) float32)."""
     out = []
-    for index in split_indices(config)["test"][:count]:
+    for index in split_indices(config.seed, config.count, config.split)["test"][:count]:
         sample = render_sample(config, index)
         out.append((sample["source"] / np.float32(255), sample["target"] / np.float32(255)))
     return out

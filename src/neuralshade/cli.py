@@ -133,22 +133,36 @@ def _parse_vary(items: Sequence[str]) -> dict[str, list]:
     return out
 
 
+ROOM_FLAGS = ("views", "spp", "reference_spp", "factor_batch")  # dataset flags of room only
+
+
 def cmd_dataset(args: argparse.Namespace) -> int:
     from neuralshade.config import apply_overrides, load_yaml
     from neuralshade.data.generate import generate, load_config, parse_shard
 
     values: dict[str, Any] = load_yaml(_preset_or_path(args.config)) if args.config else {}
     values.pop("task", None)
+    values.pop("source", None)
     for key in ("count", "size", "seed"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     if args.buffers is not None:
         values["buffers"] = [b for b in args.buffers.split(",") if b]
-    if args.vary:
-        values["vary"] = {**values.get("vary", {}), **_parse_vary(args.vary)}
-    render_values = _render_values(args)
-    if render_values:
-        values["render"] = {**values.get("render", {}), **render_values}
+    room_only = [f"--{k.replace('_', '-')}" for k in ROOM_FLAGS if getattr(args, k) is not None]
+    ao2d_only = [f"--{k.replace('_', '-')}" for k in _render_values(args)]
+    ao2d_only += ["--vary"] if args.vary else []
+    if args.source == "room":
+        if ao2d_only:
+            raise ConfigError(f"{', '.join(ao2d_only)}: ao2d's flags, not room's (see --help)")
+        values.update({k: getattr(args, k) for k in ROOM_FLAGS if getattr(args, k) is not None})
+    else:
+        if room_only:
+            raise ConfigError(f"{', '.join(room_only)}: room's flags, not ao2d's (see --help)")
+        if args.vary:
+            values["vary"] = {**values.get("vary", {}), **_parse_vary(args.vary)}
+        render_values = _render_values(args)
+        if render_values:
+            values["render"] = {**values.get("render", {}), **render_values}
     config = load_config(apply_overrides(values, args.set), source=args.source)
     shard = parse_shard(args.shard)
     start = time.perf_counter()
@@ -414,16 +428,33 @@ def _render_options(p: argparse.ArgumentParser) -> None:
 
 
 def _dataset_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", choices=["ao2d"], help="the source: how the data is made")
+    p.add_argument(
+        "source",
+        choices=["ao2d", "room"],
+        help="the source: ao2d (masks and their heightfield renders) or room (PrimitiveRoom "
+        "views on Mitsuba 3: every G-buffer, noisy and converged)",
+    )
     p.add_argument("--out", required=True, help="dataset directory")
     p.add_argument("--config", help="YAML dataset config, or a shipped preset name (ao2d-data)")
-    p.add_argument("--count", type=int, help="number of samples (default: 1000)")
-    p.add_argument("--size", type=int, help="image side in pixels (default: 256)")
+    p.add_argument("--count", type=int, help="samples (room: scenes) (default: 1000; room 250)")
+    p.add_argument("--size", type=int, help="image side in pixels (default: 256; room 64)")
     p.add_argument("--seed", type=int, help="dataset seed (default: 0)")
     p.add_argument(
         "--buffers",
-        help="float buffers to save too, comma-separated: "
-        "ao,shadow,height,normal,sdf (default: none)",
+        help="float buffers to save too, comma-separated: ao2d: ao,shadow,height,normal,sdf "
+        "(default: none); room: its G-buffers (default: all)",
+    )
+    room = p.add_argument_group("room only")
+    room.add_argument("--views", type=int, help="views per scene (default: 4)")
+    room.add_argument("--spp", type=int, help="samples per pixel of the noisy pass (default: 4)")
+    room.add_argument(
+        "--reference-spp", type=int, help="samples per pixel of the reference (default: 1024)"
+    )
+    room.add_argument(
+        "--factor-batch",
+        type=int,
+        help="scenes per factor-varied group: each varies lighting, geometry or material "
+        "alone (test groups: all random) (default: 0, every scene random)",
     )
     p.add_argument(
         "--vary",

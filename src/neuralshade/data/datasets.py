@@ -134,7 +134,7 @@ class BufferDataset(torch.utils.data.Dataset):
         return crop
 
     def _check_split(self, data: dict) -> list[int]:
-        split, count = self.split, self.config.count
+        split, count = self.split, self.source.sample_count(self.config)
         indices = list(range(count)) if split == "all" else data["split"][split]
         if not indices:
             raise DatasetError(

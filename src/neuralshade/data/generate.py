@@ -37,14 +37,12 @@ FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
 
 
-def split_indices(config: Any) -> dict[str, list[int]]:
-    """A seeded permutation of the samples cut into train / val / test by the fractions."""
-    order = np.random.default_rng(np.random.SeedSequence([config.seed, 0x5EED])).permutation(
-        config.count
-    )
-    n_val = round(config.split["val"] * config.count)
-    n_test = round(config.split["test"] * config.count)
-    n_train = config.count - n_val - n_test
+def split_indices(seed: int, count: int, fractions: Mapping[str, float]) -> dict[str, list[int]]:
+    """A seeded permutation of ``count`` items cut into train / val / test by the fractions."""
+    order = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED])).permutation(count)
+    n_val = round(fractions["val"] * count)
+    n_test = round(fractions["test"] * count)
+    n_train = count - n_val - n_test
     cuts = {
         "train": order[:n_train],
         "val": order[n_train : n_train + n_val],
@@ -56,14 +54,14 @@ def split_indices(config: Any) -> dict[str, list[int]]:
 def manifest(config: Any) -> dict[str, Any]:
     """The manifest: a pure function of the config (no timestamps), identical on every shard."""
     source = source_of(config)
-    records = {str(i): source.record(config, i) for i in range(config.count)}
+    records = {str(i): source.record(config, i) for i in range(source.sample_count(config))}
     return {
         "format": FORMAT_VERSION,
         "source": source.name,
         "neuralshade_version": neuralshade.__version__,
         "config": config.model_dump(mode="json"),
         "files": sample_files(config),
-        "split": split_indices(config),
+        "split": source.split(config),
         "samples": records if any(records.values()) else {},
     }
 
@@ -195,7 +193,7 @@ def generate(
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     check_outputs(root, [root / "manifest.json"])
     prepare(root, config)
-    indices = shard_range(config.count, shard)
+    indices = shard_range(source_of(config).sample_count(config), shard)
     todo = [i for i in indices if not is_complete(root, config, i)]
     bar = progress(
         total=len(indices),
@@ -280,5 +278,5 @@ def read_manifest(root: str | os.PathLike) -> dict[str, Any]:
 def missing_samples(root: str | os.PathLike, indices: Sequence[int] | None = None) -> list[int]:
     """Indices among ``indices`` (default all) whose files are not all present."""
     config = dataset_config(root)
-    wanted = range(config.count) if indices is None else indices
+    wanted = range(source_of(config).sample_count(config)) if indices is None else indices
     return [i for i in wanted if not is_complete(Path(root), config, i)]

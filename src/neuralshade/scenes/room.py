@@ -30,6 +30,7 @@ from __future__ import annotations
 import bisect
 import colorsys
 import math
+from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
@@ -117,6 +118,24 @@ def factor_varied_rooms(
     if factor not in FACTORS:
         raise ConfigError(f"unknown factor {factor!r}; factors: {', '.join(FACTORS)}")
     return [_room(seed, index, views, film, {factor: k} if k else {}) for k in range(count)]
+
+
+def drawn_room(
+    seed: int,
+    index: int,
+    views: int = 1,
+    *,
+    film: Film | None = None,
+    redraw: Mapping[str, int] | None = None,
+) -> Scene:
+    """Room ``index`` of ``seed`` with each factor f of ``redraw`` taken from its member
+    ``redraw[f]`` (0: the room's own draw; k: the k-th member of :func:`factor_varied_rooms`)."""
+    _check_ints(seed=seed, index=index, views=views)
+    redraw = {f: int(k) for f, k in (redraw or {}).items() if k}
+    unknown = sorted(set(redraw) - set(FACTORS))
+    if unknown:
+        raise ConfigError(f"unknown factor(s) {unknown}; factors: {', '.join(FACTORS)}")
+    return _room(seed, index, views, film, redraw)
 
 
 def _check_ints(**values: int) -> None:

@@ -46,6 +46,17 @@ class Source:
         """The buffers this config writes to disk, in file order."""
         raise NotImplementedError
 
+    def sample_count(self, config: Any) -> int:
+        """How many samples the dataset holds (``config.count`` unless samples are views)."""
+        return config.count
+
+    def split(self, config: Any) -> dict[str, list[int]]:
+        """Sample indices of the train, val and test splits: a seeded permutation cut by the
+        config's fractions (a source whose samples come in groups cuts whole groups)."""
+        from neuralshade.data.generate import split_indices
+
+        return split_indices(config.seed, self.sample_count(config), config.split)
+
     def image_size(self, config: Any) -> tuple[int, int]:
         """(H, W) of every buffer."""
         return (config.size, config.size)

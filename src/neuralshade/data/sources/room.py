@@ -1,0 +1,292 @@
+"""The room source: PrimitiveRoom scenes rendered by Mitsuba 3, every G-buffer, several views.
+
+A sample is one **view** of one scene: sample i is view ``i % views`` of scene ``i // views``
+(:func:`neuralshade.scenes.room.random_room`). Each view is rendered twice by the one-pass
+G-buffer integrator (:mod:`neuralshade.render.mitsuba.gbuffer`): a noisy pass at ``spp``
+(beauty, its per-pixel variance and the G-buffers asked for) and a converged pass at
+``reference_spp`` (``beauty_reference``, and clean ``albedo_reference`` and
+``normal_reference`` for denoisers). Every buffer is an OpenEXR file; ``pose`` (the view's
+flattened 4×4 world-to-camera matrix, 16 numbers, CNSR's ``poses``) is derived from the
+manifest's record of the view.
+
+Factor-varied batches (CNSR's training batches): with ``factor_batch`` = B > 0 the scenes come
+in groups of B; a training or validation group varies exactly one factor (lighting, geometry,
+material, in turn by group) and shares the other two and the cameras; a test group is B fully
+random scenes. Splits cut whole groups (whole scenes when B = 0), so no scene is in two splits.
+
+Symmetries: a left-right mirror of a render is the render of the mirrored room from the
+mirrored camera, true for colours and scalars; quarter turns are not (the room has an up).
+World-space vectors (normal, position, mirror…) have no image axes, so a dataset that reads
+one of them is never mirrored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from neuralshade.config import Settings
+from neuralshade.data.augment import D4, Symmetry
+from neuralshade.data.schema import Buffer, schema_of
+from neuralshade.data.sources import SOURCES, Source
+from neuralshade.errors import ConfigError
+
+# the noisy pass's G-buffers (mitsuba.gbuffer.BUFFERS but beauty) and how each reads
+GBUFFERS: dict[str, tuple[int, str, str]] = {
+    "beauty_variance": (3, "scalar", "per-pixel variance of the noisy beauty's mean"),
+    "position": (3, "vector", "world position of the first hit, 0 on background"),
+    "normal": (3, "vector", "world-space shading normal facing the camera, in [-1, 1]"),
+    "depth": (1, "scalar", "distance along the camera ray to the first hit, 0 on background"),
+    "id": (1, "id", "material id / number of materials, 0 on background"),
+    "albedo": (3, "linear", "diffuse reflectance at the first hit"),
+    "roughness": (1, "scalar", "the first hit's roughness (CNSR: alpha = roughness²)"),
+    "direct": (3, "linear", "emission + next-event estimation, at most one bounce"),
+    "indirect": (3, "linear", "beauty - direct, from the same paths"),
+    "diffuse": (3, "linear", "light reflected by the first hit's diffuse lobe"),
+    "specular": (3, "linear", "beauty - diffuse, from the same paths"),
+    "mirror": (3, "vector", "the camera ray reflected about the normal"),
+    "mirror_hit": (3, "vector", "world position of the first hit along the mirror ray"),
+    "mirror_normal": (3, "vector", "normal at the mirror ray's first hit"),
+    "shadows": (1, "scalar", "fraction of the lights visible from the first hit"),
+    "ao": (1, "scalar", "fraction of cosine-weighted rays free for ao_radius"),
+}
+SPLITS = ("train", "val", "test")
+
+
+def _schema() -> dict[str, Buffer]:
+    out = [
+        Buffer(name="beauty", channels=3, kind="linear", file="beauty.exr",
+               description="the noisy render at spp, linear radiance"),
+        Buffer(name="beauty_reference", channels=3, kind="linear", file="beauty_reference.exr",
+               description="the converged render at reference_spp"),
+        Buffer(name="albedo_reference", channels=3, kind="linear", file="albedo_reference.exr",
+               description="albedo at reference_spp (clean)"),
+        Buffer(name="normal_reference", channels=3, kind="vector", file="normal_reference.exr",
+               description="normal at reference_spp (clean)"),
+        Buffer(name="pose", channels=16, kind="vector",
+               description="constant: the flattened 4x4 world-to-camera matrix of the view"),
+    ]  # fmt: skip
+    out += [
+        Buffer(name=n, channels=c, kind=k, file=f"{n}.exr", description=d)
+        for n, (c, k, d) in GBUFFERS.items()
+    ]
+    return schema_of(*out)
+
+
+SCHEMA = _schema()
+
+
+class RoomConfig(Settings):
+    """Everything that determines a room dataset's bytes."""
+
+    count: int = Field(250, ge=1, description="Number of scenes.")
+    views: int = Field(4, ge=1, description="Views per scene (each a sample).")
+    size: int = Field(64, ge=8, le=4096, description="Side of the square views, pixels.")
+    seed: int = Field(0, ge=0, description="Seed of every random choice in the dataset.")
+    split: dict[str, float] = Field(
+        default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1},
+        description="Fractions of scenes (or factor groups) per split (sum to 1).",
+    )
+    spp: int = Field(4, ge=1, description="Samples per pixel of the noisy pass.")
+    reference_spp: int = Field(1024, ge=1, description="Samples per pixel of the reference.")
+    buffers: list[str] = Field(
+        default_factory=lambda: list(GBUFFERS),
+        description=f"G-buffers of the noisy pass to store: {list(GBUFFERS)}.",
+    )
+    factor_batch: int = Field(
+        0, ge=0, description="Scenes per factor-varied group (0: every scene random)."
+    )
+    ao_radius: float = Field(1.0, gt=0, description="AO ray length, world units.")
+    max_depth: int = Field(5, ge=1, description="Longest path, in vertices (Mitsuba's).")
+
+    @field_validator("buffers")
+    @classmethod
+    def _known_buffers(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(GBUFFERS))
+        if unknown:
+            raise ValueError(f"unknown buffers {unknown}; known: {list(GBUFFERS)}")
+        return sorted(set(value), key=list(GBUFFERS).index)
+
+    @model_validator(mode="after")
+    def _check(self) -> RoomConfig:
+        if set(self.split) != set(SPLITS):
+            raise ValueError(f"split needs exactly the keys {list(SPLITS)}")
+        if any(v < 0 for v in self.split.values()) or abs(sum(self.split.values()) - 1) > 1e-6:
+            raise ValueError("split fractions must be >= 0 and sum to 1")
+        if self.factor_batch and self.count % self.factor_batch:
+            raise ValueError(
+                f"count {self.count} must be a multiple of factor_batch {self.factor_batch}"
+            )
+        if "beauty_variance" in self.buffers and self.spp < 2:
+            raise ValueError("beauty_variance needs spp >= 2 (a variance of one sample)")
+        return self
+
+
+def view_matrix(origin: Sequence[float], target: Sequence[float], up: Sequence[float]):
+    """The 4×4 world-to-camera matrix of a camera at ``origin`` looking at ``target``: the
+    inverse of Mitsuba's ``look_at`` (camera x = left, y = up, z = forward)."""
+    o, t, u = (np.asarray(v, dtype=np.float64) for v in (origin, target, up))
+    forward = (t - o) / np.linalg.norm(t - o)
+    left = np.cross(u, forward)
+    left /= np.linalg.norm(left)
+    new_up = np.cross(forward, left)
+    to_world = np.eye(4)
+    to_world[:3, 0], to_world[:3, 1], to_world[:3, 2], to_world[:3, 3] = left, new_up, forward, o
+    return np.linalg.inv(to_world)
+
+
+def _seed(*key: int) -> int:
+    return int(np.random.SeedSequence(list(key)).generate_state(1)[0])
+
+
+@SOURCES.register("room")
+class RoomSource(Source):
+    name = "room"
+    Config = RoomConfig
+    description = "PrimitiveRoom scenes → every G-buffer, noisy and converged, several views"
+
+    def schema(self, config: RoomConfig) -> dict[str, Buffer]:
+        return dict(SCHEMA)
+
+    def stored(self, config: RoomConfig) -> list[str]:
+        return [
+            "beauty",
+            "beauty_reference",
+            "albedo_reference",
+            "normal_reference",
+            *config.buffers,
+        ]
+
+    def sample_count(self, config: RoomConfig) -> int:
+        return config.count * config.views
+
+    def image_size(self, config: RoomConfig) -> tuple[int, int]:
+        return (config.size, config.size)
+
+    # ---- groups, splits and what each scene is made of
+    def _groups(self, config: RoomConfig) -> tuple[int, dict[str, list[int]]]:
+        """(scenes per group, the groups of each split)."""
+        from neuralshade.data.generate import split_indices
+
+        per = config.factor_batch or 1
+        return per, split_indices(config.seed, config.count // per, config.split)
+
+    def split(self, config: RoomConfig) -> dict[str, list[int]]:
+        per, groups = self._groups(config)
+        v = config.views
+        return {
+            name: [(g * per + m) * v + k for g in gs for m in range(per) for k in range(v)]
+            for name, gs in groups.items()
+        }
+
+    def factors(self, config: RoomConfig, index: int) -> dict[str, Any]:
+        scene, view = divmod(index, config.views)
+        base = {"scene": scene, "view": view, "noise": index}
+        base.update({f: 0 for f in ("lighting", "geometry", "material")})
+        if not config.factor_batch:
+            return base
+        per, groups = self._groups(config)
+        group, member = divmod(scene, per)
+        if group in groups["test"]:  # fully random: every scene its own
+            return base
+        factor = ("lighting", "geometry", "material")[group % 3]
+        return {**base, "scene": group * per, factor: member}  # the group's first scene, varied
+
+    def factor_names(self, config: RoomConfig) -> list[str]:
+        return ["lighting", "geometry", "material", "view"]
+
+    def vary(self, config: RoomConfig, index: int, factor: str, count: int) -> list[dict]:
+        known = self.factor_names(config)
+        if factor not in known:
+            raise ConfigError(f"room cannot vary {factor!r}; it can vary {known}")
+        base = self.factors(config, index)
+        if factor == "view" and count > config.views:
+            raise ConfigError(f"a scene has {config.views} views, not {count}")
+        out = [base]
+        k = 0
+        while len(out) < count:
+            k += 1
+            value = (base["view"] + k) % config.views if factor == "view" else base[factor] + k
+            out.append({**base, factor: value})
+        return out
+
+    def record(self, config: RoomConfig, index: int) -> dict[str, Any]:
+        """The view's factors, its factor (None: not a varied group) and its camera."""
+        f = self.factors(config, index)
+        scene = self.scene(config, f)
+        camera = scene.cameras[f["view"]]
+        varied = [n for n in ("lighting", "geometry", "material") if f[n]]
+        group_factor = None
+        if config.factor_batch:
+            per, groups = self._groups(config)
+            group = (index // config.views) // per
+            if group not in groups["test"]:
+                group_factor = ("lighting", "geometry", "material")[group % 3]
+        return {
+            **f,
+            "factor": group_factor,
+            "redrawn": varied,
+            "camera": camera.model_dump(mode="json"),
+        }
+
+    def scene(self, config: RoomConfig, factors: Mapping[str, Any]):
+        from neuralshade.scenes.model import Film
+        from neuralshade.scenes.room import drawn_room
+
+        redraw = {n: factors[n] for n in ("lighting", "geometry", "material")}
+        film = Film(width=config.size, height=config.size)
+        return drawn_room(config.seed, factors["scene"], config.views, film=film, redraw=redraw)
+
+    # ---- rendering
+    def render(
+        self, config: RoomConfig, factors: Mapping[str, Any], device: str
+    ) -> dict[str, np.ndarray]:
+        from neuralshade.render.mitsuba.gbuffer import render_gbuffers
+        from neuralshade.render.mitsuba.scene_dict import to_mitsuba
+        from neuralshade.scenes.model import surface_table
+
+        scene = self.scene(config, factors)
+        variant = "cuda_ad_rgb" if str(device).startswith("cuda") else "llvm_ad_rgb"
+        mitsuba_scene = to_mitsuba(scene, variant=variant)
+        table = surface_table(scene)
+        roughness = dict(zip(table.shape_ids, table.roughness.tolist(), strict=True))
+        common = {"ao_radius": config.ao_radius, "max_depth": config.max_depth,
+                  "roughness": roughness, "sensor": factors["view"]}  # fmt: skip
+        noise = factors["noise"]
+        noisy = render_gbuffers(
+            mitsuba_scene, spp=config.spp, seed=_seed(config.seed, noise, 1),
+            buffers=["beauty", *config.buffers], **common,
+        )  # fmt: skip
+        clean = render_gbuffers(
+            mitsuba_scene, spp=config.reference_spp, seed=_seed(config.seed, noise, 2),
+            buffers=["beauty", "albedo", "normal"], **common,
+        )  # fmt: skip
+        return {
+            **noisy,
+            "beauty_reference": clean["beauty"],
+            "albedo_reference": clean["albedo"],
+            "normal_reference": clean["normal"],
+        }
+
+    # ---- reading
+    def derive(
+        self, config: RoomConfig, name: str, record: Mapping[str, Any], size: tuple[int, int]
+    ) -> np.ndarray:
+        assert name == "pose", name
+        c = record["camera"]
+        values = view_matrix(c["origin"], c["target"], c["up"]).astype(np.float32).reshape(16)
+        return np.broadcast_to(values[:, None, None], (16, *size))
+
+    def symmetries(
+        self, config: RoomConfig, records: Sequence[Mapping[str, Any]], names: Sequence[str]
+    ) -> tuple[Symmetry, ...]:
+        return (D4[0], next(s for s in D4 if s.name == "mirror90"))
+
+    def toy_config(self) -> RoomConfig:
+        return self.load_config(
+            {"count": 3, "views": 5, "size": 16, "seed": 1, "spp": 2, "reference_spp": 8,
+             "split": {"train": 1 / 3, "val": 1 / 3, "test": 1 / 3}, "factor_batch": 1}
+        )  # fmt: skip

@@ -1,0 +1,113 @@
+"""The room source: PrimitiveRoom views on Mitsuba 3 through the generic dataset driver."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from neuralshade.data.datasets import BufferDataset
+from neuralshade.data.generate import generate, load_config, read_manifest, sample_dir
+from neuralshade.data.sources.room import view_matrix
+from neuralshade.imageio import read_exr
+from neuralshade.scenes.model import load_scene  # noqa: F401  (scenes import without Mitsuba)
+
+pytestmark = pytest.mark.mitsuba
+TINY = {"count": 4, "views": 2, "size": 12, "seed": 2, "spp": 2, "reference_spp": 8,
+        "split": {"train": 0.5, "val": 0.25, "test": 0.25}}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def mitsuba():
+    from neuralshade.errors import NeuralShadeError
+    from neuralshade.render.mitsuba_scene import load_mitsuba
+
+    try:
+        return load_mitsuba()
+    except NeuralShadeError as exc:
+        pytest.skip(str(exc))
+
+
+def digest(root):
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*")):
+        if f.is_file():
+            h.update(str(f.relative_to(root)).encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def room(mitsuba, tmp_path_factory):
+    root = tmp_path_factory.mktemp("room") / "data"
+    generate(root, load_config(TINY, source="room"), quiet=True)
+    return root
+
+
+def test_shards_give_the_same_bytes_as_one_run(room, tmp_path):
+    config = load_config(TINY, source="room")
+    for i in range(2):
+        generate(tmp_path / "sharded", config, shard=(i, 2), quiet=True)
+    assert digest(tmp_path / "sharded") == digest(room)
+
+
+def test_every_view_holds_consistent_buffers(room):
+    folder = sample_dir(room, 3)
+    b = {f.stem: read_exr(f) for f in folder.glob("*.exr")}
+    assert len(b) == 20 and b["beauty"].shape == (12, 12, 3)
+    np.testing.assert_allclose(b["direct"] + b["indirect"], b["beauty"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(b["diffuse"] + b["specular"], b["beauty"], rtol=1e-5, atol=1e-6)
+    assert 0 <= b["ao"].min() and b["ao"].max() <= 1 and b["depth"].min() >= 0
+    inside = b["depth"][..., 0] > 0  # a view inside the room sees a surface everywhere
+    assert inside.all()
+    # pixel means of unit normals: unit inside a face, shorter where a pixel spans an edge
+    norms = np.linalg.norm(b["normal_reference"], axis=2)
+    assert norms.max() <= 1.0001 and np.median(norms) > 0.99
+
+
+def test_splits_keep_the_views_of_a_scene_together(room):
+    data = read_manifest(room)
+    scene_of = {int(i): r["scene"] for i, r in data["samples"].items()}
+    splits = {name: {scene_of[i] for i in idx} for name, idx in data["split"].items()}
+    assert sum(len(v) for v in data["split"].values()) == 8
+    assert not (splits["train"] & splits["val"]) and not (splits["train"] & splits["test"])
+
+
+def test_the_pose_is_the_views_world_to_camera_matrix(room):
+    ds = BufferDataset(room, "all", ("pose", "beauty"), crop=None, mode="full")
+    camera = ds.record(1)["camera"]
+    pose = ds[1]["pose"][:, 0, 0].numpy().reshape(4, 4)
+    expected = view_matrix(camera["origin"], camera["target"], camera["up"])
+    np.testing.assert_allclose(pose, expected, rtol=1e-6, atol=1e-6)
+    origin = pose @ np.array([*camera["origin"], 1.0])
+    target = pose @ np.array([*camera["target"], 1.0])
+    np.testing.assert_allclose(origin[:3], 0, atol=1e-5)  # the camera sits at its origin
+    np.testing.assert_allclose(target[:2], 0, atol=1e-5)  # and looks down its +z axis
+    assert target[2] > 0
+    stored = read_exr(sample_dir(room, ds.indices[1]) / "beauty.exr")
+    np.testing.assert_array_equal(ds[1]["beauty"].permute(1, 2, 0).numpy(), stored)
+
+
+def test_world_vectors_are_never_mirrored_colours_may_be(room):
+    colour = BufferDataset(room, "all", ("beauty", "depth"), crop=8, augment=True)
+    assert [s.name for s in colour.transforms] == ["identity", "mirror90"]
+    vectors = BufferDataset(room, "all", ("beauty", "normal"), crop=8, augment=True)
+    assert [s.name for s in vectors.transforms] == ["identity"]
+
+
+def test_factor_groups_vary_exactly_one_factor(mitsuba):
+    from neuralshade.data.sources import get_source
+
+    source = get_source("room")
+    config = load_config({**TINY, "count": 9, "factor_batch": 3}, source="room")
+    _, groups = source._groups(config)
+    for group in range(3):
+        scenes = [source.scene(config, source.factors(config, (group * 3 + m) * 2))
+                  for m in range(3)]  # fmt: skip
+        parts = [(s.lights, s.shapes, s.materials, s.cameras) for s in scenes]
+        if group in groups["test"]:  # fully random scenes
+            assert parts[0][1] != parts[1][1] or parts[0][0] != parts[1][0]
+            continue
+        factor = ("lighting", "geometry", "material")[group % 3]
+        changed = {"lighting": 0, "geometry": 1, "material": 2}[factor]
+        for other in parts[1:]:
+            assert other[changed] != parts[0][changed]
+            assert all(other[k] == parts[0][k] for k in range(4) if k != changed)
