@@ -4,10 +4,12 @@ import hashlib
 
 import numpy as np
 import pytest
+import torch
 
 from neuralshade.data.datasets import BufferDataset
 from neuralshade.data.generate import generate, load_config, read_manifest, sample_dir
 from neuralshade.data.sources.room import view_matrix
+from neuralshade.errors import ConfigError
 from neuralshade.imageio import read_exr
 from neuralshade.scenes.model import load_scene  # noqa: F401  (scenes import without Mitsuba)
 
@@ -111,3 +113,37 @@ def test_factor_groups_vary_exactly_one_factor(mitsuba):
         for other in parts[1:]:
             assert other[changed] != parts[0][changed]
             assert all(other[k] == parts[0][k] for k in range(4) if k != changed)
+
+
+def test_scene_views_give_k_observed_and_one_query_view(room):
+    from neuralshade.data.views import SceneViews
+
+    views = SceneViews(room, "all", observed=("beauty", "pose"), query=("normal", "pose"), k=1)
+    item = views[0]
+    assert item["observed"]["beauty"].shape == (1, 3, 12, 12)
+    assert item["query"]["normal"].shape == (3, 12, 12) and len(set(item["views"])) == 2
+    # the query's pose is the pose of the view it names, not an observed one's
+    data = views.data
+    (index,) = [i for i in range(len(data))
+                if data.record(i)["scene"] == item["scene"]
+                and data.record(i)["view"] == item["views"][-1]]  # fmt: skip
+    assert torch.equal(item["query"]["pose"], data[index]["pose"])
+    with pytest.raises(ConfigError, match="k = 2 observed views need at least k \\+ 1"):
+        SceneViews(room, "all", k=2)
+
+
+def test_factor_batches_are_the_groups_of_a_split(mitsuba, tmp_path):
+    from neuralshade.data.views import FactorBatches
+
+    values = {**TINY, "count": 6, "factor_batch": 2, "reference_spp": 2,
+              "split": {"train": 2 / 3, "val": 0.0, "test": 1 / 3}}  # fmt: skip
+    generate(tmp_path / "f", load_config(values, source="room"), quiet=True)
+    train = FactorBatches(tmp_path / "f", "train", observed=("beauty",), query=("depth",), k=1)
+    assert len(train) == 2
+    for g in range(2):
+        batch = train[g]
+        assert batch["factor"] in ("lighting", "geometry", "material")
+        assert batch["observed"]["beauty"].shape == (2, 1, 3, 12, 12)
+        assert len(set(batch["scenes"])) == 2
+    test = FactorBatches(tmp_path / "f", "test", observed=("beauty",), query=("depth",), k=1)
+    assert len(test) == 1 and test[0]["factor"] is None

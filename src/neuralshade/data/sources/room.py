@@ -184,7 +184,8 @@ class RoomSource(Source):
 
     def factors(self, config: RoomConfig, index: int) -> dict[str, Any]:
         scene, view = divmod(index, config.views)
-        base = {"scene": scene, "view": view, "noise": index}
+        # scene: which scene this is; draw: the room whose streams it is drawn from
+        base = {"scene": scene, "draw": scene, "view": view, "noise": index}
         base.update({f: 0 for f in ("lighting", "geometry", "material")})
         if not config.factor_batch:
             return base
@@ -193,7 +194,7 @@ class RoomSource(Source):
         if group in groups["test"]:  # fully random: every scene its own
             return base
         factor = ("lighting", "geometry", "material")[group % 3]
-        return {**base, "scene": group * per, factor: member}  # the group's first scene, varied
+        return {**base, "draw": group * per, factor: member}  # the group's first room, varied
 
     def factor_names(self, config: RoomConfig) -> list[str]:
         return ["lighting", "geometry", "material", "view"]
@@ -219,14 +220,14 @@ class RoomSource(Source):
         scene = self.scene(config, f)
         camera = scene.cameras[f["view"]]
         varied = [n for n in ("lighting", "geometry", "material") if f[n]]
+        per, groups = self._groups(config)
+        group = (index // config.views) // per
         group_factor = None
-        if config.factor_batch:
-            per, groups = self._groups(config)
-            group = (index // config.views) // per
-            if group not in groups["test"]:
-                group_factor = ("lighting", "geometry", "material")[group % 3]
+        if config.factor_batch and group not in groups["test"]:
+            group_factor = ("lighting", "geometry", "material")[group % 3]
         return {
             **f,
+            "group": group,
             "factor": group_factor,
             "redrawn": varied,
             "camera": camera.model_dump(mode="json"),
@@ -238,7 +239,7 @@ class RoomSource(Source):
 
         redraw = {n: factors[n] for n in ("lighting", "geometry", "material")}
         film = Film(width=config.size, height=config.size)
-        return drawn_room(config.seed, factors["scene"], config.views, film=film, redraw=redraw)
+        return drawn_room(config.seed, factors["draw"], config.views, film=film, redraw=redraw)
 
     # ---- rendering
     def render(
