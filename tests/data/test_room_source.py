@@ -51,6 +51,11 @@ def test_shards_give_the_same_bytes_as_one_run(room, tmp_path):
     assert digest(tmp_path / "sharded") == digest(room)
 
 
+def test_two_worker_processes_give_the_same_bytes(room, tmp_path):
+    generate(tmp_path / "two", load_config(TINY, source="room"), workers=2, quiet=True)
+    assert digest(tmp_path / "two") == digest(room)
+
+
 def test_every_view_holds_consistent_buffers(room):
     folder = sample_dir(room, 3)
     b = {f.stem: read_exr(f) for f in folder.glob("*.exr")}
