@@ -82,13 +82,53 @@ def _render_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from neuralshade.render.mitsuba.files import SCENE_SUFFIXES, render_scene_file
+
+    scene_only = {
+        "--spp": args.spp,
+        "--reference-spp": args.reference_spp,
+        "--size": args.size,
+        "--buffers": args.buffers,
+        "--max-depth": args.max_depth,
+    }
+    if Path(args.input).suffix.lower() in SCENE_SUFFIXES:
+        mask_only = [f"--{k.replace('_', '-')}" for k in _render_values(args) if k != "ao_radius"]
+        mask_only += ["--set"] * bool(args.set)
+        mask_only += ["--max-pixels"] * (args.max_pixels != DEFAULT_MAX_PIXELS)
+        if mask_only:
+            raise ConfigError(f"{', '.join(mask_only)}: flags of mask images, not of scene files")
+        options = {
+            "spp": args.spp,
+            "reference_spp": args.reference_spp,
+            "size": None if args.size is None else _size(args.size),
+            "buffers": None if args.buffers is None else [b for b in args.buffers.split(",") if b],
+            "max_depth": args.max_depth,
+            "ao_radius": args.ao_radius,
+        }
+        info = render_scene_file(
+            args.input,
+            args.out,
+            seed=args.seed,
+            device=args.device,
+            **{k: v for k, v in options.items() if v is not None},
+        )
+        w, h = info["size"]
+        print(
+            f"rendered {args.input} ({w}x{h}, {info['spp']} spp, {len(info['buffers'])} buffers) "
+            f"in {info['seconds']:.2f} s with Mitsuba {info['mitsuba_variant']} -> {args.out}"
+        )
+        return 0
+
+    given = [flag for flag, value in scene_only.items() if value is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)}: flags of scene files (.xml, .json), not of masks")
     from neuralshade.config import apply_overrides
     from neuralshade.render.files import render_file
     from neuralshade.render.params import validate_params
 
     params = validate_params(apply_overrides(_render_values(args), args.set))
     info = render_file(
-        args.mask,
+        args.input,
         args.out,
         params,
         seed=args.seed,
@@ -98,7 +138,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     )
     h, w = info["size"]
     print(
-        f"rendered {args.mask} ({w}x{h}) in {info['seconds']:.2f} s on {info['device']} "
+        f"rendered {args.input} ({w}x{h}) in {info['seconds']:.2f} s on {info['device']} "
         f"-> {args.out}"
     )
     return 0
@@ -411,7 +451,11 @@ def _add_set(p: argparse.ArgumentParser, example: str) -> None:
 
 
 def _render_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("mask", help="input image (any format and mode PIL reads)")
+    p.add_argument(
+        "input",
+        help="a mask image (any format and mode PIL reads), or a 3D scene: Mitsuba 3 .xml or "
+        "neuralshade .json (neuralshade scene random)",
+    )
     p.add_argument("-o", "--out", required=True, help="output directory")
     _add_render_flags(p)
     p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default: 0)")
@@ -424,6 +468,27 @@ def _render_options(p: argparse.ArgumentParser) -> None:
     )
     _add_set(p, "ambient=0.5")
     _add_quiet(p)
+    scene = p.add_argument_group(
+        "scene files only",
+        "A scene is rendered from its first camera with Mitsuba 3 (CPU: llvm_ad_rgb, GPU: "
+        "cuda_ad_rgb) into OUTDIR: <buffer>.exr for every G-buffer, beauty.png, "
+        "contact_sheet.png and params.json. --seed, --device and --ao-radius (world units; "
+        "default for a scene: 1.0) apply too.",
+    )
+    scene.add_argument("--spp", type=int, help="samples per pixel of the G-buffers (default: 64)")
+    scene.add_argument(
+        "--reference-spp",
+        type=int,
+        help="also beauty_reference.exr, the beauty at this many samples (default: none)",
+    )
+    scene.add_argument("--size", help="film size W or WxH, overriding the scene's (default: its)")
+    scene.add_argument(
+        "--buffers",
+        help="G-buffers, comma-separated: beauty, beauty_variance, position, normal, depth, id, "
+        "albedo, roughness, direct, indirect, diffuse, specular, mirror, mirror_hit, "
+        "mirror_normal, shadows, ao (default: all)",
+    )
+    scene.add_argument("--max-depth", type=int, help="longest path, as Mitsuba counts (default: 5)")
     p.set_defaults(func=cmd_render)
 
 
@@ -635,10 +700,12 @@ def _fit_options(p: argparse.ArgumentParser) -> None:
 COMMANDS: dict[str, tuple[dict[str, str], Callable[[argparse.ArgumentParser], None]]] = {
     "render": (
         dict(
-            help="render a mask image with the ao2d reference renderer",
-            description="Render MASK (white shapes on black) as extruded solids on a "
-            "plane with AO, soft shadows and Phong lighting. Writes beauty.png, "
-            "ao/shadow/height/normal/sdf .npy and params.json to OUTDIR.",
+            help="render a mask image (ao2d) or a 3D scene (.xml/.json) to its buffers",
+            description="Render INPUT. A mask image (white shapes on black) becomes extruded "
+            "solids on a plane with AO, soft shadows and Phong lighting: beauty.png, "
+            "ao/shadow/height/normal/sdf .npy and params.json. A 3D scene (Mitsuba 3 XML or "
+            "a neuralshade scene JSON) is rendered by Mitsuba 3 with every G-buffer in one "
+            "pass: <buffer>.exr, beauty.png, contact_sheet.png and params.json.",
         ),
         _render_options,
     ),

@@ -478,3 +478,26 @@ def test_bad_arguments_say_what_is_wrong(room):
     with pytest.raises(ConfigError, match="two samples"):
         render_gbuffers(room, spp=1, buffers=["beauty_variance"])
     assert "beauty_variance" not in render_gbuffers(room, spp=1)
+
+
+def test_hidden_emitters_let_camera_rays_through_and_still_light_the_scene():
+    mi = load_mitsuba("llvm_ad_rgb")
+    scene = mi.load_dict({
+        "type": "scene",
+        "wall": {"type": "rectangle", "to_world": mi.ScalarTransform4f().translate([0, 0, -2]),
+                 "bsdf": {"type": "diffuse", "reflectance": {"type": "rgb", "value": 0.5}}},
+        "light": {"type": "sphere", "center": [0, 0, 0], "radius": 1.0,
+                  "emitter": {"type": "area", "radiance": {"type": "rgb", "value": 5.0}}},
+        "sensor": {"type": "perspective", "fov": 6,
+                   "to_world": mi.ScalarTransform4f().look_at([0, 0, 3], [0, 0, 0], [0, 1, 0]),
+                   "film": {"type": "hdrfilm", "width": 4, "height": 4},
+                   "sampler": {"type": "independent"}},
+    })  # fmt: skip
+    shown = render_gbuffers(scene, spp=16, buffers=["beauty", "depth"])
+    hidden = render_gbuffers(scene, spp=16, buffers=["beauty", "depth"], hide_emitters=True)
+    # the light fills the view: seen, it is the depth of its front and its radiance
+    np.testing.assert_allclose(shown["depth"], 2.0, atol=0.03)
+    np.testing.assert_allclose(shown["beauty"], 5.0, atol=0.01)
+    # hidden, the wall behind it, lit by it (and not the light's own radiance)
+    np.testing.assert_allclose(hidden["depth"], 5.0, atol=0.03)
+    assert 0.0 < hidden["beauty"].min() and hidden["beauty"].max() < 1.0

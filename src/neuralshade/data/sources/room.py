@@ -255,7 +255,8 @@ class RoomSource(Source):
         table = surface_table(scene)
         roughness = dict(zip(table.shape_ids, table.roughness.tolist(), strict=True))
         common = {"ao_radius": config.ao_radius, "max_depth": config.max_depth,
-                  "roughness": roughness, "sensor": factors["view"]}  # fmt: skip
+                  "roughness": roughness, "sensor": factors["view"],
+                  "hide_emitters": scene.lights_hidden}  # fmt: skip
         noise = factors["noise"]
         noisy = render_gbuffers(
             mitsuba_scene, spp=config.spp, seed=_seed(config.seed, noise, 1),

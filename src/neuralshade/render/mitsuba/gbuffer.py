@@ -90,6 +90,7 @@ def render_gbuffers(
     max_depth: int = 5,
     roughness: Mapping[str, float] | None = None,
     sensor: int = 0,
+    hide_emitters: bool = False,
 ) -> dict[str, np.ndarray]:
     """Render ``buffers`` (default: all of :data:`BUFFERS`) of ``scene`` in one pass.
 
@@ -98,6 +99,8 @@ def render_gbuffers(
     world units. max_depth: Mitsuba's meaning (1: emitters only, 2: direct light, …).
     roughness: shape id → roughness, overriding the value read from the shape's BSDF.
     sensor: index into ``scene.sensors()``; its film's crop size gives (H, W).
+    hide_emitters: camera rays pass through emitting shapes (CNSR's hidden lights; Mitsuba's
+    ``hide_emitters``): every buffer shows what lies behind them, which they still light.
 
     Returns name → float32 ``(H, W, BUFFERS[name])``; the module docstring defines each buffer.
     With ``buffers=None`` and ``spp == 1``, ``beauty_variance`` is left out. Only the work the
@@ -125,7 +128,9 @@ def render_gbuffers(
         k = min(per_pass, spp - done)
         sampler = mi.load_dict({"type": "independent"})
         sampler.seed((seed * 1_000_003 + done) & 0xFFFFFFFF, n_pix * k)
-        lanes = _trace(mi, scene, sensor_obj, sampler, tables, k, ao_radius, max_depth)
+        lanes = _trace(
+            mi, scene, sensor_obj, sampler, tables, k, ao_radius, max_depth, hide_emitters
+        )
         per_lane = {name: lanes[name] for name in wanted}
         if variance:
             per_lane["beauty_squared"] = [dr.square(c) for c in lanes["beauty"]]
@@ -284,7 +289,9 @@ def _roulette(mi: Any, sampler: Any, throughput: Any, eta: Any, depth: int, acti
     return keep & (sampler.next_1d() < prob), dr.rcp(prob)
 
 
-def _trace(mi, scene, sensor, sampler, tables, k, ao_radius, max_depth) -> dict[str, list]:
+def _trace(
+    mi, scene, sensor, sampler, tables, k, ao_radius, max_depth, hide_emitters=False
+) -> dict[str, list]:
     """Per-sample values of every buffer (lazy Dr.Jit arrays, one per channel), pixel-major.
 
     Lane ``i`` is sample ``i % k`` of pixel ``i // k`` (row-major).
@@ -306,6 +313,13 @@ def _trace(mi, scene, sensor, sampler, tables, k, ao_radius, max_depth) -> dict[
 
     # ---- first hit: the G-buffer ----
     si = scene.ray_intersect(ray, mi.RayFlags.All, True)
+    t = mi.Float(si.t)
+    if hide_emitters:  # through a hidden light: in and out of a sphere, so at most twice
+        for _ in range(2):
+            through = si.is_valid() & si.shape.is_emitter()
+            behind = scene.ray_intersect(si.spawn_ray(ray.d), mi.RayFlags.All, True, through)
+            t = dr.select(through, t + behind.t, t)
+            si = dr.select(through, behind, si)
     hit = si.is_valid()
     n = _facing(si.sh_frame.n, ray.d)
     shape = dr.reinterpret_array(mi.UInt32, si.shape)
@@ -313,7 +327,7 @@ def _trace(mi, scene, sensor, sampler, tables, k, ao_radius, max_depth) -> dict[
     out: dict[str, Any] = {
         "position": dr.select(hit, si.p, 0.0),
         "normal": dr.select(hit, n, 0.0),
-        "depth": dr.select(hit, si.t, 0.0),
+        "depth": dr.select(hit, t, 0.0),
         "id": dr.gather(mi.Float, tables["id"], shape, hit),
         "roughness": dr.gather(mi.Float, tables["roughness"], shape, hit),
         "albedo": dr.select(hit, bsdf.eval_diffuse_reflectance(si, hit), 0.0),
