@@ -657,6 +657,21 @@ def equal_quality_table(results: Results) -> str:
     return table(header, "lrrrr", rows)
 
 
+def room_costs_table(results: Results) -> str:
+    """Seconds per room view: Mitsuba's path and the one-pass G-buffers, by size and spp."""
+    r = lookup(results, "room_costs")
+    sizes = list(r["cells"])
+    spps = list(r["cells"][sizes[0]])
+    rows = []
+    for size in sizes:
+        for spp in spps:
+            c = r["cells"][size][spp]
+            rows.append([f"{size.replace('x', '×')}", spp, f"{c['path']['seconds_per_view']:.3f}",
+                         f"{c['gbuffers']['seconds_per_view']:.3f}", ratio(c["ratio"])])  # fmt: skip
+    header = ["view", "spp", "`path` s", "every G-buffer s", "G-buffers / path"]
+    return table(header, "lrrrr", rows)
+
+
 PATH_LABELS = {
     "no_grad": "`torch.no_grad`",
     "inference_mode": "`torch.inference_mode`",
@@ -841,6 +856,8 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "fields_speed": fields_speed_table,
     "equal_quality-command": command_line("equal_quality"),
     "equal_quality": equal_quality_table,
+    "room_costs-command": command_line("room_costs"),
+    "room_costs": room_costs_table,
     "cli_startup-command": command_line("cli_startup"),
     "cli_startup": cli_startup_table,
 }
