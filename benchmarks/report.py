@@ -666,8 +666,9 @@ def room_costs_table(results: Results) -> str:
     for size in sizes:
         for spp in spps:
             c = r["cells"][size][spp]
-            rows.append([f"{size.replace('x', '×')}", spp, f"{c['path']['seconds_per_view']:.3f}",
-                         f"{c['gbuffers']['seconds_per_view']:.3f}", ratio(c["ratio"])])  # fmt: skip
+            path, gbuffers = c["path"]["seconds_per_view"], c["gbuffers"]["seconds_per_view"]
+            view = size.replace("x", "×")
+            rows.append([view, spp, f"{path:.3f}", f"{gbuffers:.3f}", ratio(c["ratio"])])
     header = ["view", "spp", "`path` s", "every G-buffer s", "G-buffers / path"]
     return table(header, "lrrrr", rows)
 
