@@ -30,7 +30,21 @@ REQUIRED = {
     "checkpoint": "runs/x/checkpoints/best.safetensors",
     "channels": 1,
     "kind": "scalar",
+    # 3D scenes (neuralshade.scenes.model)
+    "origin": [0.0, 0.0, 0.0],
+    "target": [0.0, 0.0, 1.0],
+    "id": "x",
+    "material": "m",
+    "radiance": [1.0, 1.0, 1.0],
+    "irradiance": [1.0, 1.0, 1.0],
+    "direction": [0.0, -1.0, 0.0],
+    "position": [0.0, 1.0, 0.0],
+    "axis": [0.0, 1.0, 0.0],
+    "degrees": 0.0,
+    "cameras": [{"origin": [0.0, 0.0, 0.0], "target": [0.0, 0.0, 1.0]}],
 }
+# required values that differ by class
+REQUIRED_BY_CLASS = {"Mesh": {"path": "mesh.obj"}, "EnvmapLight": {"path": "sky.exr"}}
 CLASSES = sorted(config_classes(), key=lambda c: f"{c.__module__}.{c.__name__}")
 
 
@@ -57,6 +71,7 @@ def test_every_package_config_derives_from_settings():
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_non_finite_numbers_are_refused_naming_the_key(cls, bad):
     base = {k: v for k, v in REQUIRED.items() if k in cls.model_fields}
+    base |= REQUIRED_BY_CLASS.get(cls.__name__, {})
     build(cls, base, "config")  # the defaults themselves are valid
     for name in float_fields(cls):
         field = cls.model_fields[name]
