@@ -21,7 +21,6 @@ from PIL import Image
 
 from neuralshade.data.augment import D4, Symmetry, crop_window
 from neuralshade.data.generate import (
-    SPLITS,
     dataset_config,
     dataset_source,
     missing_samples,
@@ -29,6 +28,7 @@ from neuralshade.data.generate import (
     sample_dir,
 )
 from neuralshade.data.schema import check_names
+from neuralshade.data.sources import SPLITS
 from neuralshade.errors import ConfigError, DatasetError, InputError
 
 Mode = Literal["random", "fixed", "full"]

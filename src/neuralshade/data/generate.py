@@ -34,7 +34,6 @@ from neuralshade.outputs import check_outputs
 from neuralshade.progress import progress
 
 FORMAT_VERSION = 1
-SPLITS = ("train", "val", "test")
 
 
 def split_indices(seed: int, count: int, fractions: Mapping[str, float]) -> dict[str, list[int]]:

@@ -29,6 +29,18 @@ from neuralshade.data.augment import Symmetry
 from neuralshade.data.schema import Buffer
 from neuralshade.registry import Registry
 
+SPLITS = ("train", "val", "test")
+
+
+def check_split(split: Mapping[str, float]) -> dict[str, float]:
+    """A dataset config's split fractions: exactly train, val and test, >= 0, summing to 1
+    (ValueError otherwise, for a pydantic validator to report)."""
+    if set(split) != set(SPLITS):
+        raise ValueError(f"split needs exactly the keys {list(SPLITS)}")
+    if any(v < 0 for v in split.values()) or abs(sum(split.values()) - 1) > 1e-6:
+        raise ValueError("split fractions must be >= 0 and sum to 1")
+    return dict(split)
+
 
 class Source:
     """Base of every source; subclasses set ``name``, ``Config``, ``description``."""

@@ -27,7 +27,7 @@ from pydantic import Field, field_validator, model_validator
 from neuralshade.config import Settings
 from neuralshade.data.augment import D4, Symmetry
 from neuralshade.data.schema import Buffer, schema_of
-from neuralshade.data.sources import SOURCES, Source
+from neuralshade.data.sources import SOURCES, Source, check_split
 from neuralshade.errors import ConfigError
 from neuralshade.imageio import to_uint8
 from neuralshade.masks import MaskConfig, random_mask
@@ -35,7 +35,6 @@ from neuralshade.render.params import RenderParams
 
 BUFFERS = ("ao", "shadow", "height", "normal", "sdf")
 """The optional float32 buffers a dataset may store beside the PNGs."""
-SPLITS = ("train", "val", "test")
 # scene parameters that may vary per sample: numbers, or RGB triples for the colours
 VARIABLE = (
     "height",
@@ -108,10 +107,7 @@ class DatasetConfig(Settings):
 
     @model_validator(mode="after")
     def _check(self) -> DatasetConfig:
-        if set(self.split) != set(SPLITS):
-            raise ValueError(f"split needs exactly the keys {list(SPLITS)}")
-        if any(v < 0 for v in self.split.values()) or abs(sum(self.split.values()) - 1) > 1e-6:
-            raise ValueError("split fractions must be >= 0 and sum to 1")
+        check_split(self.split)
         for key, (low, high) in self.vary.items():
             if key not in VARIABLE:
                 raise ValueError(f"vary: {key!r} cannot vary; variable: {list(VARIABLE)}")

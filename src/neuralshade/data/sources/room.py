@@ -31,7 +31,7 @@ from pydantic import Field, field_validator, model_validator
 from neuralshade.config import Settings
 from neuralshade.data.augment import D4, Symmetry
 from neuralshade.data.schema import Buffer, schema_of
-from neuralshade.data.sources import SOURCES, Source
+from neuralshade.data.sources import SOURCES, Source, check_split
 from neuralshade.errors import ConfigError
 
 # the noisy pass's G-buffers (mitsuba.gbuffer.BUFFERS but beauty) and how each reads
@@ -53,7 +53,6 @@ GBUFFERS: dict[str, tuple[int, str, str]] = {
     "shadows": (1, "scalar", "fraction of the lights visible from the first hit"),
     "ao": (1, "scalar", "fraction of cosine-weighted rays free for ao_radius"),
 }
-SPLITS = ("train", "val", "test")
 
 
 def _schema() -> dict[str, Buffer]:
@@ -112,10 +111,7 @@ class RoomConfig(Settings):
 
     @model_validator(mode="after")
     def _check(self) -> RoomConfig:
-        if set(self.split) != set(SPLITS):
-            raise ValueError(f"split needs exactly the keys {list(SPLITS)}")
-        if any(v < 0 for v in self.split.values()) or abs(sum(self.split.values()) - 1) > 1e-6:
-            raise ValueError("split fractions must be >= 0 and sum to 1")
+        check_split(self.split)
         if self.factor_batch and self.count % self.factor_batch:
             raise ValueError(
                 f"count {self.count} must be a multiple of factor_batch {self.factor_batch}"
