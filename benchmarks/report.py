@@ -673,6 +673,40 @@ def room_costs_table(results: Results) -> str:
     return table(header, "lrrrr", rows)
 
 
+STORAGE_LABELS = {
+    "exr": "one float32 EXR per buffer per view (**what `dataset room` writes**)",
+    "exr-half": "one half EXR per buffer per view",
+    "npy": "one .npy per buffer per view",
+    "npz": "one .npz per view",
+    "npz-zip": "one compressed .npz per view",
+    "tar": "tar shards of .npy members (WebDataset)",
+    "zarr": "zarr, a chunk per buffer per view",
+}
+
+
+def storage_table(results: Results) -> str:
+    """Bytes, write and read speed of each way to store a room view's buffers."""
+    r = lookup(results, "storage")
+    rows = []
+    for name, v in r["layouts"].items():
+        warm = v["reads"]["warm"]
+        rows.append([
+            STORAGE_LABELS.get(name, name),
+            f"{v['bytes_per_view'] / 1e6:.2f}",
+            f"{r['views'] / v['write_seconds']:.0f}",
+            f"{1 / warm['random_view_seconds']:.0f}",
+            f"{r['views'] / warm['sequential_pass_seconds']:.0f}",
+        ])  # fmt: skip
+    header = [
+        "layout",
+        "MB per view",
+        "views/s written",
+        "random views/s read",
+        "views/s in a pass",
+    ]
+    return table(header, "lrrrr", rows)
+
+
 PATH_LABELS = {
     "no_grad": "`torch.no_grad`",
     "inference_mode": "`torch.inference_mode`",
@@ -859,6 +893,8 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "equal_quality": equal_quality_table,
     "room_costs-command": command_line("room_costs"),
     "room_costs": room_costs_table,
+    "storage-command": command_line("storage"),
+    "storage": storage_table,
     "cli_startup-command": command_line("cli_startup"),
     "cli_startup": cli_startup_table,
 }
