@@ -162,13 +162,15 @@ def evaluate(
         run(method, 0)
     per_image: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
     seconds: dict[str, list[float]] = {m: [] for m in methods}
-    rows = []
+    rows, network_preds = [], []
     for k in progress(range(len(data)), desc=f"evaluating {split}", unit="img", quiet=quiet):
         target = task.target({n: t[None] for n, t in data[k].items()}, info)
         preds = {}
         for method in methods:
             start = time.perf_counter()
             preds[method] = run(method, k)
+            if method == "network" and k < equal_quality_images:
+                network_preds.append(preds[method])  # the race reuses them
             seconds[method].append(time.perf_counter() - start)
             values = compute(names, preds[method], target)
             per_image[method].append(
@@ -208,7 +210,7 @@ def evaluate(
     race = task.race(data, info, dev) if equal_quality_images > 0 else None
     if race is not None:
         count = min(equal_quality_images, len(data))
-        images = [network(i)[0].permute(1, 2, 0).numpy() for i in range(count)]
+        images = [p[0].permute(1, 2, 0).numpy() for p in network_preds[:count]]
         report["equal_quality"] = equal_quality(
             race, images, net_seconds, names[0], repeats=max(1, repeats // 2)
         )

@@ -11,6 +11,7 @@ network's error (:mod:`neuralshade.render.ladder`).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -70,16 +71,18 @@ class Ao2dTask(ImageTask):
         from neuralshade.data.sources.ao2d import render_params
         from neuralshade.render import ladder
 
-        params = [render_params(data.config, data.record(i)) for i in range(len(data))]
         if data.config.render.resolved_ao_mode() == "taps":
             return None
-        masks = [data[i]["source"][0].numpy() for i in range(len(data))]
+
+        @functools.cache
+        def scene(i: int):  # read once, only for the images raced
+            return data[i]["source"][0].numpy(), render_params(data.config, data.record(i))
 
         def truth(i: int):
-            return ladder.render_reference(masks[i], params[i], seed=REFERENCE_SEED + i)
+            return ladder.render_reference(*scene(i), seed=REFERENCE_SEED + i)
 
         def ours(i: int, n: int):
-            return ladder.render_ours(masks[i], params[i], n, seed=rung_seed(i, n))
+            return ladder.render_ours(*scene(i), n, seed=rung_seed(i, n))
 
         renderers = {"ours": Renderer(ours, usual=data.config.render.ao_samples)}
         try:
@@ -91,7 +94,7 @@ class Ao2dTask(ImageTask):
 
         def mitsuba(i: int, n: int):
             if i not in prepared:  # the mesh and BVH, once per image, timed apart
-                prepared[i] = ladder.prepare_mitsuba(masks[i], params[i])
+                prepared[i] = ladder.prepare_mitsuba(*scene(i))
             return ladder.render_mitsuba(prepared[i], n, seed=rung_seed(i, n))
 
         def notes() -> dict[str, Any]:
