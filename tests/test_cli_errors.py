@@ -150,6 +150,8 @@ CASES = {
     "dataset config not a mapping": "dataset ao2d --out d --config list.yaml",
     "dataset bad shard": "dataset ao2d --out d --count 2 --size 16 --shard 3/2",
     "dataset zero workers": "dataset ao2d --out d --count 2 --size 16 --workers 0",
+    "dataset room unknown reference buffer": "dataset room --out d --reference-buffers ao,fog",
+    "dataset room flag for ao2d": "dataset ao2d --out d --reference-buffers ao",
     # ---- train
     "train missing config": "train nothing.yaml --out run",
     "train corrupt config": "train bad.yaml --out run",

@@ -173,7 +173,8 @@ def _parse_vary(items: Sequence[str]) -> dict[str, list]:
     return out
 
 
-ROOM_FLAGS = ("views", "spp", "reference_spp", "factor_batch")  # dataset flags of room only
+# dataset flags of room only
+ROOM_FLAGS = ("views", "spp", "reference_spp", "reference_buffers", "factor_batch")
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
@@ -195,6 +196,8 @@ def cmd_dataset(args: argparse.Namespace) -> int:
         if ao2d_only:
             raise ConfigError(f"{', '.join(ao2d_only)}: ao2d's flags, not room's (see --help)")
         values.update({k: getattr(args, k) for k in ROOM_FLAGS if getattr(args, k) is not None})
+        if args.reference_buffers is not None:
+            values["reference_buffers"] = [b for b in args.reference_buffers.split(",") if b]
     else:
         if room_only:
             raise ConfigError(f"{', '.join(room_only)}: room's flags, not ao2d's (see --help)")
@@ -514,6 +517,12 @@ def _dataset_options(p: argparse.ArgumentParser) -> None:
     room.add_argument("--spp", type=int, help="samples per pixel of the noisy pass (default: 4)")
     room.add_argument(
         "--reference-spp", type=int, help="samples per pixel of the reference (default: 1024)"
+    )
+    room.add_argument(
+        "--reference-buffers",
+        help="buffers of the reference pass, stored as <name>_reference, comma-separated: "
+        "beauty or any G-buffer but beauty_variance (default: beauty,albedo,normal,ao,direct,"
+        "indirect)",
     )
     room.add_argument(
         "--factor-batch",

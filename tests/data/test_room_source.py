@@ -59,15 +59,32 @@ def test_two_worker_processes_give_the_same_bytes(room, tmp_path):
 def test_every_view_holds_consistent_buffers(room):
     folder = sample_dir(room, 3)
     b = {f.stem: read_exr(f) for f in folder.glob("*.exr")}
-    assert len(b) == 20 and b["beauty"].shape == (12, 12, 3)
+    assert len(b) == 1 + 16 + 6 and b["beauty"].shape == (12, 12, 3)  # noisy, G-buffers, reference
     np.testing.assert_allclose(b["direct"] + b["indirect"], b["beauty"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(b["diffuse"] + b["specular"], b["beauty"], rtol=1e-5, atol=1e-6)
+    # the reference pass traces its own paths, and splits them the same way
+    np.testing.assert_allclose(
+        b["direct_reference"] + b["indirect_reference"], b["beauty_reference"], rtol=1e-5, atol=1e-6
+    )
+    assert 0 <= b["ao_reference"].min() and b["ao_reference"].max() <= 1
     assert 0 <= b["ao"].min() and b["ao"].max() <= 1 and b["depth"].min() >= 0
     inside = b["depth"][..., 0] > 0  # a view inside the room sees a surface everywhere
     assert inside.all()
     # pixel means of unit normals: unit inside a face, shorter where a pixel spans an edge
     norms = np.linalg.norm(b["normal_reference"], axis=2)
     assert norms.max() <= 1.0001 and np.median(norms) > 0.99
+
+
+def test_the_reference_pass_stores_the_buffers_asked_for(mitsuba, tmp_path):
+    values = {**TINY, "count": 1, "views": 1, "reference_buffers": ["ao", "beauty"]}
+    generate(tmp_path / "r", load_config(values, source="room"), quiet=True)
+    files = {f.name for f in sample_dir(tmp_path / "r", 0).glob("*_reference.exr")}
+    assert files == {"beauty_reference.exr", "ao_reference.exr"}
+    with pytest.raises(ConfigError, match="unknown buffers \\['variance'\\]"):
+        load_config({**values, "reference_buffers": ["variance"]}, source="room")
+    none = {**values, "reference_buffers": []}
+    generate(tmp_path / "n", load_config(none, source="room"), quiet=True)
+    assert not list(sample_dir(tmp_path / "n", 0).glob("*_reference.exr"))
 
 
 def test_splits_keep_the_views_of_a_scene_together(room):
@@ -91,6 +108,29 @@ def test_the_pose_is_the_views_world_to_camera_matrix(room):
     assert target[2] > 0
     stored = read_exr(sample_dir(room, ds.indices[1]) / "beauty.exr")
     np.testing.assert_array_equal(ds[1]["beauty"].permute(1, 2, 0).numpy(), stored)
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_camera_space_buffers_project_onto_their_pixels(room, mirrored):
+    """OpenGL camera space: x right, y up, in front z < 0; a point projects onto its pixel
+    with the camera's fov (75° across x), and a mirrored sample is the mirrored camera's."""
+    names = ("position_camera", "normal_camera", "depth")
+    ds = BufferDataset(room, "all", names, crop=None, mode="full", augment=mirrored)
+    if mirrored:
+        ds.transforms = ds.transforms[1:]  # the mirror alone
+        assert [t.name for t in ds.transforms] == ["mirror90"]
+    item = {k: v.numpy() for k, v in ds[0].items()}
+    p, n, depth = item["position_camera"], item["normal_camera"], item["depth"][0]
+    size = p.shape[-1]
+    focal = size / 2 / np.tan(np.radians(ds.record(0)["camera"]["fov"]) / 2)
+    rows, cols = np.mgrid[0:size, 0:size] + 0.5
+    assert (p[2] < 0).all()
+    # a pixel's mean position projects into the pixel (its samples are jittered across it)
+    np.testing.assert_allclose(p[0] / -p[2] * focal + size / 2, cols, atol=0.5)  # x right
+    np.testing.assert_allclose(-p[1] / -p[2] * focal + size / 2, rows, atol=0.5)  # y up
+    distance = np.linalg.norm(p, axis=0)  # = the mean hit distance where one surface fills it
+    assert np.median(np.abs(distance / depth - 1)) < 1e-3
+    assert ((n * p).sum(axis=0) < 0).mean() > 0.95  # normals face the camera
 
 
 def test_world_vectors_are_never_mirrored_colours_may_be(room):

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from neuralshade.errors import ConfigError, NeuralShadeError
 
@@ -86,7 +87,8 @@ def test_depth_position_normal_of_a_sphere_are_analytic(sphere_view):
     spp = 64
 
     def analytic(offset):
-        o, d = pixel_rays(sc, offset)
+        _, d = pixel_rays(sc, offset)
+        o = np.broadcast_to(np.array([0.0, 0.0, 4.0]), d.shape)  # depth counts from the lens
         t = sphere_hit(o, d, (0, 0, 0), 1.0)
         p = o + np.where(np.isfinite(t), t, 0)[..., None] * d  # (misses: never used)
         return {"depth": t[..., None], "position": p, "normal": p}  # a unit sphere at 0
@@ -101,6 +103,23 @@ def test_depth_position_normal_of_a_sphere_are_analytic(sphere_view):
         noise = (values.max(0) - values.min(0)) / math.sqrt(12 * spp)
         error = np.abs(out[name][inside] - centre[name][inside])
         assert np.all(error <= 5 * noise + 1e-4), name
+
+
+def test_depth_counts_from_the_camera_not_from_the_near_plane():
+    """Mitsuba starts camera rays on the near plane; depth is the distance from the camera."""
+    depths = []
+    for near in (0.01, 2.5):
+        sensor = {**camera((0, 0, 4), (0, 0, 0), 16, fov=35), "near_clip": near}
+        sc = scene(ball={"type": "sphere", "radius": 1.0, "bsdf": diffuse()}, sensor=sensor)
+        out = render_gbuffers(sc, spp=4, seed=3, buffers=["depth", "position"])
+        # pixels inside the silhouette (at its edge a pixel also averages misses, 0)
+        hit = ndimage.binary_erosion(out["depth"][..., 0] > 0)
+        distance = np.linalg.norm(out["position"] - np.array([0.0, 0.0, 4.0]), axis=-1)
+        assert hit.sum() > 50
+        # the mean of the samples' distances vs the distance of their mean position
+        np.testing.assert_allclose(out["depth"][hit, 0], distance[hit], rtol=2e-3)
+        depths.append(out["depth"])
+    np.testing.assert_allclose(depths[0], depths[1], atol=1e-4)
 
 
 def test_geometric_buffers_are_zero_where_the_pixel_misses(sphere_view):

@@ -112,7 +112,8 @@ class BufferDataset(torch.utils.data.Dataset):
     def _check_saved(self) -> None:
         saved = set(self.source.stored(self.config))
         stored = [b for b in self.schema if not self.schema[b].derived]
-        unsaved = [b for b in self.buffers if b in stored and b not in saved]
+        wanted = [*self.buffers, *(n for b in self.buffers for n in self.schema[b].needs)]
+        unsaved = [b for b in wanted if b in stored and b not in saved]
         if unsaved:
             raise DatasetError(
                 f"{self.root} did not save the buffer(s) {sorted(set(unsaved))} (it saved "
@@ -192,7 +193,9 @@ class BufferDataset(torch.utils.data.Dataset):
         for name in self.buffers:
             buffer = self.schema[name]
             if buffer.derived:
-                array = self.source.derive(self.config, name, self.record(i), shape)
+                array = self.source.derive(
+                    self.config, name, self.record(i), shape, lambda n: self._read(n, index, window)
+                )
             else:
                 array = self._read(name, index, window)
             out[name] = torch.from_numpy(np.ascontiguousarray(symmetry.buffer(array, buffer)))

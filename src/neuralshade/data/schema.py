@@ -3,9 +3,10 @@
 A :class:`Buffer` names one image-shaped quantity of a sample: its channels, its **kind** (how
 it may be transformed and resampled) and where it lives (a file in the sample's folder, or
 nothing: a *derived* buffer the source computes from the sample's record, such as a constant
-light direction). A source's schema is a dict ``{name: Buffer}``; tasks pick buffers from it by
-name, the dataset reads and augments them by kind, and nothing generic needs to know what a
-buffer means.
+light direction, and from the stored buffers it ``needs``, such as a camera-space normal from
+the world-space one and the view's pose). A source's schema is a dict ``{name: Buffer}``;
+tasks pick buffers from it by name, the dataset reads and augments them by kind, and nothing
+generic needs to know what a buffer means.
 
 Kinds:
 
@@ -48,6 +49,9 @@ class Buffer(Settings, frozen=True):
         None, description="vector: channels of the image-x and image-y components."
     )
     y_down: bool = Field(True, description="vector: image-y grows down the rows.")
+    needs: tuple[str, ...] = Field(
+        (), description="derived: the stored buffers it is computed from."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Buffer:
@@ -56,6 +60,8 @@ class Buffer(Settings, frozen=True):
                 raise ValueError(f"buffer {self.name!r}: only a vector has image_axes")
             if max(self.image_axes) >= self.channels or len(set(self.image_axes)) != 2:
                 raise ValueError(f"buffer {self.name!r}: bad image_axes {self.image_axes}")
+        if self.needs and self.file is not None:
+            raise ValueError(f"buffer {self.name!r}: only a derived buffer needs others")
         if self.file is not None and not self.file.endswith((".png", ".npy", ".exr")):
             raise ValueError(f"buffer {self.name!r}: unknown file type {self.file!r}")
         return self

@@ -19,7 +19,7 @@ buffers by name. Sources register by name in :data:`SOURCES`, found through the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -97,9 +97,17 @@ class Source:
 
     # ---- how it is read
     def derive(
-        self, config: Any, name: str, record: Mapping[str, Any], size: tuple[int, int]
+        self,
+        config: Any,
+        name: str,
+        record: Mapping[str, Any],
+        size: tuple[int, int],
+        read: Callable[[str], np.ndarray],
     ) -> np.ndarray:
-        """A derived buffer (``file`` None) of the sample with manifest ``record``: (C, H, W)."""
+        """A derived buffer (``file`` None) of the sample with manifest ``record``: (C, H, W).
+
+        ``read(other)`` gives a stored buffer the derived one ``needs``, (C', H, W) over the
+        same pixels, before any image symmetry (which then acts on the result by its kind)."""
         raise NotImplementedError(f"{self.name} derives no buffer {name!r}")
 
     def symmetries(

@@ -18,7 +18,7 @@ symmetry is therefore true when it maps the light onto itself, or when the netwo
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -231,7 +231,12 @@ class Ao2dSource(Source):
         return out
 
     def derive(
-        self, config: DatasetConfig, name: str, record: Mapping[str, Any], size: tuple[int, int]
+        self,
+        config: DatasetConfig,
+        name: str,
+        record: Mapping[str, Any],
+        size: tuple[int, int],
+        read: Callable[[str], np.ndarray],
     ) -> np.ndarray:
         assert name == "light", name
         params = render_params(config, record)

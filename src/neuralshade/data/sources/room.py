@@ -4,8 +4,11 @@ A sample is one **view** of one scene: sample i is view ``i % views`` of scene `
 (:func:`neuralshade.scenes.room.random_room`). Each view is rendered twice by the one-pass
 G-buffer integrator (:mod:`neuralshade.render.mitsuba.gbuffer`): a noisy pass at ``spp``
 (beauty, its per-pixel variance and the G-buffers asked for) and a converged pass at
-``reference_spp`` (``beauty_reference``, and clean ``albedo_reference`` and
-``normal_reference`` for denoisers). Every buffer is an OpenEXR file; ``pose`` (the view's
+``reference_spp`` with the buffers of ``reference_buffers``, each stored as
+``<name>_reference`` (by default the beauty, clean albedo and normal for denoisers, and the
+converged ao, direct and indirect light that deep shading learns). Both passes trace the same
+paths for all their buffers, so the reference's direct + indirect is its beauty. Every buffer
+is an OpenEXR file; ``pose`` (the view's
 flattened 4×4 world-to-camera matrix, 16 numbers, CNSR's ``poses``) is derived from the
 manifest's record of the view.
 
@@ -17,12 +20,14 @@ random scenes. Splits cut whole groups (whole scenes when B = 0), so no scene is
 Symmetries: a left-right mirror of a render is the render of the mirrored room from the
 mirrored camera, true for colours and scalars; quarter turns are not (the room has an up).
 World-space vectors (normal, position, mirror…) have no image axes, so a dataset that reads
-one of them is never mirrored.
+one of them is never mirrored. Each has a derived camera-space twin, ``<name>_camera``, in
+OpenGL's camera space (x right, y up, z toward the viewer: what is in front has z < 0, as in
+Deep Shading's buffers); those turn with the image, so they may be mirrored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,16 +60,25 @@ GBUFFERS: dict[str, tuple[int, str, str]] = {
 }
 
 
+# the buffers the converged pass can render (every one but the variance of its beauty)
+REFERENCE_BUFFERS: dict[str, tuple[int, str, str]] = {
+    "beauty": (3, "linear", "the render, linear radiance"),
+    **{n: v for n, v in GBUFFERS.items() if n != "beauty_variance"},
+}
+DEFAULT_REFERENCE = ["beauty", "albedo", "normal", "ao", "direct", "indirect"]
+
+# world-space vectors with a camera-space twin: True for points (moved by the camera's
+# translation too), False for directions
+WORLD_VECTORS = {"position": True, "normal": False, "mirror": False, "mirror_hit": True,
+                 "mirror_normal": False, "normal_reference": False}  # fmt: skip
+# Mitsuba's camera space (x left, y up, z forward, as view_matrix gives) → OpenGL's
+_TO_OPENGL = np.diag([-1.0, 1.0, -1.0, 1.0])
+
+
 def _schema() -> dict[str, Buffer]:
     out = [
         Buffer(name="beauty", channels=3, kind="linear", file="beauty.exr",
                description="the noisy render at spp, linear radiance"),
-        Buffer(name="beauty_reference", channels=3, kind="linear", file="beauty_reference.exr",
-               description="the converged render at reference_spp"),
-        Buffer(name="albedo_reference", channels=3, kind="linear", file="albedo_reference.exr",
-               description="albedo at reference_spp (clean)"),
-        Buffer(name="normal_reference", channels=3, kind="vector", file="normal_reference.exr",
-               description="normal at reference_spp (clean)"),
         Buffer(name="pose", channels=16, kind="vector",
                description="constant: the flattened 4x4 world-to-camera matrix of the view"),
     ]  # fmt: skip
@@ -72,6 +86,18 @@ def _schema() -> dict[str, Buffer]:
         Buffer(name=n, channels=c, kind=k, file=f"{n}.exr", description=d)
         for n, (c, k, d) in GBUFFERS.items()
     ]
+    out += [
+        Buffer(name=f"{n}_reference", channels=c, kind=k, file=f"{n}_reference.exr",
+               description=f"{d}, converged (reference_spp)")
+        for n, (c, k, d) in REFERENCE_BUFFERS.items()
+    ]  # fmt: skip
+    named = {b.name: b for b in out}
+    out += [
+        Buffer(name=f"{n}_camera", channels=3, kind="vector", image_axes=(0, 1), y_down=False,
+               needs=(n,), description=f"{named[n].description}; in camera space (OpenGL's: "
+               "x right, y up, z toward the viewer)")
+        for n in WORLD_VECTORS
+    ]  # fmt: skip
     return schema_of(*out)
 
 
@@ -95,6 +121,11 @@ class RoomConfig(Settings):
         default_factory=lambda: list(GBUFFERS),
         description=f"G-buffers of the noisy pass to store: {list(GBUFFERS)}.",
     )
+    reference_buffers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_REFERENCE),
+        description=f"Buffers of the converged pass to store as <name>_reference: "
+        f"{list(REFERENCE_BUFFERS)}.",
+    )
     factor_batch: int = Field(
         0, ge=0, description="Scenes per factor-varied group (0: every scene random)."
     )
@@ -108,6 +139,14 @@ class RoomConfig(Settings):
         if unknown:
             raise ValueError(f"unknown buffers {unknown}; known: {list(GBUFFERS)}")
         return sorted(set(value), key=list(GBUFFERS).index)
+
+    @field_validator("reference_buffers")
+    @classmethod
+    def _known_reference_buffers(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(REFERENCE_BUFFERS))
+        if unknown:
+            raise ValueError(f"unknown buffers {unknown}; known: {list(REFERENCE_BUFFERS)}")
+        return sorted(set(value), key=list(REFERENCE_BUFFERS).index)
 
     @model_validator(mode="after")
     def _check(self) -> RoomConfig:
@@ -134,6 +173,18 @@ def view_matrix(origin: Sequence[float], target: Sequence[float], up: Sequence[f
     return np.linalg.inv(to_world)
 
 
+def camera_space(world: np.ndarray, matrix: np.ndarray, point: bool) -> np.ndarray:
+    """(3, H, W) world-space vectors in the camera space of the 4×4 world-to-camera ``matrix``:
+    points rotated and moved, directions rotated. A pixel whose vector is 0 (nothing there)
+    stays 0."""
+    flat = world.reshape(3, -1).astype(np.float64)
+    out = matrix[:3, :3] @ flat
+    if point:
+        out += matrix[:3, 3:]
+    out[:, ~flat.any(axis=0)] = 0.0
+    return out.reshape(world.shape).astype(np.float32)
+
+
 def _seed(*key: int) -> int:
     return int(np.random.SeedSequence(list(key)).generate_state(1)[0])
 
@@ -148,13 +199,7 @@ class RoomSource(Source):
         return dict(SCHEMA)
 
     def stored(self, config: RoomConfig) -> list[str]:
-        return [
-            "beauty",
-            "beauty_reference",
-            "albedo_reference",
-            "normal_reference",
-            *config.buffers,
-        ]
+        return ["beauty", *config.buffers, *(f"{n}_reference" for n in config.reference_buffers)]
 
     def sample_count(self, config: RoomConfig) -> int:
         return config.count * config.views
@@ -258,25 +303,33 @@ class RoomSource(Source):
             mitsuba_scene, spp=config.spp, seed=_seed(config.seed, noise, 1),
             buffers=["beauty", *config.buffers], **common,
         )  # fmt: skip
+        if not config.reference_buffers:
+            return noisy
         clean = render_gbuffers(
             mitsuba_scene, spp=config.reference_spp, seed=_seed(config.seed, noise, 2),
-            buffers=["beauty", "albedo", "normal"], **common,
+            buffers=config.reference_buffers, **common,
         )  # fmt: skip
-        return {
-            **noisy,
-            "beauty_reference": clean["beauty"],
-            "albedo_reference": clean["albedo"],
-            "normal_reference": clean["normal"],
-        }
+        return {**noisy, **{f"{n}_reference": v for n, v in clean.items()}}
 
     # ---- reading
     def derive(
-        self, config: RoomConfig, name: str, record: Mapping[str, Any], size: tuple[int, int]
+        self,
+        config: RoomConfig,
+        name: str,
+        record: Mapping[str, Any],
+        size: tuple[int, int],
+        read: Callable[[str], np.ndarray],
     ) -> np.ndarray:
-        assert name == "pose", name
         c = record["camera"]
-        values = view_matrix(c["origin"], c["target"], c["up"]).astype(np.float32).reshape(16)
-        return np.broadcast_to(values[:, None, None], (16, *size))
+        pose = view_matrix(c["origin"], c["target"], c["up"])
+        if name == "pose":
+            values = pose.astype(np.float32).reshape(16)
+            return np.broadcast_to(values[:, None, None], (16, *size))
+        world = name.removesuffix("_camera")
+        assert name.endswith("_camera") and world in WORLD_VECTORS, name
+        return camera_space(read(world), _TO_OPENGL @ pose, point=WORLD_VECTORS[world])
+
+
 
     def symmetries(
         self, config: RoomConfig, records: Sequence[Mapping[str, Any]], names: Sequence[str]

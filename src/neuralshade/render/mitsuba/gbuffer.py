@@ -15,7 +15,8 @@ ray hits nothing:
 - ``beauty`` (3): linear radiance, the ``path`` estimate.
 - ``beauty_variance`` (3): per channel, the variance of the pixel's ``beauty`` estimate: the
   unbiased sample variance of the per-sample values divided by ``spp`` (needs ``spp ≥ 2``).
-- ``position`` (3): world-space first hit. ``depth`` (1): camera-ray hit distance.
+- ``position`` (3): world-space first hit. ``depth`` (1): camera-ray hit distance, from the
+  lens (the camera's position for a pinhole), not from the near clipping plane.
 - ``normal`` (3): world-space facing shading normal in [−1, 1] (averaged, not renormalised).
 - ``id`` (1): material id / number of materials: the scene's distinct BSDFs are numbered
   1 … M in the order they are first used by its shapes sorted by id (the scene dict's keys).
@@ -321,6 +322,11 @@ def _trace(
             t = dr.select(through, t + behind.t, t)
             si = dr.select(through, behind, si)
     hit = si.is_valid()
+    # Mitsuba's projective cameras start a ray on the near clipping plane: depth is measured
+    # from the lens (the camera's position for a pinhole) instead, whatever the near clip
+    if hasattr(sensor, "near_clip"):
+        forward = dr.normalize(sensor.world_transform() @ mi.Vector3f(0, 0, 1))
+        t = t + sensor.near_clip() / dr.dot(ray.d, forward)
     n = _facing(si.sh_frame.n, ray.d)
     shape = dr.reinterpret_array(mi.UInt32, si.shape)
     bsdf = si.bsdf(ray)
