@@ -126,3 +126,13 @@ def test_every_registered_model_builds_runs_and_round_trips_its_spec(name):
     assert architecture(again) == architecture(model)
     again.load_state_dict(model.state_dict())
     torch.testing.assert_close(again.eval()(x), y)
+
+
+@pytest.mark.parametrize("name", models.names())
+def test_every_image_model_runs_channels_last(name, channels_last_difference):
+    torch.manual_seed(0)
+    model = models.build(name).eval()
+    if not hasattr(model, "in_channels"):
+        pytest.skip("a coordinate network: (N, d) points have no channels-last layout")
+    x, _ = example(model)
+    assert channels_last_difference(model, x) < 1e-5

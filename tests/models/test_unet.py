@@ -1,4 +1,5 @@
-"""ShadeUNet: any size, the receptive field it claims, no grid pattern, the mask's own outline."""
+"""ShadeUNet: any size, the receptive field it claims, no grid pattern, the mask's own outline;
+the direct head: any buffers, their own edges at full resolution."""
 
 import json
 
@@ -11,6 +12,9 @@ from neuralshade.errors import ConfigError, InputError
 from neuralshade.models.unet import fuse_batch_norm
 
 SMALL = {"widths": (4, 6, 8), "blocks": (0, 1, 1)}
+# G-buffer (6 channels: position, normal) to one effect
+DIRECT = {"in_channels": 6, "out_channels": 1, "head": "direct"}
+HEADS = {"mask": {}, "direct": DIRECT}
 
 
 def small(**overrides):
@@ -26,43 +30,42 @@ def test_spec_rebuilds_the_same_architecture():
         k: v.shape for k, v in model.state_dict().items()
     }
     assert spec["args"]["widths"] == [4, 6, 8] and spec["args"]["in_channels"] == 1
+    assert spec["args"]["head"] == "mask"  # what the bundled ao2d weights, which predate it, get
 
 
+@pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize("shape", [(1, 1), (7, 33), (40, 17), (64, 64)])
-def test_any_size_comes_back_at_its_own_size(shape):
-    out = small()(torch.rand(2, 1, *shape))
-    assert out.shape == (2, 3, *shape)
+def test_any_size_comes_back_at_its_own_size(shape, head):
+    model = small(**HEADS[head])
+    out = model(torch.rand(2, model.in_channels, *shape))
+    assert out.shape == (2, model.out_channels, *shape)
 
 
-def test_padding_to_the_stride_is_empty_ground():
+@pytest.mark.parametrize("head", HEADS)
+def test_padding_to_the_stride_is_empty_ground(head):
     # an image whose side is not a multiple of 8 is run as if zeros (ground) lay beyond it
-    model = small()
-    x = torch.rand(1, 1, 21, 30)
+    model = small(**HEADS[head])
+    x = torch.rand(1, model.in_channels, 21, 30)
     padded = F.pad(x, (0, 2, 0, 3))
     torch.testing.assert_close(model(x), model(padded)[..., :21, :30])
 
 
-def test_the_claimed_receptive_field_is_the_measured_one():
-    model = small(activation="silu")  # no dead units: every path carries a gradient
-    size, widths = 256, []
-    x = torch.rand(1, 1, size, size, requires_grad=True)
-    for offset in range(model.total_stride):  # one period of the stride grid
-        x.grad = None
-        model(x)[0, 0, size // 2, size // 2 + offset].backward()
-        cols = (x.grad[0, 0].abs().sum(dim=0) > 0).nonzero()
-        widths.append(int(cols.max() - cols.min() + 1))
-    assert max(widths) == model.receptive_field
+@pytest.mark.parametrize("head", HEADS)
+def test_the_claimed_receptive_field_is_the_measured_one(head, measured_receptive_field):
+    model = small(activation="silu", **HEADS[head])  # no dead units: every path has a gradient
+    assert measured_receptive_field(model) == model.receptive_field
 
 
-def test_a_uniform_input_gives_a_uniform_output_away_from_the_border():
+@pytest.mark.parametrize("head", HEADS)
+def test_a_uniform_input_gives_a_uniform_output_away_from_the_border(head):
     # resize-then-conv treats every pixel alike: no stride-2 grid pattern (checkerboard)
-    model = small()
+    model = small(**HEADS[head])
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.bias.uniform_(-0.5, 0.5)
-        out = model(torch.zeros(1, 1, 256, 256))[0]
+        out = model(torch.zeros(1, model.in_channels, 256, 256))[0]
     r = model.receptive_field // 2
     centre = out[:, r:-r, r:-r]
     assert centre.numel() > 0
@@ -81,18 +84,49 @@ def test_the_outline_of_the_output_is_the_mask_s():
     torch.testing.assert_close(out, expected)
 
 
-def test_fused_batch_norm_gives_the_same_output():
-    model = small().train()
+def test_the_direct_head_keeps_the_input_s_edges_at_full_resolution():
+    # head set to copy input channel 0 through its per-pixel layers and ignore the features:
+    # a 1-pixel checkerboard, finer than any feature map, comes out exactly
+    model = small(**DIRECT)
+    width = SMALL["widths"][0]
+    with torch.no_grad():
+        for p in model.head.parameters():
+            p.zero_()
+        model.head.mix[0].weight[0, width, 0, 0] = 1.0  # hidden unit 0 = input channel 0
+        model.head.mix[1].weight.fill_(1.0)  # BatchNorm at mean 0, variance 1: identity (to eps)
+        model.head.out.weight[0, 0, 0, 0] = 1.0
+        x = torch.rand(1, 6, 37, 45)
+        x[:, 0] = (torch.arange(37)[:, None] + torch.arange(45)) % 2
+        torch.testing.assert_close(model(x)[:, 0], x[:, 0])
+
+
+def test_the_direct_head_takes_any_buffers_to_any_outputs():
+    model = small(in_channels=7, out_channels=2, head="direct")
+    assert model(torch.rand(3, 7, 19, 26)).shape == (3, 2, 19, 26)
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_fused_batch_norm_gives_the_same_output(head):
+    model = small(**HEADS[head]).train()
     with torch.no_grad():
         for _ in range(3):  # running statistics away from their initial 0 and 1
-            model(torch.rand(4, 1, 32, 32) * 3)
+            model(torch.rand(4, model.in_channels, 32, 32) * 3)
     model.eval()
-    x = torch.rand(1, 1, 50, 70)
+    x = torch.rand(1, model.in_channels, 50, 70)
     with torch.no_grad():
         before = model(x)
         after = fuse_batch_norm(model)(x)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-4)
+
+
+def test_the_direct_head_runs_channels_last(channels_last_difference):
+    assert channels_last_difference(small(**DIRECT), torch.rand(2, 6, 45, 70)) < 1e-5
+
+
+def test_the_direct_head_exports_to_onnx(onnx_vs_torch):
+    diffs = onnx_vs_torch(small(**DIRECT), [(1, 6, 16, 16), (2, 6, 45, 71), (1, 6, 3, 100)])
+    assert max(diffs) < 1e-4, diffs
 
 
 def test_wrong_input_channels_is_an_input_error():
@@ -107,6 +141,7 @@ def test_wrong_input_channels_is_an_input_error():
         ({"widths": (4, 8), "blocks": (1,)}, "blocks"),
         ({"blocks": (0, -1, 1)}, "blocks"),
         ({"activation": "tanh"}, "activation"),
+        ({"head": "kernel"}, "head"),
     ],
 )
 def test_invalid_arguments_are_config_errors_naming_them(cfg, name):

@@ -13,11 +13,20 @@ Built for ao2d to fix the three faults of ResConv (``models/resconv.py``):
   different set of weights: the checkerboard. Here every upsampling is bilinear, followed by
   convs (resize-then-conv), so no pixel is treated differently by its position on the grid.
 
-The head predicts, at half resolution, two images: the colour the pixel would have if it were
-ground and the colour it would have if it were the top of a shape. Both are upsampled
-bilinearly and the full-resolution mask picks one per pixel (inside = mask >= 0.5, the
-renderer's own rule, ``sdf.exact_sdf``). So a shape's outline in the output is exactly the
-mask's, however coarse the features, and no conv runs at full resolution, where one costs most.
+Two heads turn the level-1 features (half resolution) into the output:
+
+- ``"mask"`` (ao2d's): two half-resolution images, the colour the pixel would have if it were
+  ground and the colour it would have if it were the top of a shape. Both are upsampled
+  bilinearly and the full-resolution mask picks one per pixel (inside = mask >= 0.5, the
+  renderer's own rule, ``sdf.exact_sdf``). So a shape's outline in the output is exactly the
+  mask's, however coarse the features, and no conv runs at full resolution, where one costs
+  most.
+- ``"direct"`` (G-buffer to an effect: AO, indirect light): no input channel is a mask, so
+  the edges must come from the input buffers themselves. The features are upsampled to full
+  resolution and concatenated with the input, and a :class:`DirectHead` of 1×1 convs maps
+  each pixel's (features, buffers) to its output: where depth or normal jump between two
+  pixels, the output can jump too, however smooth the features. It generalises the mask
+  head's per-pixel choice between two colours to any per-pixel function of the buffers.
 
 Every conv is zero-padded and the input is zero-padded up to a multiple of ``total_stride``;
 with masks (white = shape) zero is empty ground, which is exactly what the renderer puts beyond
@@ -32,6 +41,7 @@ from neuralshade.errors import InputError
 from neuralshade.models import register
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+_HEADS = ("mask", "direct")
 
 
 class ConvBN(nn.Sequential):
@@ -81,16 +91,40 @@ class UpLevel(nn.Module):
         return self.mix(up + skip)
 
 
+class DirectHead(nn.Module):
+    """Level-1 features and the input buffers to the output image, at full resolution.
+
+    Bilinear ×2 of the features, concatenated with the input, → 1×1 ConvBN (to as many
+    channels as the features) → 1×1 conv: a small per-pixel network of (features, buffers).
+    1×1 rather than 3×3: the edges are in the buffers already, and a 3×3 here would make the
+    whole network 40 % dearer (at 512², 6 → 1 channels, default widths, torch's FLOP counter:
+    1.82 GMAC, with a 3×3 ConvBN in its place 2.56; with the mask head 1.72).
+
+    features: (B, c_features, H / 2, W / 2), x: (B, c_input, H, W) -> (B, c_out, H, W)
+    """
+
+    def __init__(self, c_features: int, c_input: int, c_out: int, activation: str):
+        super().__init__()
+        self.mix = ConvBN(c_features + c_input, c_features, 1, 1, activation)
+        self.out = nn.Conv2d(c_features, c_out, 1)
+
+    def forward(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(features, size=x.shape[-2:], mode="bilinear")
+        return self.out(self.mix(torch.cat([up, x], dim=1)))
+
+
 @register("unet")
 class ShadeUNet(nn.Module):
     """Mask (or any buffers) to shaded image through ``len(widths)`` resolution levels.
 
     Level 1 works at 1/2 of the input resolution (after a 2×2 pixel unshuffle), level k at
     1/2^k. Each level below the first starts with a stride-2 3×3 ConvBN and has
-    ``blocks[k]`` residual blocks; the decoder climbs back with :class:`UpLevel`. A 1×1 conv
-    on level 1 gives ``2 * out_channels`` half-resolution images, the ground colour and the
-    shape colour; they are upsampled bilinearly and input channel 0 (the mask) picks one per
-    pixel: shape where it is >= 0.5.
+    ``blocks[k]`` residual blocks; the decoder climbs back with :class:`UpLevel`. The mask
+    head, a 1×1 conv on level 1, gives ``2 * out_channels`` half-resolution images, the
+    ground colour and the shape colour; they are upsampled bilinearly and input channel 0
+    (the mask) picks one per pixel: shape where it is >= 0.5. The direct head
+    (:class:`DirectHead`) makes the output at full resolution from the upsampled level-1
+    features and the input buffers.
 
     Args:
         in_channels: channels of the input image.
@@ -98,6 +132,8 @@ class ShadeUNet(nn.Module):
         widths: channels of each level, finest first.
         blocks: residual blocks per level, finest first (same length as widths).
         activation: ``"relu"``, ``"gelu"`` or ``"silu"``.
+        head: ``"mask"`` (input channel 0 is a mask that picks between two predicted
+            colours: ao2d) or ``"direct"`` (any input buffers, a prediction per pixel).
 
     Attributes:
         border_is_ground: True: the zero padding is the renderer's empty ground beyond the
@@ -124,23 +160,26 @@ class ShadeUNet(nn.Module):
         widths: tuple[int, ...] = (16, 32, 48, 64, 96),
         blocks: tuple[int, ...] = (0, 1, 2, 2, 2),
         activation: str = "relu",
+        head: str = "mask",
     ):
         super().__init__()
         for name, value in [
             ("in_channels", in_channels),
             ("out_channels", out_channels),
         ]:
-            _check_int(name, value, 1)
+            check_int(name, value, 1)
         if not isinstance(widths, (list, tuple)) or not widths:
             raise ValueError(f"widths must list the channels of at least one level, got {widths!r}")
         for w in widths:
-            _check_int("each of widths", w, 1)
+            check_int("each of widths", w, 1)
         if not isinstance(blocks, (list, tuple)) or len(blocks) != len(widths):
             raise ValueError(
                 f"blocks must give one count per level ({len(widths)} levels), got {blocks!r}"
             )
         for b in blocks:
-            _check_int("each of blocks", b, 0)
+            check_int("each of blocks", b, 0)
+        if head not in _HEADS:
+            raise ValueError(f"head must be one of {', '.join(map(repr, _HEADS))}, got {head!r}")
         if activation not in _ACTIVATIONS:
             raise ValueError(
                 f"activation must be one of {', '.join(map(repr, _ACTIVATIONS))}, "
@@ -162,7 +201,10 @@ class ShadeUNet(nn.Module):
         self.up = nn.ModuleList(
             UpLevel(widths[k + 1], widths[k], activation) for k in reversed(range(len(widths) - 1))
         )
-        self.head = nn.Conv2d(widths[0], 2 * out_channels, 1)
+        if head == "mask":
+            self.head = nn.Conv2d(widths[0], 2 * out_channels, 1)
+        else:
+            self.head = DirectHead(widths[0], in_channels, out_channels, activation)
         self.receptive_field = _receptive_field(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -181,6 +223,8 @@ class ShadeUNet(nn.Module):
             skips.append(y)
         for up, skip in zip(self.up, reversed(skips[:-1]), strict=True):
             y = up(y, skip)
+        if isinstance(self.head, DirectHead):
+            return self.head(y, x)[..., :h, :w]
         y = F.interpolate(self.head(y), size=x.shape[-2:], mode="bilinear")
         ground, raised = y.chunk(2, dim=1)
         return torch.where(x[:, :1] >= 0.5, raised, ground)[..., :h, :w]
@@ -216,47 +260,66 @@ def fuse_batch_norm(model: nn.Module) -> nn.Module:
 def _receptive_field(model: ShadeUNet) -> int:
     """Widest window of input pixels (per axis) that one interior output pixel depends on.
 
-    Follows an output pixel's interval of dependencies back through every path: a zero-padded
-    conv's output j reads inputs j·s − p … j·s − p + k − 1; a bilinear ×2 upsampling (corners
-    not aligned) makes fine pixel i read coarse pixels ⌊(2i − 1) / 4⌋ and the next; the pixel
-    unshuffle makes level-1 pixel j cover inputs 2j and 2j + 1. A decoder level reads both its
-    skip and the level below, so its interval is the union of both paths'. The width depends
-    on where the pixel sits on the network's stride grid: the widest over one period counts.
+    Follows an output pixel's interval of dependencies back through every path
+    (:func:`conv_inputs`, :func:`upsample_inputs`, :func:`pool_inputs` for the pixel
+    unshuffle). A decoder level reads both its skip and the level below, so its interval is
+    the union of both paths'. The width depends on where the pixel sits on the network's
+    stride grid: the widest over one period counts.
     """
     n = len(model.down)
 
-    def convs_back(module: nn.Module, lo: int, hi: int) -> tuple[int, int]:
-        for conv in reversed([m for m in module.modules() if isinstance(m, nn.Conv2d)]):
-            k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
-            lo, hi = lo * s - p, hi * s - p + k - 1
-        return lo, hi
-
-    def up_back(lo: int, hi: int) -> tuple[int, int]:
-        return (2 * lo - 1) // 4, (2 * hi - 1) // 4 + 1
-
     def encoder(k: int, lo: int, hi: int) -> tuple[int, int]:
-        lo, hi = convs_back(model.down[k], lo, hi)
+        lo, hi = conv_inputs(model.down[k], lo, hi)
         if k > 0:
             return encoder(k - 1, lo, hi)
-        lo, hi = convs_back(model.stem, lo, hi)
-        return 2 * lo, 2 * hi + 1
+        return pool_inputs(*conv_inputs(model.stem, lo, hi))
 
     def decoder(k: int, lo: int, hi: int) -> tuple[int, int]:
         if k == n - 1:
             return encoder(k, lo, hi)
         up = model.up[n - 2 - k]
-        lo, hi = convs_back(up.mix, lo, hi)
+        lo, hi = conv_inputs(up.mix, lo, hi)
         skip = encoder(k, lo, hi)
-        deep = decoder(k + 1, *convs_back(up.reduce, *up_back(lo, hi)))
+        deep = decoder(k + 1, *conv_inputs(up.reduce, *upsample_inputs(lo, hi)))
         return min(skip[0], deep[0]), max(skip[1], deep[1])
 
     widest = 0
     for o in range(model.total_stride):
-        lo, hi = decoder(0, *up_back(o, o))
+        # counted at full resolution: the direct head's convs run there; the mask head's one
+        # conv is 1×1, which reads one pixel at any resolution. The direct head's own input
+        # pixels lie inside the window of the features it reads.
+        lo, hi = decoder(0, *upsample_inputs(*conv_inputs(model.head, o, o)))
         widest = max(widest, hi - lo + 1)
     return widest
 
 
-def _check_int(name: str, value, least: int) -> None:
+def conv_inputs(module: nn.Module, lo: int, hi: int) -> tuple[int, int]:
+    """Input pixels lo' … hi' (per axis) that outputs lo … hi of ``module``'s convs read.
+
+    The convs run one after the other, in the order of ``module.modules()``; a zero-padded
+    conv's output j reads inputs j·s − p … j·s − p + k − 1.
+    """
+    for conv in reversed([m for m in module.modules() if isinstance(m, nn.Conv2d)]):
+        k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+        lo, hi = lo * s - p, hi * s - p + k - 1
+    return lo, hi
+
+
+def upsample_inputs(lo: int, hi: int) -> tuple[int, int]:
+    """Coarse pixels that fine pixels lo … hi of a bilinear ×2 upsampling read.
+
+    Corners not aligned: fine pixel i reads coarse ⌊(2i − 1) / 4⌋ and the next.
+    """
+    return (2 * lo - 1) // 4, (2 * hi - 1) // 4 + 1
+
+
+def pool_inputs(lo: int, hi: int) -> tuple[int, int]:
+    """Fine pixels that coarse pixels lo … hi of a 2×2 block reduction read (pixel
+    unshuffle, 2×2 pooling): coarse j covers fine 2j and 2j + 1."""
+    return 2 * lo, 2 * hi + 1
+
+
+def check_int(name: str, value, least: int) -> None:
+    """Raise ValueError naming ``name`` unless ``value`` is an int (not a bool) >= ``least``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
