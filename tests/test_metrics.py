@@ -284,6 +284,7 @@ INDEPENDENT = {
     "mse": lambda x, y: ((x - y) ** 2).mean(axis=(1, 2, 3)),
     "psnr": capped_psnr,
     "ssim": lambda x, y: skimage_ssim(x, y),
+    "dssim": lambda x, y: (1 - skimage_ssim(x, y)) / 2,
     "relmse": lambda x, y: ((x - y) ** 2 / (y**2 + 0.01)).mean(axis=(1, 2, 3)),
     "smape": lambda x, y: (np.abs(x - y) / (np.abs(x) + np.abs(y) + 0.01)).mean(axis=(1, 2, 3)),
 }
@@ -337,7 +338,7 @@ def test_metric_shows_its_unit_and_format():
 
 
 def test_unknown_metric_is_a_config_error_listing_the_known_ones():
-    with pytest.raises(ConfigError, match="'lpips'.*l1, mse, psnr, ssim, relmse"):
+    with pytest.raises(ConfigError, match="'lpips'.*l1, mse, psnr, ssim, dssim, relmse"):
         get_metric("lpips")
 
 

@@ -418,6 +418,16 @@ def _ssim_per_image(pred: Tensor, target: Tensor) -> Tensor:
 
 
 @register_metric(
+    "dssim",
+    higher_is_better=False,
+    description="structural dissimilarity (1 − SSIM) / 2, as Deep Shading reports it",
+    fmt=".4f",
+)
+def _dssim_per_image(pred: Tensor, target: Tensor) -> Tensor:
+    return (1 - ssim(pred, target, reduction="none")) / 2
+
+
+@register_metric(
     "relmse",
     higher_is_better=False,
     description=f"relative MSE (p − t)² / (t² + {RELATIVE_EPS:g}), as KPCN reports it",
