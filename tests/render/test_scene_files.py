@@ -89,8 +89,9 @@ def test_an_open_plane_under_a_white_sky_has_the_closed_form_buffers(tmp_path):
     path = write(tmp_path / "plane.xml", scene_xml(PLANE))
     render_scene_file(path, tmp_path / "out", spp=16, reference_spp=64, ao_radius=5.0)
     b = {p.stem: read_exr(p) for p in (tmp_path / "out").glob("*.exr")}
-    # every camera ray goes straight down from the near plane onto the plane, 1.5 away
-    np.testing.assert_allclose(b["depth"], 1.5, rtol=1e-5)
+    # every camera ray goes straight down from the camera onto the plane, 2 away (depth counts
+    # from the camera, not from the near clipping plane at 0.5)
+    np.testing.assert_allclose(b["depth"], 2.0, rtol=1e-5)
     np.testing.assert_allclose(b["normal"], np.broadcast_to([0, 0, 1], (6, 8, 3)), atol=1e-6)
     np.testing.assert_allclose(b["position"][..., 2], 0.0, atol=1e-5)
     np.testing.assert_allclose(b["albedo"], 0.5, rtol=1e-6)
@@ -142,7 +143,7 @@ def test_relative_files_are_found_beside_the_scene_wherever_it_runs(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     before = str(mi.file_resolver())
     render_scene_file(path, tmp_path / "out", spp=1, buffers=["depth"])
-    np.testing.assert_allclose(read_exr(tmp_path / "out" / "depth.exr"), 1.5, rtol=1e-5)
+    np.testing.assert_allclose(read_exr(tmp_path / "out" / "depth.exr"), 2.0, rtol=1e-5)
     assert str(mi.file_resolver()) == before
 
 
