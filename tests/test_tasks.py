@@ -21,6 +21,7 @@ from neuralshade.train import load_config, train
 # networks small enough for seconds; a task without an entry trains its own defaults
 TOY_MODELS = {
     "ao2d": {"net": {"name": "resconv", "args": {"channels": 4, "layers": 2, "strides": [1, 1]}}},
+    "deep-shading": {"net": {"name": "deepshading", "args": {"widths": [4, 8], "groups": [1, 2]}}},
 }
 
 
@@ -97,7 +98,7 @@ def test_every_task_runs_the_whole_pipeline(name, toy_data, tmp_path, killed_at)
     report = evaluate(
         whole["best"], data, out=tmp_path / "eval", equal_quality_images=0, quiet=True
     )
-    assert report["task"] == name and set(report["baselines"]) == set(task.baselines)
+    assert report["task"] == name and set(report["baselines"]) == set(task.baselines_for(info))
     for means in (report["mean"], *report["baselines"].values()):
         assert set(means) == set(task.metrics)
         assert all(v == v for v in means.values())  # no NaN

@@ -144,7 +144,7 @@ def evaluate(
     )
     clamp = all(data.schema[t].kind in DISPLAY_KINDS for t in info["targets"])
     names = tuple(task.metrics)
-    methods = ("network", *(task.baselines if baselines else ()))
+    methods = ("network", *(task.baselines_for(info) if baselines else ()))
 
     def network(i: int) -> torch.Tensor:
         batch = data[i]

@@ -128,6 +128,11 @@ class Task:
         :meth:`predict`: (1, C_target, H, W)."""
         raise NotImplementedError(f"{self.name} has no baseline {name!r}")
 
+    def baselines_for(self, info: Mapping[str, Any]) -> tuple[str, ...]:
+        """The baselines that apply to a checkpoint's inputs and targets (``info``: its
+        sidecar); by default all of :attr:`baselines`."""
+        return self.baselines
+
     def race(self, data: Any, info: Mapping[str, Any], device: Any) -> Race | None:
         """The renderers to reach equal quality with on the eval split ``data`` (a
         :class:`~neuralshade.data.datasets.BufferDataset` of whole images), or None: the task

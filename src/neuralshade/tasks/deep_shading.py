@@ -1,0 +1,184 @@
+"""deep-shading: a G-buffer → screen-space effects (ambient occlusion, indirect light), as Deep
+Shading (Nalbach et al. 2017) learns them, against the classic real-time methods.
+
+Source ``room`` (:mod:`neuralshade.data.sources.room`). The defaults are Deep Shading's for
+AO: the camera-space position and normal (``position_camera``, ``normal_camera``: OpenGL's
+camera axes, derived from the stored world-space buffers and the view's pose) in, the
+converged ray-traced AO (``ao_reference``: ``reference_spp`` cosine-weighted rays of
+``ao_radius`` per pixel) out. Any buffers of the room's schema may be chosen instead
+(``inputs``/``targets`` of the training config): indirect light, for one, from the G-buffer,
+the albedo and the direct light (``configs/deepshade-gi-cpu.yaml``).
+
+Baselines, on the same images and the same position and normal: SSAO, HBAO and GTAO
+(:mod:`neuralshade.baselines`) with their radius set to the dataset's ``ao_radius``; they
+exist for an AO target only. The renderer raced is Mitsuba 3 through the one-pass G-buffer
+integrator: the target buffer at n samples per pixel (for AO, n rays), against the converged
+target the dataset holds.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from neuralshade.data.datasets import BufferDataset
+from neuralshade.errors import ConfigError
+from neuralshade.task import TASKS, ImageTask, Race, Renderer
+
+# OpenGL's camera axes (the room's *_camera buffers) → Mitsuba's (x left, z forward), which
+# the screen-space baselines take
+_TO_MITSUBA = torch.tensor([-1.0, 1.0, -1.0]).view(1, 3, 1, 1)
+AO_TARGETS = ("ao_reference", "ao")
+MITSUBA_USUAL = 256  # AO rays per pixel a production path tracer's AO pass might use
+# the sample counts of the baselines, as their docstrings define them
+BASELINE_SETTINGS = {
+    "ssao": {"samples": 16},
+    "hbao": {"directions": 8, "steps": 6},
+    "gtao": {"slices": 4, "steps": 8},
+}
+
+
+@TASKS.register("deep-shading")
+class DeepShadingTask(ImageTask):
+    name = "deep-shading"
+    source = "room"
+    description = "G-buffer → AO, indirect light (Deep Shading), against SSAO, HBAO, GTAO"
+    inputs = ("position_camera", "normal_camera")
+    targets = ("ao_reference",)
+    default_models = {"net": {"name": "deepshading", "args": {}}}
+    metrics = ("ssim", "dssim", "l1", "psnr")
+    baselines = ("ssao", "hbao", "gtao")
+
+    def check(self, config: Any) -> None:
+        if any(t in AO_TARGETS for t in config.targets) and len(config.targets) > 1:
+            raise ConfigError(
+                f"targets {config.targets}: AO is learned alone (its baselines and its race "
+                "are AO's); train other effects in a run of their own"
+            )
+
+    def checkpoint_meta(self, data_config: Any) -> dict[str, Any]:
+        return {"ao_radius": data_config.ao_radius, "max_depth": data_config.max_depth}
+
+    def baselines_for(self, info: Mapping[str, Any]) -> tuple[str, ...]:
+        """SSAO, HBAO and GTAO approximate AO: the baselines of an AO target only."""
+        return self.baselines if _is_ao(info) else ()
+
+    def predict(self, nets, batch, info: Mapping[str, Any]) -> Tensor:
+        pred = super().predict(nets, batch, info)
+        # AO is a fraction; light is never negative
+        return pred.clamp(0, 1) if _is_ao(info) else pred.clamp_min(0)
+
+    def panels(self, batch, prediction: Tensor, info: Mapping[str, Any]):
+        shown = [(n, batch[n]) for n in info["inputs"] if n.startswith(("normal", "albedo"))]
+        shown = [(n, (b * 0.5 + 0.5) if n.startswith("normal") else b) for n, b in shown]
+        return [
+            *[(n, b[:, :3]) for n, b in shown[:1]],
+            ("network", _display(prediction, info)),
+            ("reference", _display(self.target(batch, info), info)),
+        ]
+
+    # ---- baselines and the renderer
+    def baseline(self, name: str, data: Any, i: int, info: Mapping[str, Any]) -> Tensor:
+        from neuralshade.baselines import SCREEN_SPACE_AO
+        from neuralshade.baselines.camera import focal_pixels
+
+        if name not in SCREEN_SPACE_AO or not _is_ao(info):
+            return super().baseline(name, data, i, info)
+        views = _view_buffers(data)
+        batch = views[i]
+        position = batch["position_camera"][None] * _TO_MITSUBA
+        normal = batch["normal_camera"][None] * _TO_MITSUBA
+        camera = data.record(i)["camera"]
+        h, w = position.shape[-2:]
+        focal = focal_pixels(camera["fov"], camera.get("fov_axis", "x"), h, w)
+        method = SCREEN_SPACE_AO[name]
+        return method(
+            position, normal, focal=focal, radius=data.config.ao_radius, **BASELINE_SETTINGS[name]
+        )
+
+    def race(self, data: Any, info: Mapping[str, Any], device: Any) -> Race | None:
+        """Mitsuba 3 renders the target at n samples per pixel (AO: n rays, one per sample,
+        as the dataset's reference does) against the dataset's converged target."""
+        from neuralshade.errors import NeuralShadeError
+        from neuralshade.render.mitsuba_scene import load_mitsuba
+
+        target = info["targets"][0]
+        if len(info["targets"]) != 1 or not target.endswith("_reference"):
+            return None
+        try:
+            load_mitsuba()
+        except NeuralShadeError:
+            return None
+        buffer = target.removesuffix("_reference")
+
+        @functools.cache
+        def prepared(i: int):  # the Mitsuba scene, once per image, not timed
+            return _prepare(data, i)
+
+        def truth(i: int):
+            return data[i][target].permute(1, 2, 0).numpy()
+
+        def mitsuba(i: int, n: int):
+            from neuralshade.render.mitsuba.gbuffer import render_gbuffers
+
+            scene, common = prepared(i)
+            start = time.perf_counter()
+            out = render_gbuffers(scene, spp=n, seed=n, buffers=[buffer], **common)[buffer]
+            return out, time.perf_counter() - start
+
+        def notes() -> dict[str, Any]:
+            mi = load_mitsuba()
+            return {"variant": mi.variant(), "version": mi.__version__, "buffer": buffer}
+
+        usual = MITSUBA_USUAL if buffer == "ao" else None
+        reference = {
+            "renderer": "mitsuba",
+            "buffer": buffer,
+            "samples": data.config.reference_spp,
+        }
+        return Race(truth, {"mitsuba": Renderer(mitsuba, usual=usual, notes=notes)}, reference)
+
+
+def _is_ao(info: Mapping[str, Any]) -> bool:
+    return list(info["targets"]) in ([t] for t in AO_TARGETS)
+
+
+def _display(image: Tensor, info: Mapping[str, Any]) -> Tensor:
+    """AO as it is; light through a simple tone map (Reinhard) for a sheet."""
+    return image if _is_ao(info) else image / (1 + image)
+
+
+@functools.cache
+def _views_of(root: str, split: str) -> BufferDataset:
+    return BufferDataset(root, split, ("position_camera", "normal_camera"), crop=None, mode="full")
+
+
+def _view_buffers(data: Any) -> Any:
+    """``data`` if it serves the camera-space position and normal, else a dataset that does."""
+    if {"position_camera", "normal_camera"} <= set(data.buffers):
+        return data
+    return _views_of(str(data.root), data.split)
+
+
+def _prepare(data: Any, i: int) -> tuple[Any, dict[str, Any]]:
+    """Image i's scene on Mitsuba and the render_gbuffers settings the dataset used."""
+    from neuralshade.render.mitsuba.scene_dict import to_mitsuba
+    from neuralshade.scenes.model import surface_table
+
+    record = data.record(i)
+    scene = data.source.scene(data.config, record)
+    table = surface_table(scene)
+    common = {
+        "ao_radius": data.config.ao_radius,
+        "max_depth": data.config.max_depth,
+        "roughness": dict(zip(table.shape_ids, table.roughness.tolist(), strict=True)),
+        "sensor": record["view"],
+        "hide_emitters": scene.lights_hidden,
+    }
+    return to_mitsuba(scene), common
+

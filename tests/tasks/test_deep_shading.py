@@ -1,0 +1,76 @@
+"""deep-shading: its baselines see the room's camera-space buffers as the renderer does, its race
+converges on the dataset's reference, and it refuses what it cannot measure."""
+
+import numpy as np
+import pytest
+import torch
+
+from neuralshade.data.datasets import BufferDataset
+from neuralshade.data.generate import generate, load_config
+from neuralshade.errors import ConfigError
+from neuralshade.task import get_task
+from neuralshade.train import load_config as train_config
+
+pytestmark = pytest.mark.mitsuba
+AO_INFO = {"inputs": ["position_camera", "normal_camera"], "targets": ["ao_reference"]}
+
+
+@pytest.fixture(scope="module")
+def room(tmp_path_factory):
+    from neuralshade.errors import NeuralShadeError
+    from neuralshade.render.mitsuba_scene import load_mitsuba
+
+    try:
+        load_mitsuba()
+    except NeuralShadeError as exc:
+        pytest.skip(str(exc))
+    root = tmp_path_factory.mktemp("room") / "data"
+    values = {"count": 2, "views": 1, "size": 40, "seed": 3, "spp": 2, "reference_spp": 128,
+              "buffers": ["position", "normal", "depth"], "reference_buffers": ["ao"],
+              "split": {"train": 0.5, "val": 0.0, "test": 0.5}}  # fmt: skip
+    generate(root, load_config(values, source="room"), quiet=True)
+    return BufferDataset(root, "all", ("position_camera", "normal_camera", "ao_reference"),
+                         crop=None, mode="full")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["ssao", "hbao", "gtao"])
+def test_baselines_approach_the_ray_traced_ao_of_a_room(room, name):
+    """Given the dataset's OpenGL camera-space buffers, each baseline darkens where the
+    renderer does: a wrong axis or sign would put every pixel behind the camera (AO = 1)."""
+    task = get_task("deep-shading")
+    errors, trivial = [], []
+    for i in range(len(room)):
+        truth = room[i]["ao_reference"][None]
+        ao = task.baseline(name, room, i, AO_INFO)
+        assert ao.shape == truth.shape and 0 <= ao.min() and ao.max() <= 1
+        errors.append(float((ao - truth).abs().mean()))
+        trivial.append(float((1 - truth).abs().mean()))
+    assert np.mean(errors) < 0.6 * np.mean(trivial), (errors, trivial)
+
+
+def test_the_baselines_are_ao_baselines_only():
+    task = get_task("deep-shading")
+    assert task.baselines_for(AO_INFO) == ("ssao", "hbao", "gtao")
+    gi = {"inputs": ["position_camera", "albedo"], "targets": ["indirect_reference"]}
+    assert task.baselines_for(gi) == ()
+
+
+def test_mitsuba_at_more_rays_comes_closer_to_the_reference(room):
+    race = get_task("deep-shading").race(room, AO_INFO, torch.device("cpu"))
+    renderer = race.renderers["mitsuba"]
+    truth = race.truth(0)
+    errors = []
+    for n in (2, 32):
+        image, seconds = renderer.render(0, n)
+        assert image.shape == truth.shape and seconds > 0
+        errors.append(np.abs(image - truth).mean())
+    # Monte Carlo: 16x the rays, about a quarter of the error
+    assert errors[1] < 0.5 * errors[0], errors
+    assert race.reference == {"renderer": "mitsuba", "buffer": "ao", "samples": 128}
+
+
+def test_ao_is_learned_alone(room):
+    values = {"task": "deep-shading", "data": str(room.root),
+              "targets": ["ao_reference", "indirect_reference"]}  # fmt: skip
+    with pytest.raises(ConfigError, match="AO is learned alone"):
+        train_config(values)
