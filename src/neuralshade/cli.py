@@ -81,12 +81,18 @@ def _render_values(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in RENDER_FLAGS if getattr(args, k) is not None}
 
 
+def _names(text: str | None) -> list[str] | None:
+    """A comma-separated list of names (None stays None)."""
+    return None if text is None else [n for n in text.split(",") if n]
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from neuralshade.render.mitsuba.files import SCENE_SUFFIXES, render_scene_file
 
     scene_only = {
         "--spp": args.spp,
         "--reference-spp": args.reference_spp,
+        "--reference-buffers": args.reference_buffers,
         "--size": args.size,
         "--buffers": args.buffers,
         "--max-depth": args.max_depth,
@@ -100,8 +106,9 @@ def cmd_render(args: argparse.Namespace) -> int:
         options = {
             "spp": args.spp,
             "reference_spp": args.reference_spp,
+            "reference_buffers": _names(args.reference_buffers),
             "size": None if args.size is None else _size(args.size),
-            "buffers": None if args.buffers is None else [b for b in args.buffers.split(",") if b],
+            "buffers": _names(args.buffers),
             "max_depth": args.max_depth,
             "ao_radius": args.ao_radius,
         }
@@ -188,7 +195,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     if args.buffers is not None:
-        values["buffers"] = [b for b in args.buffers.split(",") if b]
+        values["buffers"] = _names(args.buffers)
     room_only = [f"--{k.replace('_', '-')}" for k in ROOM_FLAGS if getattr(args, k) is not None]
     ao2d_only = [f"--{k.replace('_', '-')}" for k in _render_values(args)]
     ao2d_only += ["--vary"] if args.vary else []
@@ -197,7 +204,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
             raise ConfigError(f"{', '.join(ao2d_only)}: ao2d's flags, not room's (see --help)")
         values.update({k: getattr(args, k) for k in ROOM_FLAGS if getattr(args, k) is not None})
         if args.reference_buffers is not None:
-            values["reference_buffers"] = [b for b in args.reference_buffers.split(",") if b]
+            values["reference_buffers"] = _names(args.reference_buffers)
     else:
         if room_only:
             raise ConfigError(f"{', '.join(room_only)}: room's flags, not ao2d's (see --help)")
@@ -482,7 +489,13 @@ def _render_options(p: argparse.ArgumentParser) -> None:
     scene.add_argument(
         "--reference-spp",
         type=int,
-        help="also beauty_reference.exr, the beauty at this many samples (default: none)",
+        help="also a converged pass at this many samples: <buffer>_reference.exr for each of "
+        "--reference-buffers (default: none)",
+    )
+    scene.add_argument(
+        "--reference-buffers",
+        help="buffers of the converged pass, comma-separated: beauty or any G-buffer but "
+        "beauty_variance (default: beauty)",
     )
     scene.add_argument("--size", help="film size W or WxH, overriding the scene's (default: its)")
     scene.add_argument(

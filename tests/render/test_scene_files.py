@@ -136,6 +136,44 @@ def test_the_size_override_renders_the_file_as_if_it_said_that_size(tmp_path):
             ), (list(given)[i], name)
 
 
+def test_the_reference_pass_writes_the_buffers_asked_for(tmp_path):
+    path = write(tmp_path / "plane.xml", scene_xml(PLANE))
+    info = render_scene_file(
+        path, tmp_path / "out", spp=2, buffers=["depth"], reference_spp=16,
+        reference_buffers=["ao", "normal"],
+    )  # fmt: skip
+    assert {p.name for p in (tmp_path / "out").glob("*.exr")} == {
+        "depth.exr", "ao_reference.exr", "normal_reference.exr"}  # fmt: skip
+    assert info["reference_buffers"] == ["ao", "normal"]
+    assert np.all(read_exr(tmp_path / "out" / "ao_reference.exr") == 1)  # an open plane
+    with pytest.raises(ConfigError, match="need a reference pass"):
+        render_scene_file(path, tmp_path / "o2", reference_buffers=["ao"])
+
+
+def test_params_record_the_camera_that_projects_each_position_onto_its_pixel(tmp_path):
+    """world_to_camera (Mitsuba's axes: x left, y up, z forward) and the horizontal fov."""
+    sensor = (
+        '<sensor type="perspective"><float name="fov" value="30"/>'
+        '<string name="fov_axis" value="y"/><transform name="to_world">'
+        '<lookat origin="1, -2, 3" target="0, 0, 0" up="0, 0, 1"/></transform>'
+        f"{film(20, 12)}</sensor>"
+    )
+    path = write(tmp_path / "tilted.xml", scene_xml(PLANE, sensor))
+    info = render_scene_file(path, tmp_path / "out", spp=256, buffers=["position"])
+    camera = info["camera"]
+    assert camera["type"] == "PerspectiveCamera" and camera["fov_axis"] == "x"
+    matrix = np.array(camera["world_to_camera"]).reshape(4, 4)
+    p = read_exr(tmp_path / "out" / "position.exr").reshape(-1, 3)
+    x, y, z = (matrix[:3, :3] @ p.T + matrix[:3, 3:]) * np.array([[-1], [1], [1]])  # x right
+    focal = 20 / 2 / np.tan(np.radians(camera["fov"]) / 2)
+    assert z.min() > 0 and abs(camera["fov"] - 2 * np.degrees(np.arctan(20 / 12 * np.tan(
+        np.radians(15))))) < 1e-3  # fmt: skip
+    rows, cols = np.mgrid[0:12, 0:20] + 0.5
+    # the mean of 256 positions jittered across the pixel: within a tenth of a pixel of its centre
+    np.testing.assert_allclose(x / z * focal + 10, cols.ravel(), atol=0.1)
+    np.testing.assert_allclose(-y / z * focal + 6, rows.ravel(), atol=0.1)
+
+
 def test_relative_files_are_found_beside_the_scene_wherever_it_runs(tmp_path, monkeypatch):
     write(tmp_path / "scene" / "tri.obj", "v -5 -5 0\nv 5 -5 0\nv 0 5 0\nf 1 2 3\n")
     body = '<shape type="obj"><string name="filename" value="tri.obj"/></shape>'
@@ -325,7 +363,8 @@ def test_the_cli_renders_a_scene_and_refuses_the_other_inputs_flags(tmp_path, ca
 
 def test_the_help_and_the_sheet_know_every_buffer_and_default():
     kinds = {"linear", "vector", "scalar", "id", "srgb", "mask"}
-    assert set(SHEET_KINDS) == {*BUFFERS, "beauty_reference"} and set(SHEET_KINDS.values()) <= kinds
+    references = {f"{n}_reference" for n in BUFFERS if n != "beauty_variance"}
+    assert set(SHEET_KINDS) == {*BUFFERS, *references} and set(SHEET_KINDS.values()) <= kinds
     render = build_parser("render")._subparsers._group_actions[0].choices["render"]
     flags = {action.dest: action.help for action in render._actions}
     assert ", ".join(BUFFERS) in " ".join(flags["buffers"].split())

@@ -4,12 +4,16 @@
 (:func:`neuralshade.scenes.model.load_scene`), renders every buffer of
 :mod:`neuralshade.render.mitsuba.gbuffer` from its first sensor, and writes them to a folder:
 
-- ``<buffer>.exr`` for each buffer (float32; Y or RGB channels), and ``beauty_reference.exr``,
-  a converged beauty at ``reference_spp``, when asked for;
+- ``<buffer>.exr`` for each buffer (float32; Y or RGB channels), and, with ``reference_spp``,
+  ``<buffer>_reference.exr`` for each of ``reference_buffers`` (default: the beauty), from a
+  converged pass at that many samples;
 - ``beauty.png``: the linear beauty through the sRGB curve, clipped at 1;
 - ``contact_sheet.png``: every buffer labelled and shown by its kind (:data:`SHEET_KINDS`);
-- ``params.json``: every setting used, the scene file and its SHA-256, Mitsuba's version and
-  variant, and the seconds taken. It is written last, so its presence marks a finished render.
+- ``params.json``: every setting used, the scene file and its SHA-256, the camera (its
+  world-to-camera matrix in Mitsuba's axes, x left, y up, z forward, and its horizontal field
+  of view, so that camera-space buffers can be derived from the world-space ones), Mitsuba's
+  version and variant, and the seconds taken. It is written last, so its presence marks a
+  finished render.
 
 Every file is written atomically, after all the rendering: an error leaves no file behind,
 and outputs that could not be written (a file in the way, an output that would replace the
@@ -85,6 +89,13 @@ SHEET_KINDS: dict[str, str] = {
     "shadows": "scalar",
     "ao": "scalar",
 }
+SHEET_KINDS.update(
+    {
+        f"{n}_reference": k
+        for n, k in list(SHEET_KINDS.items())
+        if n in BUFFERS and n != "beauty_variance"
+    }
+)
 
 _MAX_SIDE = 16384  # as neuralshade.scenes.model.Film
 _SHEET_COLUMNS = 6
@@ -103,12 +114,14 @@ def render_scene_file(
     seed: int = 0,
     device: str = "cpu",
     max_depth: int = 5,
+    reference_buffers: Sequence[str] | None = None,
 ) -> dict:
     """Render the scene at ``path`` (Mitsuba 3 ``.xml`` or scene ``.json``) into ``out_dir``.
 
-    spp: samples per pixel of the G-buffers. reference_spp: with a value, also
-    ``beauty_reference``, the beauty at that many samples (seed ``seed + 1``: independent of
-    the noisy beauty). size: (width, height) in pixels, overriding the file's film (see the
+    spp: samples per pixel of the G-buffers. reference_spp: with a value, also a converged pass
+    at that many samples (seed ``seed + 1``: independent of the noisy one), written as
+    ``<name>_reference`` for each of ``reference_buffers`` (default ``["beauty"]``; any buffer
+    but ``beauty_variance``). size: (width, height) in pixels, overriding the file's film (see the
     module docs). buffers: names from :data:`~neuralshade.render.mitsuba.gbuffer.BUFFERS`
     (default: all; ``beauty_variance`` needs ``spp >= 2``). ao_radius: AO ray length in world
     units. device: ``cpu`` (Mitsuba's ``llvm_ad_rgb``), ``cuda`` (``cuda_ad_rgb``) or ``auto``.
@@ -124,8 +137,17 @@ def render_scene_file(
     """
     src, out = Path(path), Path(out_dir)
     variant = mitsuba_variant(device)
-    names = _check_settings(
-        src, spp, reference_spp, size, buffers, ao_radius, seed, max_depth, variant
+    names, reference_names = _check_settings(
+        src,
+        spp,
+        reference_spp,
+        reference_buffers,
+        size,
+        buffers,
+        ao_radius,
+        seed,
+        max_depth,
+        variant,
     )
     from neuralshade.render.mitsuba_scene import load_mitsuba
 
@@ -133,7 +155,8 @@ def render_scene_file(
     start = time.perf_counter()
     sha256 = hashlib.sha256(src.read_bytes()).hexdigest()
     source = _parse_xml(mi, src, size) if src.suffix.lower() == ".xml" else _parse_json(src, size)
-    written = [f"{n}.exr" for n in _with_reference(names, reference_spp)]
+    order = _with_reference(names, reference_names)
+    written = [f"{n}.exr" for n in order]
     written += ["beauty.png"] * ("beauty" in names) + ["contact_sheet.png", "params.json"]
     check_outputs(out, [out / n for n in written], [src, *source.files])
 
@@ -144,14 +167,13 @@ def render_scene_file(
               "hide_emitters": source.hide_emitters}  # fmt: skip
     result = render_gbuffers(scene, spp=spp, seed=seed, buffers=names, **common)
     rendered = time.perf_counter()
-    if reference_spp is not None:
+    if reference_names:
         reference = render_gbuffers(
-            scene, spp=reference_spp, seed=seed + 1, buffers=["beauty"], **common
+            scene, spp=reference_spp, seed=seed + 1, buffers=reference_names, **common
         )
-        result["beauty_reference"] = reference["beauty"]
+        result.update({f"{n}_reference": v for n, v in reference.items()})
     done = time.perf_counter()
 
-    order = _with_reference(names, reference_spp)
     panels = [(name, result[name], SHEET_KINDS[name]) for name in order]
     sheet = contact_sheet(panels, columns=_SHEET_COLUMNS, scale=math.ceil(_SHEET_PANEL / width))
     info = {
@@ -165,6 +187,8 @@ def render_scene_file(
         "reference_spp": reference_spp,
         "reference_seed": None if reference_spp is None else seed + 1,
         "buffers": names,
+        "reference_buffers": reference_names,
+        "camera": camera_record(scene.sensors()[0]),
         "ao_radius": ao_radius,
         "seed": seed,
         "max_depth": max_depth,
@@ -208,26 +232,47 @@ def mitsuba_variant(device: str) -> str:
     return "cuda_ad_rgb"
 
 
-def _with_reference(names: Sequence[str], reference_spp: int | None) -> list[str]:
-    """The buffers written, in order: ``beauty_reference`` (if any) right after ``beauty``."""
+def _with_reference(names: Sequence[str], reference: Sequence[str]) -> list[str]:
+    """The buffers written, in order: each ``<name>_reference`` right after ``<name>`` (at the
+    end where ``<name>`` itself is not rendered)."""
     out = list(names)
-    if reference_spp is not None:
-        out.insert(out.index("beauty") + 1 if "beauty" in out else 0, "beauty_reference")
+    for name in reference:
+        out.insert(out.index(name) + 1 if name in out else len(out), f"{name}_reference")
     return out
+
+
+def camera_record(sensor: Any) -> dict[str, Any]:
+    """A sensor's pose and field of view as params.json records them: ``world_to_camera``, the
+    4×4 matrix (row-major, 16 numbers; Mitsuba's camera axes: x left, y up, z forward), and
+    ``fov``, the horizontal field of view in degrees (``fov_axis`` "x"; None for a camera
+    without one, such as an orthographic one)."""
+    import mitsuba as mi
+
+    to_world = np.asarray(sensor.world_transform().matrix, np.float64).reshape(4, 4)
+    params = mi.traverse(sensor)
+    fov = float(params["x_fov"][0]) if "x_fov" in params else None
+    return {
+        "type": sensor.class_name(),
+        "world_to_camera": np.linalg.inv(to_world).reshape(16).tolist(),
+        "fov": fov,
+        "fov_axis": "x",
+    }
 
 
 def _check_settings(
     src: Path,
     spp: int,
     reference_spp: int | None,
+    reference_buffers: Sequence[str] | None,
     size: tuple[int, int] | None,
     buffers: Sequence[str] | None,
     ao_radius: float,
     seed: int,
     max_depth: int,
     variant: str,
-) -> list[str]:
-    """The buffer names to render, after refusing every bad setting (before any work)."""
+) -> tuple[list[str], list[str]]:
+    """The buffer names to render and those of the converged pass, after refusing every bad
+    setting (before any work)."""
     if src.suffix.lower() not in SCENE_SUFFIXES:
         raise InputError(f"{src}: a scene file is Mitsuba 3 .xml or neuralshade .json")
     if not src.is_file():
@@ -245,9 +290,18 @@ def _check_settings(
             raise ConfigError(
                 f"size must be (width, height), each 1 to {_MAX_SIDE} pixels, got {size!r}"
             )
+    reference: list[str] = []
+    if reference_spp is None and reference_buffers is not None:
+        raise ConfigError("reference buffers need a reference pass: give its reference_spp")
     if reference_spp is not None:
-        check_gbuffer_settings(reference_spp, ["beauty"], ao_radius, max_depth, variant)
-    return check_gbuffer_settings(spp, buffers, ao_radius, max_depth, variant)
+        reference = list(reference_buffers if reference_buffers is not None else ["beauty"])
+        if not reference or "beauty_variance" in reference:
+            raise ConfigError(
+                f"reference buffers: give one or more of {', '.join(BUFFERS)} but "
+                f"beauty_variance, got {reference}"
+            )
+        reference = check_gbuffer_settings(reference_spp, reference, ao_radius, max_depth, variant)
+    return check_gbuffer_settings(spp, buffers, ao_radius, max_depth, variant), reference
 
 
 # ------------------------------------------------------------------------------------------------
