@@ -1,6 +1,6 @@
 """neuralshade: learn expensive rendering effects from cheap inputs."""
 
-__all__ = ["__version__", "shade"]
+__all__ = ["__version__", "infer", "shade"]
 
 
 def __getattr__(name: str):
@@ -10,6 +10,10 @@ def __getattr__(name: str):
         from neuralshade.shading import shade
 
         return shade
+    if name == "infer":  # the module, callable as its function infer(model, buffers)
+        import neuralshade.infer as module
+
+        return module
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 

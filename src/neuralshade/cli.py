@@ -363,6 +363,18 @@ def cmd_shade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_infer(args: argparse.Namespace) -> int:
+    from neuralshade.infer import infer_folder
+
+    r = infer_folder(args.model, args.folder, args.out, device=args.device, tile=args.tile)
+    w, h = r["size"]
+    print(
+        f"{r['task']}: {', '.join(r['inputs'])} -> {', '.join(r['targets'])} ({w}x{h}) in "
+        f"{r['milliseconds']:.1f} ms on {r['device']} -> {args.out}"
+    )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from neuralshade.demo import demo
 
@@ -631,6 +643,20 @@ def _shade_options(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_shade)
 
 
+def _infer_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="bundled model name or checkpoint path")
+    p.add_argument("folder", help="a folder `neuralshade render SCENE` wrote (its buffers)")
+    p.add_argument("-o", "--out", required=True, help="output directory")
+    _add_device(p)
+    p.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        help="tile side for large images (default: tiles of 1024 above 2048x2048)",
+    )
+    p.set_defaults(func=cmd_infer)
+
+
 def _demo_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text", default="hello world", help='text to draw (default: "hello world")')
     p.add_argument("--out", default="demo", help="output directory (default: demo)")
@@ -776,6 +802,16 @@ COMMANDS: dict[str, tuple[dict[str, str], Callable[[argparse.ArgumentParser], No
             "failed.",
         ),
         _shade_options,
+    ),
+    "infer": (
+        dict(
+            help="apply a G-buffer model to a render folder (milliseconds)",
+            description="Run a trained model (a bundled name or a checkpoint) on the buffers "
+            "of a folder `neuralshade render SCENE` wrote: the model's inputs are read by "
+            "name (<name>.exr) or derived (camera-space buffers, from the camera in "
+            "params.json). Writes OUT/<target>.exr, a PNG of it and infer.json.",
+        ),
+        _infer_options,
     ),
     "demo": (
         dict(

@@ -16,20 +16,27 @@ depends on (:meth:`neuralshade.task.Task.context`; for ao2d the renderer's reach
   1/255 for ShadeUNet, ``tests/test_infer.py``): no seams, no blending. Inputs above
   ``AUTO_TILE_PIXELS`` are tiled automatically.
 
-``neuralshade shade`` (:mod:`neuralshade.shading`) is the ao2d command on top of this.
+``neuralshade shade`` (:mod:`neuralshade.shading`) is the ao2d command on top of this;
+:func:`infer` runs any model on named buffers (numpy or torch) and :func:`infer_folder` on a
+folder ``neuralshade render`` wrote (``neuralshade infer MODEL RENDER_DIR -o OUT``). The module
+itself is callable: ``neuralshade.infer(model, buffers)`` is :func:`infer`.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
+import time
+import types
 from collections import OrderedDict
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from neuralshade import checkpoint
@@ -199,3 +206,139 @@ def predict(
                 :, margin - top : margin - top + th, margin - left : margin - left + tw
             ]
     return out
+
+
+def infer(
+    model: str | os.PathLike | torch.nn.Module,
+    buffers: Mapping[str, Any] | str | os.PathLike,
+    *,
+    device: str | torch.device = "auto",
+    tile: int | None = None,
+) -> dict[str, np.ndarray]:
+    """A model's prediction from named buffers: {target name: (H, W, C) float32}.
+
+    model: a bundled model's name, a checkpoint path, or a network from :func:`load_model`.
+    buffers: {name: (H, W, C) or (H, W) array or tensor} holding the model's inputs (its
+    sidecar's ``inputs``, e.g. ``position_camera`` and ``normal_camera``), or a folder written
+    by ``neuralshade render``, from which they are read or derived (:func:`infer_folder`'s).
+    tile: as :func:`predict`.
+
+    Example::
+
+        import neuralshade
+        out = neuralshade.infer("runs/ao/checkpoints/best.safetensors", "renders/room")
+        out["ao_reference"].shape  # (H, W, 1)
+    """
+    net, info = model, getattr(model, "sidecar", None)
+    if info is None:
+        net, info = load_model(model, device)
+    dev = next(net.parameters()).device
+    if isinstance(buffers, (str, os.PathLike)):
+        inputs = _folder_inputs(info, buffers)
+    else:
+        inputs = _array_inputs(info, buffers)
+    pred = predict(net, {k: v.to(dev) for k, v in inputs.items()}, info, tile)
+    return _split_targets(info, pred)
+
+
+def infer_folder(
+    model: str | os.PathLike,
+    folder: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    device: str = "auto",
+    tile: int | None = None,
+) -> dict[str, Any]:
+    """Run ``model`` on the render folder ``folder``; write ``OUT/<name>.exr`` and a PNG for each
+    target (``<name>``: the target without ``_reference``, e.g. ``ao``). Returns a summary:
+    the files written, the size and the milliseconds the network took (after a warm-up)."""
+    from neuralshade.imageio import write_exr, write_json, write_png
+    from neuralshade.outputs import check_outputs
+    from neuralshade.sheets import display
+
+    net, info = load_model(model, device)
+    task = get_task(info["task"])
+    folder, out = Path(folder), Path(out_dir)
+    names = {t: t.removesuffix("_reference") for t in info["targets"]}
+    files = [out / f"{n}.{ext}" for n in names.values() for ext in ("exr", "png")]
+    check_outputs(out, [*files, out / "infer.json"], [*folder.glob("*")])
+    dev = next(net.parameters()).device
+    inputs = {k: v.to(dev) for k, v in _folder_inputs(info, folder).items()}
+    predict(net, inputs, info, tile)  # warm-up: the first call allocates
+    start = time.perf_counter()
+    pred = predict(net, inputs, info, tile)
+    seconds = time.perf_counter() - start
+    schema = _schema(task)
+    for target, array in _split_targets(info, pred).items():
+        write_exr(out / f"{names[target]}.exr", array)
+        write_png(out / f"{names[target]}.png", display(array, schema[target].kind))
+    h, w = pred.shape[-2:]
+    summary = {
+        "model": str(model),
+        "task": task.name,
+        "folder": str(folder),
+        "inputs": list(info["inputs"]),
+        "targets": list(info["targets"]),
+        "size": [int(w), int(h)],
+        "milliseconds": 1e3 * seconds,
+        "device": str(dev),
+        "outputs": [f.name for f in files],
+    }
+    write_json(out / "infer.json", summary)
+    return summary
+
+
+def _schema(task: Task) -> dict[str, Any]:
+    from neuralshade.data.sources import get_source
+
+    source = get_source(task.source)
+    return source.schema(source.load_config({}))
+
+
+def _folder_inputs(info: Mapping[str, Any], folder: str | os.PathLike) -> dict[str, torch.Tensor]:
+    from neuralshade.data.folder import read_folder
+    from neuralshade.data.sources import get_source
+
+    source = get_source(get_task(info["task"]).source)
+    arrays = read_folder(source, folder, info["inputs"])
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+
+
+def _array_inputs(info: Mapping[str, Any], buffers: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """The model's inputs from (H, W, C) or (H, W) arrays: checked, as (C, H, W) float32."""
+    missing = [n for n in info["inputs"] if n not in buffers]
+    if missing:
+        raise InputError(f"the model needs the buffers {missing} (it reads {info['inputs']})")
+    schema = _schema(get_task(info["task"]))
+    out = {}
+    for name in info["inputs"]:
+        t = torch.as_tensor(np.asarray(buffers[name]), dtype=torch.float32)
+        t = t[None] if t.dim() == 2 else t.permute(2, 0, 1) if t.dim() == 3 else t
+        channels = schema[name].channels if name in schema else t.shape[0]
+        if t.dim() != 3 or t.shape[0] != channels:
+            raise InputError(f"{name} must be (H, W, {channels}), got {tuple(buffers[name].shape)}")
+        if not torch.isfinite(t).all():
+            raise InputError(f"{name} has NaN or infinite values")
+        out[name] = t.contiguous()
+    return out
+
+
+def _split_targets(info: Mapping[str, Any], pred: torch.Tensor) -> dict[str, np.ndarray]:
+    """(C, H, W) prediction → {target: (H, W, C_target)} by the targets' channels."""
+    schema = _schema(get_task(info["task"]))
+    out, start = {}, 0
+    for name in info["targets"]:
+        c = schema[name].channels if name in schema else pred.shape[0] - start
+        out[name] = pred[start : start + c].permute(1, 2, 0).float().cpu().numpy()
+        start += c
+    return out
+
+
+class _CallableModule(types.ModuleType):
+    """``neuralshade.infer(model, buffers)``: the module called is :func:`infer`."""
+
+    def __call__(self, model, buffers, **options):
+        return infer(model, buffers, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -173,6 +173,15 @@ def view_matrix(origin: Sequence[float], target: Sequence[float], up: Sequence[f
     return np.linalg.inv(to_world)
 
 
+def world_to_camera(camera: Mapping[str, Any]) -> np.ndarray:
+    """The 4×4 world-to-camera matrix (Mitsuba's axes) of a recorded camera: a scene camera
+    (``origin``, ``target``, ``up``: the dataset manifest's) or a render's (``world_to_camera``:
+    the params.json of ``neuralshade render``)."""
+    if "world_to_camera" in camera:
+        return np.asarray(camera["world_to_camera"], np.float64).reshape(4, 4)
+    return view_matrix(camera["origin"], camera["target"], camera["up"])
+
+
 def camera_space(world: np.ndarray, matrix: np.ndarray, point: bool) -> np.ndarray:
     """(3, H, W) world-space vectors in the camera space of the 4×4 world-to-camera ``matrix``:
     points rotated and moved, directions rotated. A pixel whose vector is 0 (nothing there)
@@ -320,8 +329,7 @@ class RoomSource(Source):
         size: tuple[int, int],
         read: Callable[[str], np.ndarray],
     ) -> np.ndarray:
-        c = record["camera"]
-        pose = view_matrix(c["origin"], c["target"], c["up"])
+        pose = world_to_camera(record["camera"])
         if name == "pose":
             values = pose.astype(np.float32).reshape(16)
             return np.broadcast_to(values[:, None, None], (16, *size))

@@ -1,0 +1,117 @@
+"""`neuralshade infer MODEL RENDER_DIR`: a G-buffer model on a folder `neuralshade render` wrote,
+its camera-space inputs derived from the recorded camera, any size, clear refusals."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import neuralshade
+from neuralshade import checkpoint
+from neuralshade.cli import main
+from neuralshade.imageio import read_exr, write_exr
+from neuralshade.models import build
+
+pytestmark = pytest.mark.mitsuba
+INPUTS = ["position_camera", "normal_camera"]
+
+
+@pytest.fixture(scope="module")
+def render(tmp_path_factory):
+    from neuralshade.errors import NeuralShadeError
+    from neuralshade.render.mitsuba.files import render_scene_file
+    from neuralshade.render.mitsuba_scene import load_mitsuba
+
+    try:
+        load_mitsuba()
+    except NeuralShadeError as exc:
+        pytest.skip(str(exc))
+    folder = tmp_path_factory.mktemp("render") / "spheres"
+    examples = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
+    render_scene_file(examples / "spheres.xml", folder, spp=4, size=(40, 28),
+                      buffers=["position", "normal", "depth"])  # fmt: skip
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    torch.manual_seed(0)
+    net = build("deepshading", in_channels=6, out_channels=1, widths=[4, 8], groups=[1, 2])
+    for p in net.parameters():  # away from init, so the output depends on every input
+        p.data.add_(0.1 * torch.randn_like(p))
+    meta = {"task": "deep-shading", "inputs": INPUTS, "targets": ["ao_reference"],
+            "loss": "l1"}  # fmt: skip
+    path = tmp_path_factory.mktemp("model") / "net"
+    checkpoint.save(path, {"net": net}, meta)
+    return path.with_suffix(".safetensors"), net.eval()
+
+
+def camera_space_by_hand(folder):
+    """Independently of the package: OpenGL camera axes from params.json's Mitsuba matrix."""
+    camera = json.loads((folder / "params.json").read_text())["camera"]
+    m = np.diag([-1.0, 1.0, -1.0, 1.0]) @ np.array(camera["world_to_camera"]).reshape(4, 4)
+    p, n = read_exr(folder / "position.exr"), read_exr(folder / "normal.exr")
+    pc = np.where((p != 0).any(-1, keepdims=True), p @ m[:3, :3].T + m[:3, 3], 0)  # 0: no hit
+    nc = n @ m[:3, :3].T
+    return np.concatenate([pc, nc], axis=-1).transpose(2, 0, 1)[None].astype(np.float32)
+
+
+def test_infer_runs_the_model_on_the_derived_camera_space_buffers(render, model, tmp_path):
+    path, net = model
+    assert main(["infer", str(path), str(render), "-o", str(tmp_path / "out"),
+                 "--device", "cpu"]) == 0  # fmt: skip
+    written = read_exr(tmp_path / "out" / "ao.exr")
+    with torch.no_grad():
+        expected = net(torch.from_numpy(camera_space_by_hand(render))).clamp(0, 1)
+    np.testing.assert_allclose(written[..., 0], expected[0, 0].numpy(), atol=1e-5)
+    assert (tmp_path / "out" / "ao.png").is_file()
+    summary = json.loads((tmp_path / "out" / "infer.json").read_text())
+    assert summary["size"] == [40, 28] and summary["inputs"] == INPUTS
+
+
+def test_tiles_give_the_untiled_result_and_the_module_is_callable(render, model):
+    path, _ = model
+    whole = neuralshade.infer(path, render, device="cpu")["ao_reference"]
+    tiled = neuralshade.infer(path, render, device="cpu", tile=16)["ao_reference"]
+    assert whole.shape == (28, 40, 1)
+    np.testing.assert_allclose(tiled, whole, atol=1e-3)
+    arrays = {"position_camera": camera_space_by_hand(render)[0, :3].transpose(1, 2, 0),
+              "normal_camera": camera_space_by_hand(render)[0, 3:].transpose(1, 2, 0)}  # fmt: skip
+    np.testing.assert_allclose(neuralshade.infer(path, arrays, device="cpu")["ao_reference"],
+                               whole, atol=1e-5)  # fmt: skip
+
+
+def run(argv, capsys):
+    code = main(argv)
+    return code, capsys.readouterr().err
+
+
+def test_a_missing_buffer_is_named(render, model, tmp_path, capsys):
+    folder = tmp_path / "partial"
+    folder.mkdir()
+    for name in ("position.exr", "params.json"):
+        (folder / name).write_bytes((render / name).read_bytes())
+    code, err = run(["infer", str(model[0]), str(folder), "-o", str(tmp_path / "o")], capsys)
+    assert code == 2 and "has no normal.exr" in err and "normal_camera" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_nan_and_mismatched_sizes_are_refused(render, model, tmp_path, capsys):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for f in render.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    normal = read_exr(render / "normal.exr")
+    normal[3, 4, 0] = np.nan
+    write_exr(folder / "normal.exr", normal)
+    code, err = run(["infer", str(model[0]), str(folder), "-o", str(tmp_path / "o1")], capsys)
+    assert code == 2 and "NaN or infinite" in err
+    write_exr(folder / "normal.exr", normal[:20])
+    code, err = run(["infer", str(model[0]), str(folder), "-o", str(tmp_path / "o2")], capsys)
+    assert code == 2 and "differ in size" in err
+
+
+def test_a_model_of_another_task_is_refused(render, tmp_path, capsys):
+    code, err = run(["infer", "ao2d-unet-cpu", str(render), "-o", str(tmp_path / "o")], capsys)
+    assert code == 2 and "needs source (source.png), an image of the ao2d source" in err
