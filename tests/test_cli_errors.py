@@ -169,6 +169,13 @@ CASES = {
     "eval missing data": "eval ckpt/good.safetensors --data nowhere --out ev",
     "eval data is a file": "eval ckpt/good.safetensors --data afile --out ev",
     "eval -o a file": "eval ckpt/good.safetensors --data DATA --out afile",
+    "eval unknown baseline": "eval ckpt/good.safetensors --data DATA --out ev --baseline fog",
+    "eval baseline and none": "eval ckpt/good.safetensors --data DATA --baseline a --no-baselines",
+    # ---- infer
+    "infer missing folder": "infer ckpt/good.safetensors nowhere -o out",
+    "infer folder is a file": "infer ckpt/good.safetensors afile -o out",
+    "infer missing model": "infer nothing.safetensors DATA -o out",
+    "infer -o a file": "infer ckpt/good.safetensors DATA -o afile",
     # ---- shade
     "shade missing": "shade nothing.png -o out",
     "shade empty": "shade empty.png -o out",

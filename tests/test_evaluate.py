@@ -12,6 +12,7 @@ from skimage.metrics import structural_similarity
 from neuralshade import checkpoint
 from neuralshade.cli import main
 from neuralshade.data.generate import generate, load_config, sample_dir
+from neuralshade.errors import ConfigError
 from neuralshade.evaluate import evaluate
 from neuralshade.infer import model_path
 from neuralshade.models import build
@@ -205,3 +206,17 @@ def test_eval_races_the_renderers_to_the_networks_error(default_scene, tmp_path,
     assert set(eq["renderers"]) >= {"ours"}
     on_disk = json.loads((tmp_path / "eq/metrics.json").read_text())
     assert on_disk["equal_quality"] == eq
+
+
+def test_eval_runs_the_baselines_named_and_refuses_an_unknown_one(default_scene, tmp_path):
+    weights = model_path(DEFAULT_MODEL)
+    report = evaluate(
+        weights, default_scene, out=tmp_path / "taps", device="cpu", quiet=True,
+        equal_quality_images=0, baselines=["taps"],
+    )  # fmt: skip
+    assert list(report["baselines"]) == ["taps"] and list(report["speed"]) == [
+        "device", "network_seconds", "taps_seconds"]  # fmt: skip
+    with pytest.raises(ConfigError, match="no baseline 'gtao' for this model; its baselines: "
+                       "taps, resconv"):  # fmt: skip
+        evaluate(weights, default_scene, out=tmp_path / "x", device="cpu", baselines=["gtao"])
+    assert not (tmp_path / "x").exists()

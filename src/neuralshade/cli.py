@@ -258,7 +258,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         out=args.out,
         device=args.device,
         equal_quality_images=args.equal_quality_images,
-        baselines=not args.no_baselines,
+        baselines=False if args.no_baselines else (_names(args.baseline) or True),
         quiet=args.quiet,
     )
     sp = r["speed"]
@@ -612,7 +612,13 @@ def _eval_options(p: argparse.ArgumentParser) -> None:
         help="race the task's renderers to the network's error on the first N images "
         "(default: 4; 0: skip)",
     )
-    p.add_argument("--no-baselines", action="store_true", help="skip the task's baselines")
+    baselines = p.add_mutually_exclusive_group()
+    baselines.add_argument(
+        "--baseline",
+        help="the baselines to run beside the network, comma-separated (default: all the "
+        "task's, `neuralshade tasks` lists them; deep-shading: ssao,hbao,gtao)",
+    )
+    baselines.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     _add_device(p)
     _add_quiet(p)
     p.set_defaults(func=cmd_eval)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from neuralshade import checkpoint
 from neuralshade.data.datasets import BufferDataset
 from neuralshade.devices import resolve_device
 from neuralshade.equal_quality import images_error_at, mean_error, time_to_equal_quality
+from neuralshade.errors import ConfigError
 from neuralshade.imageio import heatmap, write_json, write_png
 from neuralshade.infer import load_model, predict
 from neuralshade.metrics import compute, get_metric
@@ -58,6 +60,19 @@ def default_out(checkpoint_path: str | os.PathLike, split: str) -> Path:
     if folder == bundled:
         return Path(f"eval-{checkpoint.paths(checkpoint_path)[0].stem}-{split}")
     return Path(checkpoint_path).parent / f"eval-{split}"
+
+
+def _chosen(known: Sequence[str], wanted: bool | Sequence[str]) -> tuple[str, ...]:
+    """The baselines to run: all ``known`` (True), none (False) or those ``wanted``."""
+    if isinstance(wanted, bool):
+        return tuple(known) if wanted else ()
+    unknown = [b for b in wanted if b not in known]
+    if unknown:
+        raise ConfigError(
+            f"no baseline {', '.join(map(repr, unknown))} for this model; its baselines: "
+            f"{', '.join(known) or 'none'}"
+        )
+    return tuple(dict.fromkeys(wanted))
 
 
 def _means(rows: list[dict[str, float]], names: tuple[str, ...]) -> dict[str, float]:
@@ -120,14 +135,15 @@ def evaluate(
     device: str = "auto",
     sheet_rows: int = 4,
     equal_quality_images: int = 4,
-    baselines: bool = True,
+    baselines: bool | Sequence[str] = True,
     repeats: int = 5,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on whole images of a split; write metrics.json and sheet.png.
 
     equal_quality_images: how many of the split's images the renderers race the network on
-    (0: skip it). baselines: run the task's baselines. Returns the report written to
+    (0: skip it). baselines: run the task's baselines (True), none (False), or those named
+    (ConfigError for one the task does not have for this checkpoint). Returns the report written to
     ``out/metrics.json`` (``out`` defaults to :func:`default_out`).
     """
     dev = resolve_device(device)
@@ -144,7 +160,7 @@ def evaluate(
     )
     clamp = all(data.schema[t].kind in DISPLAY_KINDS for t in info["targets"])
     names = tuple(task.metrics)
-    methods = ("network", *(task.baselines_for(info) if baselines else ()))
+    methods = ("network", *_chosen(task.baselines_for(info), baselines))
 
     def network(i: int) -> torch.Tensor:
         batch = data[i]
