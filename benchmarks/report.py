@@ -286,6 +286,13 @@ FIGURES: dict[str, Callable[..., Any]] = {
     "ratio": lambda r, a, b: lookup(r, a) / lookup(r, b),
     "minutes": lambda r, a: lookup(r, a) / 60,
     "millions": lambda r, a: lookup(r, a) / 1e6,
+    "billions-of-product": lambda r, a, b: lookup(r, a) * lookup(r, b) / 1e9,
+    "room-ratios": lambda r, low, high: spread(
+        c["ratio"]
+        for by_spp in lookup(r, "room_costs.cells").values()
+        for spp, c in by_spp.items()
+        if int(low) <= int(spp) <= int(high)
+    ),
     "half": lambda r, a: lookup(r, a) // 2,
     "range": lambda r, a: spread(lookup(r, a)),
     "bytes": size_in_bytes,
@@ -892,6 +899,7 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "equal_quality-command": command_line("equal_quality"),
     "equal_quality": equal_quality_table,
     "room_costs-command": command_line("room_costs"),
+    "room_dataset-command": command_line("room_dataset"),
     "room_costs": room_costs_table,
     "storage-command": command_line("storage"),
     "storage": storage_table,

@@ -8,8 +8,8 @@ Before timing, each renderer renders each room once at the size's lowest spp: th
 kernels, which Dr.Jit then reuses at every spp (the JSON counts the kernels compiled during the
 timed calls; 0 means no compile was timed). Seconds per view are the mean over the rooms of each
 room's median; fewer repeats for the cells with more samples. The issue asks that the full set
-cost at most 2× ``path`` at the same spp. The dataset line is the implied time of a dataset:
-per view, the noisy G-buffers (with their beauty) and a clean ``path`` reference.
+cost at most 2× ``path`` at the same spp. Both see through the room's hidden light, as the
+room dataset renders it; ``benchmarks/room_dataset.py`` measures a whole dataset.
 
     python benchmarks/room_costs.py            # 64², 128², 256² × 4, 64, 1024 spp (~7 min, 2 cores)
     python benchmarks/room_costs.py --quick    # 32² × 4, 16 spp
@@ -52,7 +52,8 @@ def renderers(room: Scene) -> dict[str, Callable[[int], Any]]:
     return {
         "path": lambda spp: np.asarray(mi.render(scene, spp=spp, seed=1)),
         "gbuffers": lambda spp: render_gbuffers(
-            scene, spp=spp, seed=1, max_depth=MAX_DEPTH, roughness=roughness
+            scene, spp=spp, seed=1, max_depth=MAX_DEPTH, roughness=roughness,
+            hide_emitters=room.lights_hidden,
         ),
     }
 
@@ -113,42 +114,18 @@ def measure(sizes: tuple[int, ...], spps: tuple[int, ...]) -> tuple[dict, dict]:
     return cells, load_seconds
 
 
-def dataset_cost(cells: dict, views: int, size: int, noisy: int, reference: int) -> dict:
-    """Implied time of ``views`` views: G-buffers at ``noisy`` spp + a ``path`` reference at
-    ``reference`` spp per view (and, beside it, with the reference's full G-buffer set)."""
-    cell = cells[f"{size}x{size}"]
-    noisy_s = cell[str(noisy)]["gbuffers"]["seconds_per_view"]
-    reference_s = cell[str(reference)]["path"]["seconds_per_view"]
-    reference_gbuffers_s = cell[str(reference)]["gbuffers"]["seconds_per_view"]
-    return {
-        "views": views,
-        "size": size,
-        "noisy_spp": noisy,
-        "reference_spp": reference,
-        "noisy_gbuffers_seconds_per_view": noisy_s,
-        "reference_path_seconds_per_view": reference_s,
-        "seconds_per_view": noisy_s + reference_s,
-        "hours": views * (noisy_s + reference_s) / 3600,
-        "with_reference_gbuffers_seconds_per_view": noisy_s + reference_gbuffers_s,
-        "with_reference_gbuffers_hours": views * (noisy_s + reference_gbuffers_s) / 3600,
-    }
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="32² × 4, 16 spp")
     parser.add_argument("--out", type=Path, default=None, help="JSON output path")
     args = parser.parse_args(argv)
     sizes, spps = ((32,), (4, 16)) if args.quick else ((64, 128, 256), (4, 64, 1024))
-    # the quick run prices a dataset at its own size and spp, to exercise the same sum
-    dataset = (1000, 32, 4, 16) if args.quick else (1000, 128, 4, 1024)
     out = args.out or RESULTS / f"room_costs{'_quick' if args.quick else ''}.json"
 
     mi = get_mitsuba()
     start = time.perf_counter()
     cells, load_seconds = measure(sizes, spps)
     wall = time.perf_counter() - start
-    cost = dataset_cost(cells, *dataset)
 
     print(f"seconds per view, mean over rooms {SEEDS} of each room's median; max_depth {MAX_DEPTH}")
     print(
@@ -163,13 +140,6 @@ def main(argv: list[str] | None = None) -> None:
                 f"{c['gbuffers']['seconds_per_view']:9.3f} {c['ratio']:6.2f} "
                 f"{lo:5.2f}-{hi:<5.2f} {'yes' if c['within_2x'] else 'NO':>5s}"
             )
-    print(
-        f"dataset of {cost['views']} views at {cost['size']}²: G-buffers at {cost['noisy_spp']} "
-        f"spp {cost['noisy_gbuffers_seconds_per_view']:.3f} s + path at {cost['reference_spp']} "
-        f"spp {cost['reference_path_seconds_per_view']:.3f} s = {cost['seconds_per_view']:.2f} "
-        f"s/view, {cost['hours']:.2f} h (reference with the full G-buffer set: "
-        f"{cost['with_reference_gbuffers_hours']:.2f} h)"
-    )
     print(f"benchmark wall time {wall:.0f} s")
     result = {
         "seeds": list(SEEDS),
@@ -180,7 +150,6 @@ def main(argv: list[str] | None = None) -> None:
         "wall_seconds": wall,
         "scene_load_seconds": load_seconds,
         "cells": cells,
-        "dataset": cost,
     }
     record(out, "room_costs", args.quick, result, mitsuba=mi.__version__)
 

@@ -16,6 +16,7 @@ wall time, much less the CPU time; ``cpu_busy`` (CPU / (wall × cores)) shows ho
 machine this run had.
 
     python benchmarks/room_dataset.py --data /work/data/room    # 1000 views, ~2–3 h on 2 cores
+    python benchmarks/room_dataset.py --data /work/data/room --stop-after 100  # a sample of it
     python benchmarks/room_dataset.py --quick --data /tmp/rq    # 2 scenes × 2 views of 32²
 """
 
@@ -51,6 +52,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, required=True, help="the dataset directory")
     parser.add_argument("--quick", action="store_true", help="2 scenes × 2 views of 32²")
     parser.add_argument("--every", type=int, default=10, help="views between JSON updates")
+    parser.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        help="stop once this run has rendered about this many views (a sample of the cost; "
+        "run again to go on)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="JSON output path")
     args = parser.parse_args(argv)
     values = QUICK if args.quick else FULL
@@ -94,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     # shards of about `every` views, in order: the driver renders only what a shard misses
     parts = -(-total // args.every)
     for i in range(parts):
+        if args.stop_after is not None and run["views"] >= args.stop_after:
+            break
         wall0, cpu0 = time.perf_counter(), cpu_seconds()
         rendered = generate(args.data, config, shard=(i, parts), quiet=True)["rendered"]
         if not rendered:
