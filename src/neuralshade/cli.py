@@ -270,11 +270,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"  {name:<12} {values}  {ms:.1f} ms")
     eq = r.get("equal_quality")
     if eq:
-        net = eq["network"]
+        net, ref = eq["network"], eq["reference"]
+        how = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ref.items() if k != "renderer")
         print(
             f"time to equal quality ({eq['metric']} {net['error']:.4f} against "
-            f"{eq['reference']['renderer']} at {eq['reference']['ao_samples']} samples, "
-            f"{eq['images']} images; network {1e3 * net['seconds']:.1f} ms):"
+            f"{ref['renderer']} ({how}), {eq['images']} images; network "
+            f"{1e3 * net['seconds']:.1f} ms):"
         )
         for name, found in eq["renderers"].items():
             if found["reached"]:

@@ -74,3 +74,19 @@ def test_ao_is_learned_alone(room):
               "targets": ["ao_reference", "indirect_reference"]}  # fmt: skip
     with pytest.raises(ConfigError, match="AO is learned alone"):
         train_config(values)
+
+
+def test_eval_prints_the_race_against_mitsuba(room, tmp_path, capsys):
+    from neuralshade import checkpoint
+    from neuralshade.cli import main
+    from neuralshade.models import build
+
+    torch.manual_seed(0)
+    net = build("deepshading", in_channels=6, out_channels=1, widths=[4, 8], groups=[1, 2])
+    meta = {**AO_INFO, "task": "deep-shading", "loss": "l1"}
+    path = checkpoint.save(tmp_path / "net", {"net": net}, meta).with_suffix(".safetensors")
+    argv = ["eval", str(path), "--data", str(room.root), "--split", "test", "--quiet",
+            "--equal-quality-images", "1", "--out", str(tmp_path / "eval")]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "against mitsuba (buffer ao, samples 128)" in out and "gtao" in out
