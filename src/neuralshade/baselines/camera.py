@@ -146,3 +146,33 @@ def norm(x: torch.Tensor, keepdim: bool = False) -> torch.Tensor:
     is a strided reduction some fifty times slower on CPU.
     """
     return (x * x).sum(1, keepdim=keepdim).sqrt()
+
+
+def interleave_blur(
+    ao: torch.Tensor, position: torch.Tensor, hit: torch.Tensor, tolerance: float = 0.05
+) -> torch.Tensor:
+    """The blur real-time renderers run after interleaved sampling (:func:`interleaved_noise`).
+
+    ao: (N, H, W); position: (N, 3, H, W) camera space; hit: (N, H, W) bool. Each pixel takes
+    the weighted mean over offsets −2 … 2 in x and y, weights (½, 1, 1, 1, ½) on each axis:
+    every phase of the 4×4 noise tile counts once and the window is centred (a plain 4×4 box
+    would shift the image by half a pixel). Only hit pixels whose depth is within
+    ``tolerance`` × the pixel's own take part, so AO does not bleed across depth edges.
+    Background stays as it is.
+    """
+    n, h, w = ao.shape
+    z = position[:, 2]
+    pad = (2, 2, 2, 2)
+    ao_p = torch.nn.functional.pad(ao, pad)
+    z_p = torch.nn.functional.pad(z, pad)
+    hit_p = torch.nn.functional.pad(hit, pad)
+    taps = (0.5, 1.0, 1.0, 1.0, 0.5)
+    total = torch.zeros_like(ao)
+    weight = torch.zeros_like(ao)
+    for dy, wy in enumerate(taps):
+        for dx, wx in enumerate(taps):
+            zs = z_p[:, dy : dy + h, dx : dx + w]
+            ok = hit_p[:, dy : dy + h, dx : dx + w] & ((zs - z).abs() <= tolerance * z.abs())
+            total += torch.where(ok, wy * wx * ao_p[:, dy : dy + h, dx : dx + w], 0.0)
+            weight += torch.where(ok, wy * wx, 0.0)
+    return torch.where(hit & (weight > 0), total / weight.clamp_min(1e-12), ao)

@@ -36,7 +36,7 @@ import math
 
 import torch
 
-from neuralshade.baselines.camera import interleaved_noise, prepare_view
+from neuralshade.baselines.camera import interleave_blur, interleaved_noise, prepare_view
 from neuralshade.baselines.horizon import elevations, screen_radius, slice_frame, view_basis
 
 
@@ -49,6 +49,7 @@ def gtao(
     slices: int = 4,
     steps: int = 8,
     seed: int = 0,
+    blur: bool = True,
 ) -> torch.Tensor:
     """Ambient occlusion (visibility) of each pixel by GTAO (see the module docstring).
 
@@ -57,6 +58,8 @@ def gtao(
     focal: pixels per unit at depth 1 (:func:`neuralshade.baselines.camera.focal_pixels`).
     radius: AO radius, world units. slices: image directions per pixel, each searched on both
     sides. steps: taps per side. seed: picks the 4×4 rotation/jitter tile.
+    blur: average the interleaved noise away: the 4×4 depth-aware blur real-time renderers run
+    after such sampling (:func:`~neuralshade.baselines.camera.interleave_blur`).
     Returns (N, 1, H, W) visibility in [0, 1] (1 = unoccluded, and on background).
 
     Example::
@@ -90,4 +93,5 @@ def gtao(
         # the same slice unoccluded (horizons on the tangent): â = cos γ + γ sin γ
         open_sky += frame.length * (torch.cos(gamma) + gamma * torch.sin(gamma))
     ao = (visibility / open_sky.clamp_min(1e-6)).clamp(0, 1)
+    ao = interleave_blur(ao, position, hit) if blur else ao
     return torch.where(hit, ao, 1.0)[:, None]

@@ -30,7 +30,7 @@ import math
 
 import torch
 
-from neuralshade.baselines.camera import interleaved_noise, prepare_view
+from neuralshade.baselines.camera import interleave_blur, interleaved_noise, prepare_view
 from neuralshade.baselines.horizon import elevations, screen_radius, slice_frame, view_basis
 
 
@@ -43,6 +43,7 @@ def hbao(
     directions: int = 8,
     steps: int = 6,
     seed: int = 0,
+    blur: bool = True,
 ) -> torch.Tensor:
     """Ambient occlusion of each pixel by HBAO (see the module docstring).
 
@@ -51,6 +52,8 @@ def hbao(
     focal: pixels per unit at depth 1 (:func:`neuralshade.baselines.camera.focal_pixels`).
     radius: R, world units. directions: image directions per pixel. steps: taps per direction.
     seed: picks the 4×4 rotation/jitter tile.
+    blur: average the interleaved noise away: the 4×4 depth-aware blur real-time renderers run
+    after such sampling (:func:`~neuralshade.baselines.camera.interleave_blur`).
     Returns (N, 1, H, W) AO in [0, 1] (1 = unoccluded, and on background).
 
     Example::
@@ -75,4 +78,5 @@ def hbao(
             occlusion += torch.where(rise, (sin_h - best) * (1 - (r / radius) ** 2), 0.0)
             best = torch.where(rise, sin_h, best)
     ao = (1 - occlusion / directions).clamp(0, 1)
+    ao = interleave_blur(ao, position, hit) if blur else ao
     return torch.where(hit, ao, 1.0)[:, None]

@@ -31,7 +31,14 @@ import math
 
 import torch
 
-from neuralshade.baselines.camera import fetch, interleaved_noise, norm, prepare_view, project
+from neuralshade.baselines.camera import (
+    fetch,
+    interleave_blur,
+    interleaved_noise,
+    norm,
+    prepare_view,
+    project,
+)
 
 _BIAS = 0.05  # × radius: see the module docstring
 
@@ -66,6 +73,7 @@ def ssao(
     radius: float = 1.0,
     samples: int = 16,
     seed: int = 0,
+    blur: bool = True,
 ) -> torch.Tensor:
     """Ambient occlusion of each pixel by hemisphere SSAO (see the module docstring).
 
@@ -74,6 +82,8 @@ def ssao(
     focal: pixels per unit at depth 1 (:func:`neuralshade.baselines.camera.focal_pixels`).
     radius: R, world units. samples: hemisphere points (depth taps) per pixel.
     seed: picks the kernel and the 4×4 rotation tile.
+    blur: average the interleaved noise away: the 4×4 depth-aware blur real-time renderers run
+    after such sampling (:func:`~neuralshade.baselines.camera.interleave_blur`).
     Returns (N, 1, H, W) AO in [0, 1] (1 = unoccluded, and on background).
 
     Example::
@@ -100,4 +110,5 @@ def ssao(
         weight = near * near * (3 - 2 * near)  # smoothstep(0, 1, ·)
         occlusion += torch.where(ahead & inside & (found > 0) & behind, weight, 0.0)
     ao = 1 - occlusion / samples
+    ao = interleave_blur(ao, position, hit) if blur else ao
     return torch.where(hit, ao, 1.0)[:, None]
