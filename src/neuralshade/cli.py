@@ -634,12 +634,7 @@ def _shade_options(p: argparse.ArgumentParser) -> None:
         help="bundled model name or checkpoint path (default: ao2d-unet-cpu)",
     )
     _add_device(p)
-    p.add_argument(
-        "--tile",
-        type=int,
-        default=None,
-        help="tile side for large images (default: tiles of 1024 above 2048x2048)",
-    )
+    _add_tile(p)
     p.add_argument(
         "--max-pixels",
         type=int,
@@ -650,17 +645,21 @@ def _shade_options(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_shade)
 
 
-def _infer_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="bundled model name or checkpoint path")
-    p.add_argument("folder", help="a folder `neuralshade render SCENE` wrote (its buffers)")
-    p.add_argument("-o", "--out", required=True, help="output directory")
-    _add_device(p)
+def _add_tile(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tile",
         type=int,
         default=None,
         help="tile side for large images (default: tiles of 1024 above 2048x2048)",
     )
+
+
+def _infer_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="bundled model name or checkpoint path")
+    p.add_argument("folder", help="a folder `neuralshade render SCENE` wrote (its buffers)")
+    p.add_argument("-o", "--out", required=True, help="output directory")
+    _add_device(p)
+    _add_tile(p)
     p.set_defaults(func=cmd_infer)
 
 

@@ -135,18 +135,12 @@ class RoomConfig(Settings):
     @field_validator("buffers")
     @classmethod
     def _known_buffers(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(GBUFFERS))
-        if unknown:
-            raise ValueError(f"unknown buffers {unknown}; known: {list(GBUFFERS)}")
-        return sorted(set(value), key=list(GBUFFERS).index)
+        return _known(value, GBUFFERS)
 
     @field_validator("reference_buffers")
     @classmethod
     def _known_reference_buffers(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(REFERENCE_BUFFERS))
-        if unknown:
-            raise ValueError(f"unknown buffers {unknown}; known: {list(REFERENCE_BUFFERS)}")
-        return sorted(set(value), key=list(REFERENCE_BUFFERS).index)
+        return _known(value, REFERENCE_BUFFERS)
 
     @model_validator(mode="after")
     def _check(self) -> RoomConfig:
@@ -171,6 +165,14 @@ def view_matrix(origin: Sequence[float], target: Sequence[float], up: Sequence[f
     to_world = np.eye(4)
     to_world[:3, 0], to_world[:3, 1], to_world[:3, 2], to_world[:3, 3] = left, new_up, forward, o
     return np.linalg.inv(to_world)
+
+
+def _known(names: list[str], known: Mapping[str, Any]) -> list[str]:
+    """``names`` once each in ``known``'s order; ValueError naming any it lacks."""
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ValueError(f"unknown buffers {unknown}; known: {list(known)}")
+    return sorted(set(names), key=list(known).index)
 
 
 def world_to_camera(camera: Mapping[str, Any]) -> np.ndarray:
