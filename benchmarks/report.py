@@ -287,6 +287,7 @@ FIGURES: dict[str, Callable[..., Any]] = {
     "minutes": lambda r, a: lookup(r, a) / 60,
     "millions": lambda r, a: lookup(r, a) / 1e6,
     "billions-of-product": lambda r, a, b: lookup(r, a) * lookup(r, b) / 1e9,
+    "minutes-of-product": lambda r, a, b: lookup(r, a) * lookup(r, b) / 60,
     "room-ratios": lambda r, low, high: spread(
         c["ratio"]
         for by_spp in lookup(r, "room_costs.cells").values()

@@ -3,7 +3,8 @@
 Runs the dataset driver (:func:`neuralshade.data.generate.generate`, as ``neuralshade dataset
 room`` does) on the README's dataset — 250 scenes × 4 views of 128², the noisy pass at 4 spp
 with every G-buffer, the reference pass at 1024 spp — into ``--data`` (outside the work tree:
-it holds about 2 GB), and records the wall time and the process's CPU time of what this run
+it holds about 2 GB), or with ``--ao`` the README's AO dataset (deep shading's inputs and the
+converged AO alone), and records the wall time and the process's CPU time of what this run
 rendered. The dataset resumes, and so does this record: a run that is killed and started again
 renders only the missing views and adds its time to the JSON's earlier runs (the JSON is
 rewritten after every ``--every`` views, so a kill loses at most that many views' timing; the
@@ -15,8 +16,9 @@ CPU seconds are the process's user + system time: another job sharing the cores 
 wall time, much less the CPU time; ``cpu_busy`` (CPU / (wall × cores)) shows how much of the
 machine this run had.
 
-    python benchmarks/room_dataset.py --data /work/data/room    # 1000 views, ~2–3 h on 2 cores
+    python benchmarks/room_dataset.py --data /work/data/room    # 1000 views, ~3 h on 2 cores
     python benchmarks/room_dataset.py --data /work/data/room --stop-after 100  # a sample of it
+    python benchmarks/room_dataset.py --ao --data /work/data/room-ao    # the AO dataset
     python benchmarks/room_dataset.py --quick --data /tmp/rq    # 2 scenes × 2 views of 32²
 """
 
@@ -35,6 +37,8 @@ from neuralshade.data.generate import generate, load_config, missing_samples
 
 FULL = {"count": 250, "views": 4, "size": 128, "seed": 0, "spp": 4, "reference_spp": 1024}
 QUICK = {"count": 2, "views": 2, "size": 32, "seed": 0, "spp": 4, "reference_spp": 64}
+# the README's AO dataset: deep shading's inputs and the converged AO, no converged path
+AO = {"buffers": ["position", "normal", "depth", "albedo"], "reference_buffers": ["ao"]}
 
 
 def cpu_seconds() -> float:
@@ -51,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="the dataset directory")
     parser.add_argument("--quick", action="store_true", help="2 scenes × 2 views of 32²")
+    parser.add_argument(
+        "--ao", action="store_true", help="the README's AO dataset (--reference-buffers ao)"
+    )
     parser.add_argument("--every", type=int, default=10, help="views between JSON updates")
     parser.add_argument(
         "--stop-after",
@@ -61,9 +68,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, default=None, help="JSON output path")
     args = parser.parse_args(argv)
-    values = QUICK if args.quick else FULL
+    values = {**(QUICK if args.quick else FULL), **(AO if args.ao else {})}
     config = load_config(values, source="room")
-    out = args.out or RESULTS / f"room_dataset{'_quick' if args.quick else ''}.json"
+    stem = f"room_dataset{'_ao' if args.ao else ''}{'_quick' if args.quick else ''}"
+    out = args.out or RESULTS / f"{stem}.json"
 
     earlier: list[dict] = []
     if out.exists():
@@ -97,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
             "hours_for_all_views": per_view * total / 3600 if per_view else None,
             "bytes_per_view": folder_bytes(samples) / done if done else None,
         }
-        record(out, "room_dataset", args.quick, result)
+        record(out, stem.removesuffix("_quick"), args.quick, result)
 
     # shards of about `every` views, in order: the driver renders only what a shard misses
     parts = -(-total // args.every)
