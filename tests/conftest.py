@@ -55,3 +55,15 @@ def killed_at(monkeypatch):
         monkeypatch.setattr(train_mod, "lr_at", real if step is None else lr_at)
 
     return kill
+
+
+@pytest.fixture(scope="session")
+def mitsuba():
+    """Mitsuba 3 under its llvm variant; the test is skipped where it cannot load."""
+    from neuralshade.errors import NeuralShadeError
+    from neuralshade.render.mitsuba_scene import load_mitsuba
+
+    try:
+        return load_mitsuba()
+    except NeuralShadeError as exc:  # no Mitsuba or no usable LLVM on this machine
+        pytest.skip(f"Mitsuba unavailable: {exc}")

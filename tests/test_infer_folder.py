@@ -2,6 +2,7 @@
 its camera-space inputs derived from the recorded camera, any size, clear refusals."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,17 +19,11 @@ INPUTS = ["position_camera", "normal_camera"]
 
 
 @pytest.fixture(scope="module")
-def render(tmp_path_factory):
-    from neuralshade.errors import NeuralShadeError
+def render(mitsuba, tmp_path_factory):
     from neuralshade.render.mitsuba.files import render_scene_file
-    from neuralshade.render.mitsuba_scene import load_mitsuba
 
-    try:
-        load_mitsuba()
-    except NeuralShadeError as exc:
-        pytest.skip(str(exc))
     folder = tmp_path_factory.mktemp("render") / "spheres"
-    examples = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
+    examples = Path(__file__).resolve().parents[1] / "examples"
     render_scene_file(examples / "spheres.xml", folder, spp=4, size=(40, 28),
                       buffers=["position", "normal", "depth"])  # fmt: skip
     return folder

@@ -238,7 +238,7 @@ def infer(
     else:
         inputs = _array_inputs(info, buffers)
     pred = predict(net, {k: v.to(dev) for k, v in inputs.items()}, info, tile)
-    return _split_targets(info, pred)
+    return _split_targets(info, pred, _schema(get_task(info["task"])))
 
 
 def infer_folder(
@@ -269,7 +269,7 @@ def infer_folder(
     pred = predict(net, inputs, info, tile)
     seconds = time.perf_counter() - start
     schema = _schema(task)
-    for target, array in _split_targets(info, pred).items():
+    for target, array in _split_targets(info, pred, schema).items():
         write_exr(out / f"{names[target]}.exr", array)
         write_png(out / f"{names[target]}.png", display(array, schema[target].kind))
     h, w = pred.shape[-2:]
@@ -323,9 +323,10 @@ def _array_inputs(info: Mapping[str, Any], buffers: Mapping[str, Any]) -> dict[s
     return out
 
 
-def _split_targets(info: Mapping[str, Any], pred: torch.Tensor) -> dict[str, np.ndarray]:
+def _split_targets(
+    info: Mapping[str, Any], pred: torch.Tensor, schema: Mapping[str, Any]
+) -> dict[str, np.ndarray]:
     """(C, H, W) prediction → {target: (H, W, C_target)} by the targets' channels."""
-    schema = _schema(get_task(info["task"]))
     out, start = {}, 0
     for name in info["targets"]:
         c = schema[name].channels if name in schema else pred.shape[0] - start

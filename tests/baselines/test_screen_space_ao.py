@@ -11,7 +11,7 @@ from neuralshade.baselines import SCREEN_SPACE_AO, gtao, hbao
 from neuralshade.baselines.camera import focal_pixels, project, view_space
 from neuralshade.baselines.horizon import slice_frame, view_basis
 from neuralshade.data.sources.room import view_matrix
-from neuralshade.errors import InputError, NeuralShadeError
+from neuralshade.errors import InputError
 
 UP = (0.0, 1.0, 0.0)
 
@@ -222,13 +222,8 @@ def test_bad_buffers_say_which_shapes():
 
 
 @pytest.fixture(scope="module")
-def mi():
-    try:
-        from neuralshade.render.mitsuba_scene import load_mitsuba
-
-        return load_mitsuba()
-    except NeuralShadeError as exc:  # no Mitsuba or no usable LLVM on this machine
-        pytest.skip(f"Mitsuba unavailable: {exc}")
+def mi(mitsuba):
+    return mitsuba
 
 
 def mitsuba_view(mi, origin, target, shapes, width, height, fov, fov_axis="x", **render):

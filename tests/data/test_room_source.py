@@ -18,17 +18,6 @@ TINY = {"count": 4, "views": 2, "size": 12, "seed": 2, "spp": 2, "reference_spp"
         "split": {"train": 0.5, "val": 0.25, "test": 0.25}}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def mitsuba():
-    from neuralshade.errors import NeuralShadeError
-    from neuralshade.render.mitsuba_scene import load_mitsuba
-
-    try:
-        return load_mitsuba()
-    except NeuralShadeError as exc:
-        pytest.skip(str(exc))
-
-
 def digest(root):
     h = hashlib.sha256()
     for f in sorted(root.rglob("*")):

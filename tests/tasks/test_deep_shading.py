@@ -16,14 +16,7 @@ AO_INFO = {"inputs": ["position_camera", "normal_camera"], "targets": ["ao_refer
 
 
 @pytest.fixture(scope="module")
-def room(tmp_path_factory):
-    from neuralshade.errors import NeuralShadeError
-    from neuralshade.render.mitsuba_scene import load_mitsuba
-
-    try:
-        load_mitsuba()
-    except NeuralShadeError as exc:
-        pytest.skip(str(exc))
+def room(mitsuba, tmp_path_factory):
     root = tmp_path_factory.mktemp("room") / "data"
     values = {"count": 2, "views": 1, "size": 40, "seed": 3, "spp": 2, "reference_spp": 128,
               "buffers": ["position", "normal", "depth"], "reference_buffers": ["ao"],

@@ -92,13 +92,11 @@ def read_folder(
             raise InputError(
                 f"{folder} has no params.json: {name} is derived from the render's camera"
             )
-        size = next(iter(cache.values())).shape[-2:] if cache else None
-        if size is None:
+        if not cache:
             raise InputError(f"{name} needs a stored buffer of the view to size it")
-        out[name] = np.asarray(
-            source.derive(config, name, params, tuple(size), lambda n, by=name: stored(n, by)),
-            np.float32,
-        )
+        size = tuple(next(iter(cache.values())).shape[-2:])
+        read = lambda n, by=name: stored(n, by)  # noqa: E731
+        out[name] = np.asarray(source.derive(config, name, params, size, read), np.float32)
     sizes = {k: v.shape[-2:] for k, v in {**cache, **out}.items()}
     if len(set(sizes.values())) > 1:
         raise InputError(f"{folder}: its buffers differ in size: {sizes}")

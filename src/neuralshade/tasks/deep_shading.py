@@ -74,10 +74,13 @@ class DeepShadingTask(ImageTask):
         return pred.clamp(0, 1) if _is_ao(info) else pred.clamp_min(0)
 
     def panels(self, batch, prediction: Tensor, info: Mapping[str, Any]):
-        shown = [(n, batch[n]) for n in info["inputs"] if n.startswith(("normal", "albedo"))]
-        shown = [(n, (b * 0.5 + 0.5) if n.startswith("normal") else b) for n, b in shown]
+        shown = []  # the first normal or albedo input, in display range
+        first = next((n for n in info["inputs"] if n.startswith(("normal", "albedo"))), None)
+        if first is not None:
+            image = batch[first][:, :3]
+            shown = [(first, image * 0.5 + 0.5 if first.startswith("normal") else image)]
         return [
-            *[(n, b[:, :3]) for n, b in shown[:1]],
+            *shown,
             ("network", _display(prediction, info)),
             ("reference", _display(self.target(batch, info), info)),
         ]
@@ -118,7 +121,7 @@ class DeepShadingTask(ImageTask):
 
         @functools.cache
         def prepared(i: int):  # the Mitsuba scene, once per image, not timed
-            return _prepare(data, i)
+            return data.source.mitsuba_view(data.config, data.record(i))
 
         def truth(i: int):
             return data[i][target].permute(1, 2, 0).numpy()
@@ -163,22 +166,4 @@ def _view_buffers(data: Any) -> Any:
     if {"position_camera", "normal_camera"} <= set(data.buffers):
         return data
     return _views_of(str(data.root), data.split)
-
-
-def _prepare(data: Any, i: int) -> tuple[Any, dict[str, Any]]:
-    """Image i's scene on Mitsuba and the render_gbuffers settings the dataset used."""
-    from neuralshade.render.mitsuba.scene_dict import to_mitsuba
-    from neuralshade.scenes.model import surface_table
-
-    record = data.record(i)
-    scene = data.source.scene(data.config, record)
-    table = surface_table(scene)
-    common = {
-        "ao_radius": data.config.ao_radius,
-        "max_depth": data.config.max_depth,
-        "roughness": dict(zip(table.shape_ids, table.roughness.tolist(), strict=True)),
-        "sensor": record["view"],
-        "hide_emitters": scene.lights_hidden,
-    }
-    return to_mitsuba(scene), common
 

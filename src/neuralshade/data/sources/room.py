@@ -294,21 +294,29 @@ class RoomSource(Source):
         return drawn_room(config.seed, factors["draw"], config.views, film=film, redraw=redraw)
 
     # ---- rendering
-    def render(
-        self, config: RoomConfig, factors: Mapping[str, Any], device: str
-    ) -> dict[str, np.ndarray]:
-        from neuralshade.render.mitsuba.gbuffer import render_gbuffers
+    def mitsuba_view(
+        self, config: RoomConfig, factors: Mapping[str, Any], device: str = "cpu"
+    ) -> tuple[Any, dict[str, Any]]:
+        """The view's scene on Mitsuba and the :func:`render_gbuffers` settings the dataset
+        renders it with (AO radius, path length, roughness, sensor, hidden lights)."""
         from neuralshade.render.mitsuba.scene_dict import to_mitsuba
         from neuralshade.scenes.model import surface_table
 
         scene = self.scene(config, factors)
         variant = "cuda_ad_rgb" if str(device).startswith("cuda") else "llvm_ad_rgb"
-        mitsuba_scene = to_mitsuba(scene, variant=variant)
         table = surface_table(scene)
         roughness = dict(zip(table.shape_ids, table.roughness.tolist(), strict=True))
         common = {"ao_radius": config.ao_radius, "max_depth": config.max_depth,
                   "roughness": roughness, "sensor": factors["view"],
                   "hide_emitters": scene.lights_hidden}  # fmt: skip
+        return to_mitsuba(scene, variant=variant), common
+
+    def render(
+        self, config: RoomConfig, factors: Mapping[str, Any], device: str
+    ) -> dict[str, np.ndarray]:
+        from neuralshade.render.mitsuba.gbuffer import render_gbuffers
+
+        mitsuba_scene, common = self.mitsuba_view(config, factors, device)
         noise = factors["noise"]
         noisy = render_gbuffers(
             mitsuba_scene, spp=config.spp, seed=_seed(config.seed, noise, 1),
