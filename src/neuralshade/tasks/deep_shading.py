@@ -71,7 +71,14 @@ class DeepShadingTask(ImageTask):
     def predict(self, nets, batch, info: Mapping[str, Any]) -> Tensor:
         pred = super().predict(nets, batch, info)
         # AO is a fraction; light is never negative
-        return pred.clamp(0, 1) if _is_ao(info) else pred.clamp_min(0)
+        if not _is_ao(info):
+            return pred.clamp_min(0)
+        pred = pred.clamp(0, 1)
+        # where every camera sample missed the scene (sky: position and normal are zero) AO is
+        # 1 by the renderer's definition, not something to guess: the room has no sky to learn
+        # it from
+        missed = _background(batch, info)
+        return pred if missed is None else pred.masked_fill(missed, 1.0)
 
     def panels(self, batch, prediction: Tensor, info: Mapping[str, Any]):
         shown = []  # the first normal or albedo input, in display range
@@ -149,6 +156,15 @@ class DeepShadingTask(ImageTask):
 
 def _is_ao(info: Mapping[str, Any]) -> bool:
     return list(info["targets"]) in ([t] for t in AO_TARGETS)
+
+
+def _background(batch, info: Mapping[str, Any]) -> Tensor | None:
+    """(B, 1, H, W) True where a normal input is zero (no sample hit anything); None when no
+    input is a normal."""
+    normal = next((n for n in info["inputs"] if n.startswith("normal")), None)
+    if normal is None:
+        return None
+    return (batch[normal] == 0).all(dim=1, keepdim=True)
 
 
 def _display(image: Tensor, info: Mapping[str, Any]) -> Tensor:
