@@ -175,17 +175,20 @@ def predict(
         )
     ((h, w),) = shapes
     margin, stride = _context(model)
-    padded = {k: torch.nn.functional.pad(t, (margin,) * 4) for k, t in inputs.items()}
     if tile is None:  # the whole image as one tile, unless it is large
         tile = AUTO_TILE if h * w > AUTO_TILE_PIXELS else max(h, w)
     if tile < 1:
         raise InputError(f"--tile must be positive, got {tile}")
     tile = stride * math.ceil(tile / stride)
     nets = {task.networks[0]: model}
-    out = None
     # a border-aware network sees the image's own edge where a tile meets it, as it does
     # untiled; the others see the zero padding there
     inner = getattr(model, "border_is_ground", False)
+    if inner and h <= tile and w <= tile:  # one tile: the bare image, no margin to pad
+        batch = {k: t[None] for k, t in _grown(model, dict(inputs)).items()}
+        return task.predict(nets, batch, info)[0, :, :h, :w]
+    padded = {k: torch.nn.functional.pad(t, (margin,) * 4) for k, t in inputs.items()}
+    out = None
     for y in range(0, h, tile):
         for x in range(0, w, tile):
             th, tw = min(tile, h - y), min(tile, w - x)
