@@ -20,7 +20,12 @@ except NeuralShadeError as exc:  # no Mitsuba or no usable LLVM on this machine
 from neuralshade.cli import build_parser, main  # noqa: E402
 from neuralshade.imageio import read_exr  # noqa: E402
 from neuralshade.render.mitsuba import files  # noqa: E402
-from neuralshade.render.mitsuba.files import SHEET_KINDS, render_scene_file  # noqa: E402
+from neuralshade.render.mitsuba.files import (  # noqa: E402
+    SHEET_KINDS,
+    load_scene_file,
+    render_scene_file,
+)
+from neuralshade.render.mitsuba.gbuffer import render_gbuffers  # noqa: E402
 from neuralshade.render.mitsuba.gbuffer import BUFFERS  # noqa: E402
 from neuralshade.scenes.model import Film, save_scene, surface_table  # noqa: E402
 from neuralshade.scenes.room import random_room  # noqa: E402
@@ -134,6 +139,20 @@ def test_the_size_override_renders_the_file_as_if_it_said_that_size(tmp_path):
                 read_exr(tmp_path / f"o{i}" / f"{name}.exr"),
                 read_exr(tmp_path / "wanted" / f"{name}.exr"),
             ), (list(given)[i], name)
+
+
+def test_a_loaded_scene_renders_what_the_render_command_writes(tmp_path):
+    """load_scene_file + render_gbuffers (a race against the renderer) reproduce the files of
+    render_scene_file bit for bit: same film size, AO radius and settings."""
+    path = EXAMPLES[0]
+    kw = {"size": (12, 8), "ao_radius": 0.4}
+    render_scene_file(path, tmp_path, spp=3, buffers=["ao", "depth", "beauty"], **kw)
+    scene, common = load_scene_file(path, **kw)
+    again = render_gbuffers(scene, spp=3, seed=0, buffers=["ao", "depth", "beauty"], **common)
+    for name, image in again.items():
+        assert np.array_equal(image, read_exr(tmp_path / f"{name}.exr")), name
+    other = render_gbuffers(scene, spp=3, seed=0, buffers=["ao"], **{**common, "ao_radius": 2})
+    assert not np.array_equal(other["ao"], again["ao"])  # the radius reaches the renderer
 
 
 def test_the_reference_pass_writes_the_buffers_asked_for(tmp_path):

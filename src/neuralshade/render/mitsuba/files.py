@@ -163,8 +163,7 @@ def render_scene_file(
     scene = source.load()
     width, height = _film_size(scene, src)
     loaded = time.perf_counter()
-    common = {"ao_radius": ao_radius, "max_depth": max_depth, "roughness": source.roughness,
-              "hide_emitters": source.hide_emitters}  # fmt: skip
+    common = _render_settings(source, ao_radius, max_depth)
     result = render_gbuffers(scene, spp=spp, seed=seed, buffers=names, **common)
     rendered = time.perf_counter()
     if reference_names:
@@ -257,6 +256,31 @@ def camera_record(sensor: Any) -> dict[str, Any]:
         "fov": fov,
         "fov_axis": "x",
     }
+
+
+def load_scene_file(
+    path: str | os.PathLike,
+    *,
+    size: tuple[int, int] | None = None,
+    ao_radius: float = 1.0,
+    max_depth: int = 5,
+    device: str = "cpu",
+) -> tuple[Any, dict[str, Any]]:
+    """A scene file loaded as :func:`render_scene_file` loads it, to render again and again.
+
+    Returns (the Mitsuba scene, the keyword arguments of
+    :func:`~neuralshade.render.mitsuba.gbuffer.render_gbuffers` besides spp, seed and buffers):
+    ``render_gbuffers(scene, spp=n, seed=s, buffers=["ao"], **common)`` renders what
+    ``neuralshade render`` would, at n samples (a race against the renderer times exactly that).
+    """
+    src = Path(path)
+    variant = mitsuba_variant(device)
+    _check_settings(src, 1, None, None, size, ["ao"], ao_radius, 0, max_depth, variant)
+    from neuralshade.render.mitsuba_scene import load_mitsuba
+
+    mi = load_mitsuba(variant)
+    source = _parse_xml(mi, src, size) if src.suffix.lower() == ".xml" else _parse_json(src, size)
+    return source.load(), _render_settings(source, ao_radius, max_depth)
 
 
 def _check_settings(
@@ -372,6 +396,12 @@ def _parse_xml(mi: Any, src: Path, size: tuple[int, int] | None) -> _Parsed:
         for node in state.nodes
     )
     return _Parsed("mitsuba-xml", files, None, load, hide)
+
+
+def _render_settings(source: _Parsed, ao_radius: float, max_depth: int) -> dict[str, Any]:
+    """render_gbuffers' keyword arguments for a parsed scene file."""
+    return {"ao_radius": ao_radius, "max_depth": max_depth, "roughness": source.roughness,
+            "hide_emitters": source.hide_emitters}  # fmt: skip
 
 
 def _check_values(mi: Any, state: Any) -> None:
