@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import RESULTS, record, timed
+from common import RESULTS, interleaved_ms, record, timed
 from torch.utils.flop_counter import FlopCounterMode
 
 from neuralshade import checkpoint
@@ -249,27 +249,6 @@ def train_step_seconds(info: dict[str, Any], repeats: int) -> dict[str, Any]:
         "steps": config["steps"],
         "training_seconds_alone": seconds * config["steps"],
     }
-
-
-def interleaved_ms(calls: dict[str, Any], repeats: int, warmup: int = 2) -> dict[str, float]:
-    """Median milliseconds of each call, timed in rounds that run every call in turn.
-
-    This VM's speed drifts from minute to minute; taking turns exposes every
-    contender to the same drift, so their ratios hold even when the absolute times move.
-    In its turn a call runs once untimed, then once timed: a small network run right after a
-    large one would otherwise pay for the memory the large one just handed back.
-    """
-    for call in calls.values():
-        for _ in range(warmup):
-            call()
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            call()
-            start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) * 1e3 for name, t in times.items()}
 
 
 def networks_ms(models: dict[str, torch.nn.Module], size: int, repeats: int) -> dict[str, float]:

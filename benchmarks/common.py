@@ -56,6 +56,27 @@ def timed(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> list[float]:
     return times
 
 
+def interleaved_ms(calls: dict[str, Any], repeats: int, warmup: int = 2) -> dict[str, float]:
+    """Median milliseconds of each call, timed in rounds that run every call in turn.
+
+    This VM's speed drifts from minute to minute; taking turns exposes every
+    contender to the same drift, so their ratios hold even when the absolute times move.
+    In its turn a call runs once untimed, then once timed: a small network run right after a
+    large one would otherwise pay for the memory the large one just handed back.
+    """
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            call()
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) * 1e3 for name, t in times.items()}
+
+
 def record(out: Path, name: str, quick: bool, payload: dict[str, Any], **versions: str) -> None:
     """Write a benchmark's JSON with the command line and the machine, atomically."""
     write_json(

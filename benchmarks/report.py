@@ -877,6 +877,100 @@ def cli_startup_table(results: Results) -> str:
     return table(["command", "ms (median)", "× import torch"], "lrr", rows)
 
 
+DEEP_SHADING_LABELS = {
+    "ssao": "SSAO (16 samples)",
+    "hbao": "HBAO (8 directions × 6 steps)",
+    "gtao": "GTAO (4 slices × 2 × 8 steps)",
+    "gtao_compiled": "GTAO, torch.compile",
+    "deepshading": "Deep Shading's network",
+    "ours": "**ours** (ShadeUNet, direct head)",
+    "ours_channels_last": "ours, channels-last",
+    "ours_rescaled": "ours, run at its training scale",
+}
+DEEP_SHADING_METHODS = ("ssao", "hbao", "gtao", "deepshading", "ours")
+
+
+def deep_shading_table(results: Results) -> str:
+    """Held-out room views: each method's quality, the AO rays Mitsuba needs to match its
+    SSIM, and the speed-up over Mitsuba there, at the dataset's size and (at the same rays per
+    pixel) at the largest size timed."""
+    r = lookup(results, "deep_shading")
+    race, speed = r["race"], r["speed"]
+    size = str(race["size"])
+    big = max(race["speedup"]["ours"], key=int)
+    best = max(DEEP_SHADING_METHODS, key=lambda m: r["room"][m]["mean"]["ssim"])
+
+    def rays(found: dict[str, Any]) -> str:
+        return str(found["samples"]) if found["reached"] else f"> {found['samples']}"
+
+    rows = []
+    for m in DEEP_SHADING_METHODS:
+        q = r["room"][m]["mean"]
+        rows.append(
+            [
+                DEEP_SHADING_LABELS[m],
+                bold(f"{q['ssim']:.3f}", m == best),
+                f"{q['dssim']:.4f}",
+                f"{q['l1']:.4f}",
+                f"{q['psnr']:.1f}",
+                f"{speed[size]['methods_ms'][m]:.1f}",
+                rays(race["equal_quality"][m]),
+                ratio(race["speedup"][m][size]),
+                f"{speed[big]['methods_ms'][m]:.0f}",
+                ratio(race["speedup"][m][big]),
+            ]
+        )
+    header = ["", "SSIM", "DSSIM", "L1", "PSNR dB", f"ms {size}²", "Mitsuba rays to match",
+              "faster than Mitsuba", f"ms {big}²", f"faster, {big}² ¹"]  # fmt: skip
+    return table(header, "lrrrrrrrrr", rows)
+
+
+def deep_shading_sizes_table(results: Results) -> str:
+    """SSIM of each method on held-out room views rendered at each size."""
+    r = lookup(results, "deep_shading")
+    size = str(r["race"]["size"])
+    sides = [size, *sorted(r["sizes"], key=int)]
+
+    def ssim(m: str, side: str) -> float:
+        means = r["room"][m]["mean"] if side == size else r["sizes"][side]["mean"][m]
+        return means["ssim"]
+
+    rows = [[DEEP_SHADING_LABELS[m], *(f"{ssim(m, s):.3f}" for s in sides)]
+            for m in (*DEEP_SHADING_METHODS, "ours_rescaled")]  # fmt: skip
+    views = [str(r["dataset"]["views_scored"]), *(str(r["sizes"][s]["views"]) for s in sides[1:])]
+    header = ["SSIM", *(f"{s}² ({v} views)" for s, v in zip(sides, views, strict=True))]
+    return table(header, "l" + "r" * len(sides), rows)
+
+
+def deep_shading_speed_table(results: Results) -> str:
+    """Milliseconds per frame of every method at every size, timed in the same rounds."""
+    r = lookup(results, "deep_shading")
+    sides = sorted(r["speed"], key=int)
+    names = list(r["speed"][sides[0]]["methods_ms"])
+    rows = [
+        [DEEP_SHADING_LABELS.get(n, n), *(f"{r['speed'][s]['methods_ms'][n]:.1f}" for s in sides)]
+        for n in names
+    ]
+    return table(["ms per frame", *(f"{s}²" for s in sides)], "l" + "r" * len(sides), rows)
+
+
+def deep_shading_scenes_table(results: Results) -> str:
+    """SSIM of each method on each unseen example scene, and Mitsuba's rays to match ours."""
+    r = lookup(results, "deep_shading")
+    rows = []
+    for scene, v in r["scenes"].items():
+        shown = (*DEEP_SHADING_METHODS, "ours_rescaled")
+        best = max(shown, key=lambda m: v[m]["mean"]["ssim"])
+        cells = [bold(f"{v[m]['mean']['ssim']:.3f}", m == best) for m in shown]
+        eq = v["race"]["equal_quality"]
+        rays = [str(eq[m]["samples"]) if eq[m]["reached"] else f"> {eq[m]['samples']}"
+                for m in ("gtao", "ours")]  # fmt: skip
+        rows.append([f"`{scene}.xml`", *cells, *rays])
+    header = ["scene", "SSAO", "HBAO", "GTAO", "Deep Shading", "ours", "ours rescaled",
+              "rays to match GTAO", "rays to match ours"]  # fmt: skip
+    return table(header, "lrrrrrrrr", rows)
+
+
 BLOCKS: dict[str, Callable[[Results], str]] = {
     "machine": machine_line,
     "render_vs_mitsuba-command": command_line("render_vs_mitsuba"),
@@ -906,6 +1000,11 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "storage": storage_table,
     "cli_startup-command": command_line("cli_startup"),
     "cli_startup": cli_startup_table,
+    "deep_shading-command": command_line("deep_shading"),
+    "deep_shading": deep_shading_table,
+    "deep_shading_speed": deep_shading_speed_table,
+    "deep_shading_sizes": deep_shading_sizes_table,
+    "deep_shading_scenes": deep_shading_scenes_table,
 }
 
 
