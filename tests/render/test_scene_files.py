@@ -25,8 +25,7 @@ from neuralshade.render.mitsuba.files import (  # noqa: E402
     load_scene_file,
     render_scene_file,
 )
-from neuralshade.render.mitsuba.gbuffer import render_gbuffers  # noqa: E402
-from neuralshade.render.mitsuba.gbuffer import BUFFERS  # noqa: E402
+from neuralshade.render.mitsuba.gbuffer import BUFFERS, render_gbuffers  # noqa: E402
 from neuralshade.scenes.model import Film, save_scene, surface_table  # noqa: E402
 from neuralshade.scenes.room import random_room  # noqa: E402
 
