@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -53,7 +52,7 @@ from common import RESULTS, interleaved_ms, record
 from neuralshade.baselines import SCREEN_SPACE_AO
 from neuralshade.baselines.camera import focal_pixels
 from neuralshade.data.datasets import BufferDataset
-from neuralshade.data.folder import read_folder
+from neuralshade.data.folder import read_folder, read_params
 from neuralshade.data.generate import generate, load_config
 from neuralshade.data.sources import get_source
 from neuralshade.equal_quality import time_to_equal_quality
@@ -64,7 +63,7 @@ from neuralshade.render.mitsuba.files import load_scene_file, render_scene_file
 from neuralshade.render.mitsuba.gbuffer import render_gbuffers
 from neuralshade.render.mitsuba_scene import load_mitsuba
 from neuralshade.sheets import display, labelled
-from neuralshade.tasks.deep_shading import _TO_MITSUBA, BASELINE_SETTINGS
+from neuralshade.tasks.deep_shading import BASELINE_SETTINGS, background, screen_space_ao
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = {"deepshading": "deepshade-ao-deepshading-cpu", "ours": "deepshade-ao-cpu"}
@@ -122,7 +121,7 @@ def scene_view(name: str, size: int, radius: float, reference_spp: int, folder: 
         buffers=["position", "normal", "depth"], reference_buffers=["ao"], ao_radius=radius,
     )  # fmt: skip
     buffers = read_folder(get_source("room"), out, [*INPUTS, "ao_reference"])
-    params = json.loads((out / "params.json").read_text())
+    params = read_params(out)
     t = {k: torch.from_numpy(v) for k, v in buffers.items()}
     return {
         "name": name,
@@ -168,7 +167,7 @@ def room_view_at(data: BufferDataset, i: int, size: int, reference: bool = False
 
 def methods(nets: dict[str, torch.nn.Module]) -> dict[str, Callable[[View], torch.Tensor]]:
     """name → view → (1, H, W) AO: the baselines, then the networks."""
-    out = {name: baseline(name, method) for name, method in SCREEN_SPACE_AO.items()}
+    out = {name: baseline(name) for name in SCREEN_SPACE_AO}
     for name, net in nets.items():
 
         def network(view: View, net=net) -> torch.Tensor:
@@ -179,18 +178,12 @@ def methods(nets: dict[str, torch.nn.Module]) -> dict[str, Callable[[View], torc
     return out
 
 
-def baseline(name: str, method: Callable) -> Callable[[View], torch.Tensor]:
-    """A screen-space method on a view, at its stated sample counts (BASELINE_SETTINGS)."""
+def baseline(name: str, method: Callable | None = None) -> Callable[[View], torch.Tensor]:
+    """A screen-space method on a view, as the task runs it (``method``: another function)."""
 
     def call(view: View) -> torch.Tensor:
-        h, w = view["position"].shape[-2:]
-        return method(
-            view["position"][None] * _TO_MITSUBA,
-            view["normal"][None] * _TO_MITSUBA,
-            focal=focal_pixels(*view["fov"], h, w),
-            radius=view["radius"],
-            **BASELINE_SETTINGS[name],
-        )[0]
+        position, normal = view["position"][None], view["normal"][None]
+        return screen_space_ao(name, position, normal, view["fov"], view["radius"], method)[0]
 
     return call
 
@@ -203,7 +196,7 @@ def compiled(name: str, view: View) -> tuple[Callable[[View], torch.Tensor] | No
     try:
         call = baseline(name, torch.compile(SCREEN_SPACE_AO[name], dynamic=True))
         with torch.inference_mode():
-            got, want = call(view), baseline(name, SCREEN_SPACE_AO[name])(view)
+            got, want = call(view), baseline(name)(view)
     except Exception as exc:  # Inductor's failures have no common type
         return None, {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
     difference = float((got - want).abs().max())
@@ -225,7 +218,7 @@ def rescaled(net: torch.nn.Module, focal: float) -> Callable[[View], torch.Tenso
         size = (max(1, round(h / scale)), max(1, round(w / scale)))
         small = {k: F.interpolate(v[None], size=size, mode="area")[0] for k, v in inputs.items()}
         ao = F.interpolate(predict(net, small)[None], size=(h, w), mode="bilinear")[0]
-        sky = (view["normal"] == 0).all(dim=0, keepdim=True)
+        sky = background({"normal_camera": view["normal"][None]}, net.sidecar)[0]
         return ao.clamp(0, 1).masked_fill(sky, 1.0)
 
     return call
@@ -293,13 +286,11 @@ def warm_seconds(scene: Any, common: dict, n: int, seed: int, warm: bool) -> tup
     return image, time.perf_counter() - start
 
 
-def race(calls: dict[str, Callable], views: list[View], ladder, names) -> dict[str, Any]:
-    """Each method's mean SSIM on ``views`` and the AO rays Mitsuba needs to match it."""
-    scored = quality(calls, views)
+def race(targets: dict[str, float], views: list[View], ladder, names) -> dict[str, Any]:
+    """The AO rays Mitsuba needs to reach each method's mean SSIM on ``views`` (``targets``)."""
     racer = MitsubaAO(views)
     equal = {}
-    for name in calls:
-        target = scored[name]["mean"]["ssim"]
+    for name, target in targets.items():
         result = time_to_equal_quality(racer.ssim_at, target, ladder, higher_is_better=True)
         equal[name] = result
         print(f"    Mitsuba matches {names[name]} (SSIM {target:.4f}) at {result['samples']} "
@@ -307,11 +298,7 @@ def race(calls: dict[str, Callable], views: list[View], ladder, names) -> dict[s
               f"{result['seconds'] * 1e3:.0f} ms")  # fmt: skip
     curve = {str(n): {"ssim": float(np.mean(v)), "seconds": s}
              for n, (v, s) in sorted(racer.cache.items())}  # fmt: skip
-    return {
-        "ssim": {k: v["mean"]["ssim"] for k, v in scored.items()},
-        "equal_quality": equal,
-        "mitsuba_curve": curve,
-    }
+    return {"ssim": targets, "equal_quality": equal, "mitsuba_curve": curve}
 
 
 # ---- the grid ---------------------------------------------------------------------------------
@@ -444,12 +431,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {grid_path}")
 
     # time to equal quality against Mitsuba, on the race views, and on each unseen scene
+    # (each method's SSIM there as already scored above)
     race_views = views[:race_n]
-    room_race = race(calls, race_views, ladder, names)
+    targets = {m: float(np.mean([v["ssim"] for v in room[m]["views"][:race_n]])) for m in calls}
+    room_race = race(targets, race_views, ladder, names)
     equal = room_race["equal_quality"]
     for view in scene_views:
         print(f"  {view['name']}:")
-        scenes[view["name"]]["race"] = race(calls, [view], ladder, names)
+        scored = scenes[view["name"]]
+        targets = {m: scored[m]["mean"]["ssim"] for m in calls}
+        scored["race"] = race(targets, [view], ladder, names)
 
     # speed at each size, every method in the same rounds; Mitsuba at the equal-quality counts
     speed: dict[str, Any] = {}

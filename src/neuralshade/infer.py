@@ -142,7 +142,7 @@ def _context(model: torch.nn.Module) -> tuple[int, int]:
     return stride * math.ceil(radius / stride), stride
 
 
-def _grown(model: torch.nn.Module, region: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _grown(model: torch.nn.Module, region: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Tile buffers (C, h, w) grown right/bottom with zeros to the model's minimum size."""
     least = getattr(model, "min_size", 1)
     out = {}
@@ -185,7 +185,7 @@ def predict(
     # untiled; the others see the zero padding there
     inner = getattr(model, "border_is_ground", False)
     if inner and h <= tile and w <= tile:  # one tile: the bare image, no margin to pad
-        batch = {k: t[None] for k, t in _grown(model, dict(inputs)).items()}
+        batch = {k: t[None] for k, t in _grown(model, inputs).items()}
         return task.predict(nets, batch, info)[0, :, :h, :w]
     padded = {k: torch.nn.functional.pad(t, (margin,) * 4) for k, t in inputs.items()}
     out = None

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -77,7 +77,7 @@ class DeepShadingTask(ImageTask):
         # where every camera sample missed the scene (sky: position and normal are zero) AO is
         # 1 by the renderer's definition, not something to guess: the room has no sky to learn
         # it from
-        missed = _background(batch, info)
+        missed = background(batch, info)
         return pred if missed is None else pred.masked_fill(missed, 1.0)
 
     def panels(self, batch, prediction: Tensor, info: Mapping[str, Any]):
@@ -95,20 +95,17 @@ class DeepShadingTask(ImageTask):
     # ---- baselines and the renderer
     def baseline(self, name: str, data: Any, i: int, info: Mapping[str, Any]) -> Tensor:
         from neuralshade.baselines import SCREEN_SPACE_AO
-        from neuralshade.baselines.camera import focal_pixels
 
         if name not in SCREEN_SPACE_AO or not _is_ao(info):
             return super().baseline(name, data, i, info)
-        views = _view_buffers(data)
-        batch = views[i]
-        position = batch["position_camera"][None] * _TO_MITSUBA
-        normal = batch["normal_camera"][None] * _TO_MITSUBA
+        batch = _view_buffers(data)[i]
         camera = data.record(i)["camera"]
-        h, w = position.shape[-2:]
-        focal = focal_pixels(camera["fov"], camera.get("fov_axis", "x"), h, w)
-        method = SCREEN_SPACE_AO[name]
-        return method(
-            position, normal, focal=focal, radius=data.config.ao_radius, **BASELINE_SETTINGS[name]
+        return screen_space_ao(
+            name,
+            batch["position_camera"][None],
+            batch["normal_camera"][None],
+            (camera["fov"], camera.get("fov_axis", "x")),
+            data.config.ao_radius,
         )
 
     def race(self, data: Any, info: Mapping[str, Any], device: Any) -> Race | None:
@@ -154,17 +151,44 @@ class DeepShadingTask(ImageTask):
         return Race(truth, {"mitsuba": Renderer(mitsuba, usual=usual, notes=notes)}, reference)
 
 
-def _is_ao(info: Mapping[str, Any]) -> bool:
-    return list(info["targets"]) in ([t] for t in AO_TARGETS)
+def screen_space_ao(
+    name: str,
+    position: Tensor,
+    normal: Tensor,
+    fov: tuple[float, str],
+    radius: float,
+    method: Callable[..., Tensor] | None = None,
+) -> Tensor:
+    """Baseline ``name`` (SSAO, HBAO or GTAO at its BASELINE_SETTINGS) on a view's OpenGL
+    camera-space ``position`` and ``normal`` (N, 3, H, W): (N, 1, H, W) AO.
+
+    fov: (Mitsuba's fov in degrees, its axis). radius: the AO radius, world units. method: the
+    function to call instead of the registered one (the same method compiled, say).
+    """
+    from neuralshade.baselines import SCREEN_SPACE_AO
+    from neuralshade.baselines.camera import focal_pixels
+
+    h, w = position.shape[-2:]
+    return (method or SCREEN_SPACE_AO[name])(
+        position * _TO_MITSUBA,
+        normal * _TO_MITSUBA,
+        focal=focal_pixels(*fov, h, w),
+        radius=radius,
+        **BASELINE_SETTINGS[name],
+    )
 
 
-def _background(batch, info: Mapping[str, Any]) -> Tensor | None:
+def background(batch, info: Mapping[str, Any]) -> Tensor | None:
     """(B, 1, H, W) True where a normal input is zero (no sample hit anything); None when no
     input is a normal."""
     normal = next((n for n in info["inputs"] if n.startswith("normal")), None)
     if normal is None:
         return None
     return (batch[normal] == 0).all(dim=1, keepdim=True)
+
+
+def _is_ao(info: Mapping[str, Any]) -> bool:
+    return list(info["targets"]) in ([t] for t in AO_TARGETS)
 
 
 def _display(image: Tensor, info: Mapping[str, Any]) -> Tensor:
@@ -182,4 +206,3 @@ def _view_buffers(data: Any) -> Any:
     if {"position_camera", "normal_camera"} <= set(data.buffers):
         return data
     return _views_of(str(data.root), data.split)
-
