@@ -46,24 +46,22 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from common import RESULTS, interleaved_ms, record
 
 from neuralshade.baselines import SCREEN_SPACE_AO
-from neuralshade.baselines.camera import focal_pixels
 from neuralshade.data.datasets import BufferDataset
 from neuralshade.data.folder import read_folder, read_params
 from neuralshade.data.generate import generate, load_config
 from neuralshade.data.sources import get_source
 from neuralshade.equal_quality import time_to_equal_quality
 from neuralshade.imageio import heatmap, write_png
-from neuralshade.infer import load_model, predict
+from neuralshade.infer import load_model, predict, view_focal
 from neuralshade.metrics import compute
 from neuralshade.render.mitsuba.files import load_scene_file, render_scene_file
 from neuralshade.render.mitsuba.gbuffer import render_gbuffers
 from neuralshade.render.mitsuba_scene import load_mitsuba
 from neuralshade.sheets import display, labelled
-from neuralshade.tasks.deep_shading import BASELINE_SETTINGS, background, screen_space_ao
+from neuralshade.tasks.deep_shading import BASELINE_SETTINGS, screen_space_ao
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = {"deepshading": "deepshade-ao-deepshading-cpu", "ours": "deepshade-ao-cpu"}
@@ -203,23 +201,16 @@ def compiled(name: str, view: View) -> tuple[Callable[[View], torch.Tensor] | No
     return call, {"compile_seconds": time.perf_counter() - start, "max_difference": difference}
 
 
-def rescaled(net: torch.nn.Module, focal: float) -> Callable[[View], torch.Tensor]:
-    """The network at the pixel scale it was trained at: a view whose focal length in pixels
-    exceeds the training views' ``focal`` is area-averaged down by that ratio (as a render at
-    that size with more samples would be), run, and its AO bilinearly resized back; where no
-    sample hit, AO is 1 as ever. A view at or below the training scale runs as it is."""
+def rescaled(net: torch.nn.Module) -> Callable[[View], torch.Tensor]:
+    """The network at the pixel scale it was trained at, as ``infer`` runs it given the view's
+    focal length (neuralshade.infer's module docs): a finer view is area-averaged down to the
+    training views' focal length in pixels, run, and its AO bilinearly resized back, with AO 1
+    where no sample hit. A view at or below the training scale runs as it is."""
 
     def call(view: View) -> torch.Tensor:
         h, w = view["position"].shape[-2:]
-        scale = focal_pixels(*view["fov"], h, w) / focal
         inputs = {"position_camera": view["position"], "normal_camera": view["normal"]}
-        if scale <= 1:
-            return predict(net, inputs)
-        size = (max(1, round(h / scale)), max(1, round(w / scale)))
-        small = {k: F.interpolate(v[None], size=size, mode="area")[0] for k, v in inputs.items()}
-        ao = F.interpolate(predict(net, small)[None], size=(h, w), mode="bilinear")[0]
-        sky = background({"normal_camera": view["normal"][None]}, net.sidecar)[0]
-        return ao.clamp(0, 1).masked_fill(sky, 1.0)
+        return predict(net, inputs, focal=view_focal(view["fov"], h, w))
 
     return call
 
@@ -397,7 +388,7 @@ def main(argv: list[str] | None = None) -> None:
     size = int(data.config.size)
     calls = methods(nets)
     if "ours" in nets:  # ours at the pixel scale of the views it was trained on (this dataset's)
-        calls["ours_rescaled"] = rescaled(nets["ours"], focal_pixels(*views[0]["fov"], size, size))
+        calls["ours_rescaled"] = rescaled(nets["ours"])
     print(f"{len(views)} held-out room views of {root} at {size}²")
     room = quality(calls, views)
     for name in calls:

@@ -81,6 +81,32 @@ def test_tiles_give_the_untiled_result_and_the_module_is_callable(render, model)
                                whole, atol=1e-5)  # fmt: skip
 
 
+def test_a_view_finer_than_the_training_views_runs_at_their_scale(render, model, tmp_path):
+    """The camera in params.json gives the view's focal length; a model trained at a quarter of
+    it runs on the view area-averaged 4× down (tests/test_infer_scale.py checks the maths)."""
+    camera = json.loads((render / "params.json").read_text())["camera"]
+    focal = 0.5 * 40 / np.tan(np.radians(camera["fov"]) / 2)  # the view is 40 pixels wide
+    path, net = model
+    scaled = tmp_path / "scaled"
+    meta = {"task": "deep-shading", "inputs": INPUTS, "targets": ["ao_reference"],
+            "loss": "l1", "focal_pixels": focal / 4}  # fmt: skip
+    checkpoint.save(scaled, {"net": net}, meta)
+    weights = scaled.with_suffix(".safetensors")
+    assert main(["infer", str(weights), str(render), "-o", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out" / "infer.json").read_text())
+    assert summary["scale"] == pytest.approx(4.0)
+    arrays = {"position_camera": camera_space_by_hand(render)[0, :3].transpose(1, 2, 0),
+              "normal_camera": camera_space_by_hand(render)[0, 3:].transpose(1, 2, 0)}  # fmt: skip
+    want = neuralshade.infer(weights, arrays, fov=camera["fov"], device="cpu")["ao_reference"]
+    np.testing.assert_allclose(read_exr(tmp_path / "out" / "ao.exr"), want, atol=1e-5)
+    # --native-scale: the network on the view's own pixels, as a model without a scale runs
+    assert main(["infer", str(weights), str(render), "-o", str(tmp_path / "native"),
+                 "--native-scale"]) == 0  # fmt: skip
+    plain = neuralshade.infer(path, render, device="cpu")["ao_reference"]
+    np.testing.assert_allclose(read_exr(tmp_path / "native" / "ao.exr"), plain, atol=1e-5)
+    assert np.abs(plain - want).mean() > 1e-2
+
+
 def run(argv, capsys):
     code = main(argv)
     return code, capsys.readouterr().err
@@ -118,8 +144,10 @@ def test_a_model_of_another_task_is_refused(render, tmp_path, capsys):
 
 def test_the_readme_runs_the_bundled_ao_model_on_an_example_scene(mitsuba, tmp_path):
     """README: render an example scene's G-buffers, then `infer deepshade-ao-cpu` on them. The
-    Cornell box is a room too, unseen: the bundled model's AO must be far nearer the ray-traced
-    AO than no occlusion at all is (measured: L1 0.155 against 1.0's 0.354 at 128²)."""
+    Cornell box is a room too, unseen, and its narrow lens makes the view 2.15× finer than the
+    training views: run at their scale, the bundled model's AO must be far nearer the
+    ray-traced AO than no occlusion at all is (measured: L1 0.093 against 1.0's 0.354 at 128²;
+    0.156 with --native-scale)."""
     examples = Path(__file__).resolve().parents[1] / "examples"
     folder, out = tmp_path / "cornell", tmp_path / "ao"
     assert main(["render", str(examples / "cornell_box.xml"), "-o", str(folder), "--size", "128",
@@ -129,4 +157,4 @@ def test_the_readme_runs_the_bundled_ao_model_on_an_example_scene(mitsuba, tmp_p
     ao, truth = read_exr(out / "ao.exr"), read_exr(folder / "ao_reference.exr")
     assert ao.shape == truth.shape == (128, 128, 1) and (out / "ao.png").is_file()
     error, unoccluded = np.abs(ao - truth).mean(), np.abs(1 - truth).mean()
-    assert error < 0.6 * unoccluded, (error, unoccluded)
+    assert error < 0.4 * unoccluded, (error, unoccluded)

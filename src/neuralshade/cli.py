@@ -367,11 +367,19 @@ def cmd_shade(args: argparse.Namespace) -> int:
 def cmd_infer(args: argparse.Namespace) -> int:
     from neuralshade.infer import infer_folder
 
-    r = infer_folder(args.model, args.folder, args.out, device=args.device, tile=args.tile)
+    r = infer_folder(
+        args.model,
+        args.folder,
+        args.out,
+        device=args.device,
+        tile=args.tile,
+        rescale=not args.native_scale,
+    )
     w, h = r["size"]
+    scale = f", run at 1/{r['scale']:.2f} scale" if r["scale"] != 1 else ""
     print(
-        f"{r['task']}: {', '.join(r['inputs'])} -> {', '.join(r['targets'])} ({w}x{h}) in "
-        f"{r['milliseconds']:.1f} ms on {r['device']} -> {args.out}"
+        f"{r['task']}: {', '.join(r['inputs'])} -> {', '.join(r['targets'])} ({w}x{h}{scale}) "
+        f"in {r['milliseconds']:.1f} ms on {r['device']} -> {args.out}"
     )
     return 0
 
@@ -658,6 +666,13 @@ def _infer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="bundled model name or checkpoint path")
     p.add_argument("folder", help="a folder `neuralshade render SCENE` wrote (its buffers)")
     p.add_argument("-o", "--out", required=True, help="output directory")
+    p.add_argument(
+        "--native-scale",
+        action="store_true",
+        help="run the network on the view's own pixels; by default a view finer than the "
+        "model's training views (focal length in pixels, from params.json) is run at the "
+        "training scale and its output resized back",
+    )
     _add_device(p)
     _add_tile(p)
     p.set_defaults(func=cmd_infer)

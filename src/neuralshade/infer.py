@@ -10,6 +10,14 @@ depends on (:meth:`neuralshade.task.Task.context`; for ao2d the renderer's reach
   what lies beyond the image for the buffers of every source (empty ground, nothing hit). A
   network whose own zero padding already is that and that learned borders from whole images
   (``border_is_ground``) runs on the bare image.
+* A model that records the pixel scale it was trained at (``focal_pixels`` in its sidecar:
+  the deep-shading models, whose screen-space effects span a fixed world distance and so a
+  number of pixels that grows with the focal length) runs a finer view at that scale: given
+  the view's focal length in pixels, inputs more than ``RESCALE_ABOVE`` times finer are
+  area-averaged down to the training scale (as a render at that size with more samples per
+  pixel would be), the prediction is resized back bilinearly, and the task's rules
+  (:meth:`~neuralshade.task.Task.finish`: AO 1 on the sky, say) are applied at full size.
+  Coarser views run as they are.
 * Large inputs are cut into tiles. A tile keeps only its centre and takes the context as a
   margin on every side; tile origins sit on the network's stride grid, so a tile computes what
   the whole image would there (exactly when the receptive field fits the margin; to within
@@ -38,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from neuralshade import checkpoint
 from neuralshade.devices import resolve_device
@@ -47,6 +56,8 @@ from neuralshade.task import Task, get_task
 
 AUTO_TILE_PIXELS = 2048 * 2048
 AUTO_TILE = 1024
+#: a view finer than its model's training scale by more than this runs at that scale
+RESCALE_ABOVE = 1.05
 
 
 def bundled_models() -> list[str]:
@@ -158,12 +169,14 @@ def predict(
     inputs: Mapping[str, torch.Tensor],
     info: Mapping[str, Any] | None = None,
     tile: int | None = None,
+    focal: float | None = None,
 ) -> torch.Tensor:
     """The task's prediction for input buffers of any size: {name: (C, H, W)} → (C_out, H, W).
 
     ``model`` from :func:`load_model` (its ``sidecar`` is the default ``info``); the buffers on
     its device. tile: side of the tiles (rounded up to the stride); None tiles only inputs
-    above AUTO_TILE_PIXELS.
+    above AUTO_TILE_PIXELS. focal: the view's focal length in pixels; for a model with a
+    training scale (``focal_pixels``), a finer view runs at that scale (the module's docs).
     """
     info = info if info is not None else model.sidecar
     task = get_task(info["task"])
@@ -174,6 +187,13 @@ def predict(
             f"{ {k: tuple(v.shape) for k, v in inputs.items()} }"
         )
     ((h, w),) = shapes
+    scale = pixel_scale(info, focal)
+    if scale > RESCALE_ABOVE:
+        size = (max(1, round(h / scale)), max(1, round(w / scale)))
+        small = {k: F.interpolate(t[None], size=size, mode="area")[0] for k, t in inputs.items()}
+        pred = predict(model, small, info, tile)
+        pred = F.interpolate(pred[None], size=(h, w), mode="bilinear", align_corners=False)
+        return task.finish(pred, {k: t[None] for k, t in inputs.items()}, info)[0]
     margin, stride = _context(model)
     if tile is None:  # the whole image as one tile, unless it is large
         tile = AUTO_TILE if h * w > AUTO_TILE_PIXELS else max(h, w)
@@ -211,10 +231,40 @@ def predict(
     return out
 
 
+def pixel_scale(info: Mapping[str, Any], focal: float | None) -> float:
+    """How many times finer than its model's training views a view of focal length ``focal``
+    (pixels) is: 1 where either is unknown."""
+    trained = info.get("focal_pixels")
+    if focal is None or not trained:
+        return 1.0
+    if not (math.isfinite(focal) and focal > 0):
+        raise InputError(f"the view's focal length must be a positive number, got {focal!r}")
+    return float(focal) / float(trained)
+
+
+def view_focal(
+    fov: float | tuple[float, str] | Mapping[str, Any] | None, h: int, w: int
+) -> float | None:
+    """A view's focal length in pixels from its field of view: degrees along x, (degrees,
+    axis) or a camera record ({"fov", "fov_axis"}, as params.json holds); None for None."""
+    from neuralshade.baselines.camera import focal_pixels
+
+    if isinstance(fov, Mapping):
+        fov = None if fov.get("fov") is None else (fov["fov"], fov.get("fov_axis", "x"))
+    if fov is None:
+        return None
+    degrees, axis = fov if isinstance(fov, (tuple, list)) else (fov, "x")
+    if not (math.isfinite(float(degrees)) and 0 < float(degrees) < 180):
+        raise InputError(f"fov must be in (0, 180) degrees, got {degrees!r}")
+    return focal_pixels(float(degrees), str(axis), h, w)
+
+
 def infer(
     model: str | os.PathLike | torch.nn.Module,
     buffers: Mapping[str, Any] | str | os.PathLike,
     *,
+    fov: float | tuple[float, str] | None = None,
+    rescale: bool = True,
     device: str | torch.device = "auto",
     tile: int | None = None,
 ) -> dict[str, np.ndarray]:
@@ -224,7 +274,9 @@ def infer(
     buffers: {name: (H, W, C) or (H, W) array or tensor} holding the model's inputs (its
     sidecar's ``inputs``, e.g. ``position_camera`` and ``normal_camera``), or a folder written
     by ``neuralshade render``, from which they are read or derived (:func:`infer_folder`'s).
-    tile: as :func:`predict`.
+    fov: the view's field of view in degrees along x (or (degrees, axis)); a folder's comes
+    from its params.json. With it, a model with a training scale runs a finer view at that
+    scale (the module's docs), unless ``rescale`` is False. tile: as :func:`predict`.
 
     Example::
 
@@ -238,9 +290,12 @@ def infer(
     dev = next(net.parameters()).device
     if isinstance(buffers, (str, os.PathLike)):
         inputs = _folder_inputs(info, buffers)
+        fov = _folder_camera(buffers) if fov is None else fov
     else:
         inputs = _array_inputs(info, buffers)
-    pred = predict(net, {k: v.to(dev) for k, v in inputs.items()}, info, tile)
+    h, w = next(iter(inputs.values())).shape[-2:]
+    focal = view_focal(fov, h, w) if rescale else None
+    pred = predict(net, {k: v.to(dev) for k, v in inputs.items()}, info, tile, focal)
     return _split_targets(info, pred, _schema(get_task(info["task"])))
 
 
@@ -251,10 +306,13 @@ def infer_folder(
     *,
     device: str = "auto",
     tile: int | None = None,
+    rescale: bool = True,
 ) -> dict[str, Any]:
     """Run ``model`` on the render folder ``folder``; write ``OUT/<name>.exr`` and a PNG for each
-    target (``<name>``: the target without ``_reference``, e.g. ``ao``). Returns a summary:
-    the files written, the size and the milliseconds the network took (after a warm-up)."""
+    target (``<name>``: the target without ``_reference``, e.g. ``ao``). A model with a
+    training scale runs a finer view at that scale (the camera from params.json) unless
+    ``rescale`` is False. Returns a summary: the files written, the size, the pixel scale
+    the network ran at and the milliseconds it took (after a warm-up)."""
     from neuralshade.imageio import write_exr, write_json, write_png
     from neuralshade.outputs import check_outputs
     from neuralshade.sheets import display
@@ -267,9 +325,12 @@ def infer_folder(
     check_outputs(out, [*files, out / "infer.json"], [*folder.glob("*")])
     dev = next(net.parameters()).device
     inputs = {k: v.to(dev) for k, v in _folder_inputs(info, folder).items()}
-    predict(net, inputs, info, tile)  # warm-up: the first call allocates
+    h, w = next(iter(inputs.values())).shape[-2:]
+    focal = view_focal(_folder_camera(folder), h, w) if rescale else None
+    scale = pixel_scale(info, focal)
+    predict(net, inputs, info, tile, focal)  # warm-up: the first call allocates
     start = time.perf_counter()
-    pred = predict(net, inputs, info, tile)
+    pred = predict(net, inputs, info, tile, focal)
     seconds = time.perf_counter() - start
     schema = _schema(task)
     for target, array in _split_targets(info, pred, schema).items():
@@ -283,6 +344,8 @@ def infer_folder(
         "inputs": list(info["inputs"]),
         "targets": list(info["targets"]),
         "size": [int(w), int(h)],
+        # the network's input is the view resized by 1/scale (1: as it is)
+        "scale": scale if scale > RESCALE_ABOVE else 1.0,
         "milliseconds": 1e3 * seconds,
         "device": str(dev),
         "outputs": [f.name for f in files],
@@ -305,6 +368,14 @@ def _folder_inputs(info: Mapping[str, Any], folder: str | os.PathLike) -> dict[s
     source = get_source(get_task(info["task"]).source)
     arrays = read_folder(source, folder, info["inputs"])
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+
+
+def _folder_camera(folder: str | os.PathLike) -> Mapping[str, Any] | None:
+    """The camera record of a render folder's params.json, or None."""
+    from neuralshade.data.folder import read_params
+
+    camera = read_params(Path(folder)).get("camera")
+    return camera if isinstance(camera, Mapping) else None
 
 
 def _array_inputs(info: Mapping[str, Any], buffers: Mapping[str, Any]) -> dict[str, torch.Tensor]:

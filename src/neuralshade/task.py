@@ -108,6 +108,12 @@ class Task:
         """The prediction, in the targets' own space: (B, C_target, H, W)."""
         raise NotImplementedError
 
+    def finish(self, prediction: Tensor, batch: Batch, info: Mapping[str, Any]) -> Tensor:
+        """The rules a prediction obeys whatever the network says (a range, values fixed by
+        the inputs), on (B, C_target, H, W): :meth:`predict` applies them, and inference
+        applies them again to a prediction resized to the inputs' size. By default none."""
+        return prediction
+
     def target(self, batch: Batch, info: Mapping[str, Any]) -> Tensor:
         """What the prediction is compared with: (B, C_target, H, W)."""
         return stack(batch, info["targets"])

@@ -58,6 +58,7 @@ _CAMERA_STREAM = 3
 FLOOR_Y = -0.5
 CEILING_Y = 2.5
 HALF_SIZE = 3.0  # the floor is 6 × 6
+FOV = 75.0  # every view's horizontal field of view, degrees
 PLACEMENT = 2.25  # objects and the light at x, z ∈ [−2.25, 2.25]
 MIN_SEPARATION = 1.55
 PLACEMENT_TRIES = 5
@@ -230,4 +231,4 @@ def _camera(rng: np.random.Generator) -> Camera:
     height = _uniform(rng, 1.0, 2.0)
     target = (_uniform(rng, 0, 1), _uniform(rng, 0, 2), _uniform(rng, 0, 1))
     origin = (distance * math.sin(angle), height, distance * math.cos(angle))
-    return Camera(origin=origin, target=target, fov=75.0, near=0.01, far=100.0)
+    return Camera(origin=origin, target=target, fov=FOV, near=0.01, far=100.0)

@@ -62,18 +62,29 @@ class DeepShadingTask(ImageTask):
             )
 
     def checkpoint_meta(self, data_config: Any) -> dict[str, Any]:
-        return {"ao_radius": data_config.ao_radius, "max_depth": data_config.max_depth}
+        from neuralshade.baselines.camera import focal_pixels
+        from neuralshade.scenes.room import FOV
+
+        size = data_config.size
+        return {
+            "ao_radius": data_config.ao_radius,
+            "max_depth": data_config.max_depth,
+            # the pixel scale the network learned: inference resamples a finer view to it
+            "focal_pixels": focal_pixels(FOV, "x", size, size),
+        }
 
     def baselines_for(self, info: Mapping[str, Any]) -> tuple[str, ...]:
         """SSAO, HBAO and GTAO approximate AO: the baselines of an AO target only."""
         return self.baselines if _is_ao(info) else ()
 
     def predict(self, nets, batch, info: Mapping[str, Any]) -> Tensor:
-        pred = super().predict(nets, batch, info)
+        return self.finish(super().predict(nets, batch, info), batch, info)
+
+    def finish(self, prediction: Tensor, batch, info: Mapping[str, Any]) -> Tensor:
         # AO is a fraction; light is never negative
         if not _is_ao(info):
-            return pred.clamp_min(0)
-        pred = pred.clamp(0, 1)
+            return prediction.clamp_min(0)
+        pred = prediction.clamp(0, 1)
         # where every camera sample missed the scene (sky: position and normal are zero) AO is
         # 1 by the renderer's definition, not something to guess: the room has no sky to learn
         # it from
