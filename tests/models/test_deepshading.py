@@ -56,7 +56,7 @@ def test_the_defaults_are_the_published_layers_with_the_parameters_they_imply():
 def test_spec_rebuilds_the_same_network():
     model = small(final="sigmoid")
     spec = json.loads(json.dumps(model.spec))
-    assert spec["args"] == {**json.loads(json.dumps(SMALL)), "final": "sigmoid"}
+    assert spec["args"] == {**json.loads(json.dumps(SMALL)), "final": "sigmoid", "log_inputs": None}
     again = models.build(spec["name"], **spec["args"]).eval()
     again.load_state_dict(model.state_dict())
     x = torch.rand(1, 6, 20, 24)

@@ -147,3 +147,28 @@ def test_wrong_input_channels_is_an_input_error():
 def test_invalid_arguments_are_config_errors_naming_them(cfg, name):
     with pytest.raises(ConfigError, match=rf"model 'unet'.*{name}"):
         models.build("unet", **{**SMALL, **cfg})
+
+
+@pytest.mark.parametrize("name, args", [("unet", {**SMALL, **DIRECT, "in_channels": 9}),
+                                        ("deepshading", {"in_channels": 9, "widths": (4, 8),
+                                                         "groups": (1, 1)})])  # fmt: skip
+def test_log_inputs_is_the_same_network_on_log1p_of_those_channels(name, args, onnx_vs_torch):
+    """HDR light among the inputs: the network reads log1p(max(x, 0)) of the chosen channels
+    and the others as they are; the weights and the state dict are the plain network's."""
+    torch.manual_seed(0)
+    logged = models.build(name, **args, log_inputs=[6, 7, 8]).eval()
+    plain = models.build(name, **args).eval()
+    assert logged.state_dict().keys() == plain.state_dict().keys()
+    plain.load_state_dict(logged.state_dict())
+    x = torch.randn(2, 9, 20, 24) * 5
+    by_hand = torch.cat([x[:, :6], torch.log1p(x[:, 6:].clamp_min(0))], dim=1)
+    with torch.no_grad():
+        torch.testing.assert_close(logged(x), plain(by_hand))
+        assert not torch.allclose(logged(x), plain(x))
+    assert max(onnx_vs_torch(logged, [(1, 9, 16, 16), (1, 9, 21, 35)])) < 1e-4
+
+
+@pytest.mark.parametrize("bad", [[9], [-1], [1, 1], [0.5], 3])
+def test_log_inputs_outside_the_input_channels_are_refused(bad):
+    with pytest.raises(ConfigError, match="log_inputs"):
+        models.build("unet", **SMALL, **DIRECT, log_inputs=bad)

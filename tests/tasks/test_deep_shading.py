@@ -83,3 +83,24 @@ def test_eval_prints_the_race_against_mitsuba(room, tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "against mitsuba (buffer ao, samples 128)" in out and "gtao" in out
+
+
+def test_light_inputs_are_read_in_log_space_and_ao_inputs_as_they_are():
+    """The GI preset's inputs: position, normal, albedo as they are, the direct light (HDR)
+    through log1p; an AO model's arguments have no log_inputs (the bundled ones are built so)."""
+    from neuralshade.cli import _preset_or_path
+    from neuralshade.config import load_yaml
+    from neuralshade.tasks.deep_shading import DeepShadingTask
+    from neuralshade.train import load_config
+
+    def preset(name):
+        return load_config(load_yaml(_preset_or_path(name)))
+
+    task = DeepShadingTask()
+    widths = {"position_camera": 3, "normal_camera": 3, "albedo": 3, "direct_reference": 3,
+              "indirect_reference": 3}  # fmt: skip
+    gi = preset("deepshade-gi-cpu")
+    args = task.model_args("net", gi, lambda names: sum(widths[n] for n in names))
+    assert args == {"in_channels": 12, "out_channels": 3, "log_inputs": [9, 10, 11]}
+    ao = preset("deepshade-ao-cpu")
+    assert "log_inputs" not in task.model_args("net", ao, lambda names: 3 * len(names))

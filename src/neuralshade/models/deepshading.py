@@ -53,7 +53,13 @@ from torch import nn
 
 from neuralshade.errors import InputError
 from neuralshade.models import register
-from neuralshade.models.unet import check_int, conv_inputs, pool_inputs, upsample_inputs
+from neuralshade.models.unet import (
+    check_int,
+    conv_inputs,
+    log_inputs_of,
+    pool_inputs,
+    upsample_inputs,
+)
 
 SLOPE = 0.01  # LeakyReLU's negative slope, the definition's
 _FINALS = {
@@ -97,6 +103,8 @@ class DeepShading(nn.Module):
             widths); each must divide the channels its convs read and write.
         final: activation of the output: ``"none"``, ``"sigmoid"``, ``"relu"`` or
             ``"leaky_relu"`` (slope 0.01, the definition's).
+        log_inputs: input channels read as log1p(max(x, 0)) (HDR light among the inputs;
+            :class:`~neuralshade.models.unet.LogInputs`). Not in the definition; default none.
 
     Attributes:
         border_is_ground: True, as for ShadeUNet: every conv and upsampling reads zeros
@@ -126,6 +134,7 @@ class DeepShading(nn.Module):
         widths: tuple[int, ...] = (16, 32, 64, 128, 256),
         groups: tuple[int, ...] = (1, 2, 4, 8, 16),
         final: str = "none",
+        log_inputs: tuple[int, ...] | None = None,
     ):
         super().__init__()
         check_int("in_channels", in_channels, 1)
@@ -147,6 +156,7 @@ class DeepShading(nn.Module):
         self.out_channels = out_channels
         self.total_stride = 2 ** (len(widths) - 1)
         self.strides = (self.total_stride,)
+        self.log_inputs = log_inputs_of(in_channels, log_inputs)
 
         n = len(widths)
         reads = [in_channels, *widths[:-1]]
@@ -175,6 +185,7 @@ class DeepShading(nn.Module):
         h, w = x.shape[-2:]
         s = self.total_stride
         y = F.pad(x, (0, -w % s, 0, -h % s))  # zeros, as every conv reads beyond the border
+        y = y if self.log_inputs is None else self.log_inputs(y)
         skips = []
         for k, level in enumerate(self.down):
             y = level(F.avg_pool2d(y, 2) if k > 0 else y)

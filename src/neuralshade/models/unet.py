@@ -61,6 +61,39 @@ class ConvBN(nn.Sequential):
         super().__init__(*layers)
 
 
+class LogInputs(nn.Module):
+    """Chosen input channels taken as log1p(max(x, 0)), the rest passed through: HDR light in
+    the range the other buffers have (a highlight of 30 becomes 3.4). Its channel mask is a
+    non-persistent buffer (the constructor argument is the state) and it exports to ONNX.
+
+    x: (B, C, H, W) -> (B, C, H, W)
+    """
+
+    def __init__(self, in_channels: int, channels: tuple[int, ...]):
+        super().__init__()
+        bad = [c for c in channels if not (isinstance(c, int) and 0 <= c < in_channels)]
+        if bad or len(set(channels)) != len(channels):
+            raise ValueError(
+                f"log_inputs must list distinct input channels in [0, {in_channels}), got "
+                f"{list(channels)!r}"
+            )
+        mask = torch.zeros(1, in_channels, 1, 1, dtype=torch.bool)
+        mask[:, list(channels)] = True
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(self.mask, torch.log1p(x.clamp_min(0)), x)
+
+
+def log_inputs_of(in_channels: int, channels) -> "LogInputs | None":
+    """A :class:`LogInputs` for ``channels``, or None for none (the network is unchanged)."""
+    if channels is None or (isinstance(channels, (list, tuple)) and not channels):
+        return None
+    if not isinstance(channels, (list, tuple)):
+        raise ValueError(f"log_inputs must be a list of input channels, got {channels!r}")
+    return LogInputs(in_channels, tuple(channels))
+
+
 class ResBlock(nn.Module):
     """Two 3×3 ConvBNs with an identity skip: act(x + bn(conv(act(bn(conv(x))))))."""
 
@@ -134,6 +167,8 @@ class ShadeUNet(nn.Module):
         activation: ``"relu"``, ``"gelu"`` or ``"silu"``.
         head: ``"mask"`` (input channel 0 is a mask that picks between two predicted
             colours: ao2d) or ``"direct"`` (any input buffers, a prediction per pixel).
+        log_inputs: input channels read as log1p(max(x, 0)) (:class:`LogInputs`: HDR light
+            among the inputs); the direct head sees them so too. Default none.
 
     Attributes:
         border_is_ground: True: the zero padding is the renderer's empty ground beyond the
@@ -161,6 +196,7 @@ class ShadeUNet(nn.Module):
         blocks: tuple[int, ...] = (0, 1, 2, 2, 2),
         activation: str = "relu",
         head: str = "mask",
+        log_inputs: tuple[int, ...] | None = None,
     ):
         super().__init__()
         for name, value in [
@@ -190,6 +226,7 @@ class ShadeUNet(nn.Module):
         self.out_channels = out_channels
         self.total_stride = 2 ** len(widths)
         self.strides = (self.total_stride,)
+        self.log_inputs = log_inputs_of(in_channels, log_inputs)
 
         self.stem = nn.Sequential(
             nn.PixelUnshuffle(2), ConvBN(4 * in_channels, widths[0], 3, 1, activation)
@@ -216,7 +253,8 @@ class ShadeUNet(nn.Module):
         h, w = x.shape[-2:]
         s = self.total_stride
         x = F.pad(x, (0, -w % s, 0, -h % s))  # zeros: empty ground, as beyond the image
-        y = self.stem(x)
+        z = x if self.log_inputs is None else self.log_inputs(x)  # what the layers read
+        y = self.stem(z)
         skips = []
         for level in self.down:
             y = level(y)
@@ -224,7 +262,7 @@ class ShadeUNet(nn.Module):
         for up, skip in zip(self.up, reversed(skips[:-1]), strict=True):
             y = up(y, skip)
         if isinstance(self.head, DirectHead):
-            return self.head(y, x)[..., :h, :w]
+            return self.head(y, z)[..., :h, :w]
         y = F.interpolate(self.head(y), size=x.shape[-2:], mode="bilinear")
         ground, raised = y.chunk(2, dim=1)
         return torch.where(x[:, :1] >= 0.5, raised, ground)[..., :h, :w]

@@ -34,6 +34,9 @@ from neuralshade.task import TASKS, ImageTask, Race, Renderer
 # the screen-space baselines take
 _TO_MITSUBA = torch.tensor([-1.0, 1.0, -1.0]).view(1, 3, 1, 1)
 AO_TARGETS = ("ao_reference", "ao")
+#: the room's radiance buffers: as inputs, the network reads them as log1p (HDR: a
+#: highlight of the direct light reaches 30 where most of the image is below 1)
+LIGHT_BUFFERS = ("beauty", "direct", "indirect", "diffuse", "specular")
 MITSUBA_USUAL = 256  # AO rays per pixel a production path tracer's AO pass might use
 # the sample counts of the baselines, as their docstrings define them
 BASELINE_SETTINGS = {
@@ -60,6 +63,18 @@ class DeepShadingTask(ImageTask):
                 f"targets {config.targets}: AO is learned alone (its baselines and its race "
                 "are AO's); train other effects in a run of their own"
             )
+
+    def model_args(self, network: str, config: Any, channels: Callable[[list[str]], int]) -> dict:
+        """In and out channels, and the light among the inputs read in log space (log1p:
+        ``log_inputs``), as the loss of a light target compares it."""
+        args = super().model_args(network, config, channels)
+        start, logged = 0, []
+        for name in config.inputs:
+            c = channels([name])
+            if name.removesuffix("_reference") in LIGHT_BUFFERS:
+                logged.extend(range(start, start + c))
+            start += c
+        return {**args, "log_inputs": logged} if logged else args
 
     def checkpoint_meta(self, data_config: Any) -> dict[str, Any]:
         from neuralshade.baselines.camera import focal_pixels
