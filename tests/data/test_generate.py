@@ -180,3 +180,23 @@ def test_unknown_dataset_directory_is_a_clear_error(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"format": 99}))
     with pytest.raises(DatasetError, match="format 99"):
         read_manifest(tmp_path)
+
+
+def test_a_dataset_made_before_a_config_field_was_added_still_resumes(tmp_path):
+    """A manifest without a field added since (at its default, which keeps the bytes) describes
+    the same dataset; one with another value does not."""
+
+    from neuralshade.data.generate import load_config, prepare
+    from neuralshade.errors import DatasetError
+
+    config = load_config({"count": 2, "views": 1, "size": 16}, source="room")
+    prepare(tmp_path / "d", config)
+    path = tmp_path / "d" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["config"]["focus_distance"]  # as an older neuralshade wrote it
+    path.write_text(json.dumps(manifest))
+    prepare(tmp_path / "d", config)
+    manifest["config"]["size"] = 32
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError, match="another config"):
+        prepare(tmp_path / "d", config)

@@ -181,3 +181,58 @@ def test_factor_batches_are_the_groups_of_a_split(mitsuba, tmp_path):
         assert len(set(batch["scenes"])) == 2
     test = FactorBatches(tmp_path / "f", "test", observed=("beauty",), query=("depth",), k=1)
     assert len(test) == 1 and test[0]["factor"] is None
+
+
+@pytest.fixture(scope="module")
+def dof(mitsuba, tmp_path_factory):
+    """Views with depth of field: the pinhole reference and the same view through a thin lens
+    (a large aperture, so the blur spans pixels at 32²)."""
+    root = tmp_path_factory.mktemp("dof") / "data"
+    values = {**TINY, "count": 2, "size": 32, "reference_spp": 16,
+              "buffers": ["position", "depth"], "reference_buffers": ["beauty", "dof"],
+              "aperture_radius": (0.2, 0.3)}  # fmt: skip
+    generate(root, load_config(values, source="room"), quiet=True)
+    return root
+
+
+def test_each_dof_view_records_its_own_thin_lens_in_the_ranges(dof, room):
+    data = read_manifest(dof)
+    lenses = [data["samples"][str(i)]["lens"] for i in range(4)]
+    assert len({lens["focus_distance"] for lens in lenses}) == 4  # drawn per view
+    assert all(0.2 <= lens["aperture_radius"] <= 0.3 for lens in lenses)
+    assert all(0.7 <= lens["focus_distance"] <= 6.0 for lens in lenses)
+    assert "lens" not in read_manifest(room)["samples"]["0"]  # no dof, no lens
+
+
+def test_the_circle_of_confusion_follows_the_thin_lens_formula(dof):
+    """coc, derived from the stored position, against the same formula computed independently
+    from the depth buffer (distance along each pixel's ray → depth along the view)."""
+    data = BufferDataset(dof, "train", ["coc", "depth"], crop=None, mode="full")
+    for i in range(len(data)):
+        sample, record = data[i], data.record(i)
+        lens, fov = record["lens"], record["camera"]["fov"]
+        focal = 16 / np.tan(np.radians(fov) / 2)  # 32 px wide
+        centres = np.arange(32) + 0.5 - 16
+        u, v = np.meshgrid(centres, centres)
+        z = sample["depth"][0].numpy() / np.sqrt(1 + (u**2 + v**2) / focal**2)
+        want = 2 * lens["aperture_radius"] * focal * np.abs(1 / z - 1 / lens["focus_distance"])
+        got = sample["coc"][0].numpy()
+        # pixels spanning an edge average depths and positions differently: compare the rest
+        np.testing.assert_allclose(np.median(np.abs(got - want) / want.clip(0.1)), 0, atol=0.02)
+        assert got.max() > 2  # the blur spans pixels
+
+
+def test_the_dof_reference_is_the_view_blurred_where_it_is_out_of_focus(dof):
+    data = BufferDataset(dof, "train", ["beauty_reference", "dof_reference", "coc"], crop=None,
+                         mode="full")  # fmt: skip
+    sharp, blurred, coc = (data[0][n] for n in ("beauty_reference", "dof_reference", "coc"))
+    # the same light through a lens (the mean holds to the noise), and detail lost where the
+    # circle of confusion is wide: the image's gradients there shrink
+    assert torch.allclose(blurred.mean(), sharp.mean(), rtol=0.1)
+
+    def gradient(image):
+        return (image[:, :, 1:] - image[:, :, :-1]).abs().mean(dim=0)[:, :-1]
+
+    wide = coc[0, :, :-2] > 4
+    assert wide.any()
+    assert gradient(blurred)[wide].mean() < 0.8 * gradient(sharp)[wide].mean()

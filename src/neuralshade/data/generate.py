@@ -139,7 +139,7 @@ def prepare(root: Path, config: Any) -> None:
             raise DatasetError(
                 f"{path} is unreadable: delete it to start the dataset again"
             ) from None
-        if existing.get("config") != data["config"]:
+        if _normalised(config, existing.get("config")) != _normalised(config, data["config"]):
             raise DatasetError(
                 f"{root} holds a dataset made with another config; choose another --out, or "
                 "delete that directory to replace it"
@@ -151,6 +151,15 @@ def prepare(root: Path, config: Any) -> None:
             "choose an empty or new --out directory"
         )
     write_json(path, data)
+
+
+def _normalised(config: Any, values: Any) -> Any:
+    """A manifest's config as this version writes it: the fields added since (at their
+    defaults, which keep the bytes) filled in, so a dataset made before still resumes."""
+    try:
+        return type(config).model_validate(values).model_dump(mode="json")
+    except (ValueError, TypeError):  # pydantic's ValidationError is a ValueError
+        return values
 
 
 def _worker_init(threads: int) -> None:

@@ -60,11 +60,14 @@ GBUFFERS: dict[str, tuple[int, str, str]] = {
 }
 
 
-# the buffers the converged pass can render (every one but the variance of its beauty)
+# the buffers the converged pass can render (every one but the variance of its beauty), and
+# the render through the view's thin lens
 REFERENCE_BUFFERS: dict[str, tuple[int, str, str]] = {
     "beauty": (3, "linear", "the render, linear radiance"),
     **{n: v for n, v in GBUFFERS.items() if n != "beauty_variance"},
-}
+    "dof": (3, "linear", "the render through the view's thin lens (its record's lens): depth "
+            "of field"),
+}  # fmt: skip
 DEFAULT_REFERENCE = ["beauty", "albedo", "normal", "ao", "direct", "indirect"]
 
 # world-space vectors with a camera-space twin: True for points (moved by the camera's
@@ -91,6 +94,12 @@ def _schema() -> dict[str, Buffer]:
                description=f"{d}, converged (reference_spp)")
         for n, (c, k, d) in REFERENCE_BUFFERS.items()
     ]  # fmt: skip
+    out.append(
+        Buffer(name="coc", channels=1, kind="scalar", needs=("position",),
+               description="the view's thin-lens circle of confusion: its diameter in pixels, "
+               "2·R·F·|1/z − 1/d| (lens radius R, focal length F in pixels, camera-space depth "
+               "z, focus distance d; where nothing was hit, z is infinite)")
+    )  # fmt: skip
     named = {b.name: b for b in out}
     out += [
         Buffer(name=f"{n}_camera", channels=3, kind="vector", image_axes=(0, 1), y_down=False,
@@ -131,6 +140,16 @@ class RoomConfig(Settings):
     )
     ao_radius: float = Field(1.0, gt=0, description="AO ray length, world units.")
     max_depth: int = Field(5, ge=1, description="Longest path, in vertices (Mitsuba's).")
+    aperture_radius: tuple[float, float] = Field(
+        (0.02, 0.15),
+        description="Range of the thin lens's radius (world units; uniform) of a view's depth "
+        "of field (reference buffer dof).",
+    )
+    focus_distance: tuple[float, float] = Field(
+        (0.7, 6.0),
+        description="Range of the thin lens's focus distance (world units along the view; "
+        "log-uniform) of a view's depth of field.",
+    )
 
     @field_validator("buffers")
     @classmethod
@@ -151,6 +170,10 @@ class RoomConfig(Settings):
             )
         if "beauty_variance" in self.buffers and self.spp < 2:
             raise ValueError("beauty_variance needs spp >= 2 (a variance of one sample)")
+        for name, (lo, hi) in (("aperture_radius", self.aperture_radius),
+                               ("focus_distance", self.focus_distance)):  # fmt: skip
+            if not 0 < lo <= hi:
+                raise ValueError(f"{name} must be a range 0 < low <= high, got {(lo, hi)}")
         return self
 
 
@@ -194,6 +217,27 @@ def camera_space(world: np.ndarray, matrix: np.ndarray, point: bool) -> np.ndarr
         out += matrix[:3, 3:]
     out[:, ~flat.any(axis=0)] = 0.0
     return out.reshape(world.shape).astype(np.float32)
+
+
+def circle_of_confusion(
+    position: np.ndarray, pose: np.ndarray, record: Mapping[str, Any], size: tuple[int, int]
+) -> np.ndarray:
+    """(1, H, W) thin-lens circle of confusion diameters in pixels of a view: 2·R·F·|1/z − 1/d|
+    for its world ``position`` (3, H, W), its world-to-camera ``pose`` and its record's camera
+    (fov) and ``lens`` (R, d); z is the depth along the view, infinite where nothing was hit.
+    Mitsuba's ``thinlens`` images a point at depth z as a disc of this diameter."""
+    from neuralshade.baselines.camera import focal_pixels
+
+    lens = record.get("lens")
+    if not lens:
+        raise ConfigError("coc needs the view's thin lens: a room dataset with the dof buffer")
+    camera = record["camera"]
+    focal = focal_pixels(camera["fov"], camera.get("fov_axis", "x"), *size)
+    z = camera_space(position, pose, point=True)[2]  # Mitsuba's axes: z forward
+    hit = position.any(axis=0)
+    inverse = np.where(hit, 1.0 / np.where(hit, np.maximum(z, 1e-6), 1.0), 0.0)
+    coc = 2 * lens["aperture_radius"] * focal * np.abs(inverse - 1 / lens["focus_distance"])
+    return coc[None].astype(np.float32)
 
 
 def _seed(*key: int) -> int:
@@ -266,8 +310,18 @@ class RoomSource(Source):
             out.append({**base, factor: value})
         return out
 
+    def lens(self, config: RoomConfig, index: int) -> dict[str, float]:
+        """View ``index``'s thin lens, drawn from its own stream: ``aperture_radius`` uniform
+        and ``focus_distance`` log-uniform in the config's ranges."""
+        rng = np.random.default_rng(_seed(config.seed, index, 3))
+        (r0, r1), (d0, d1) = config.aperture_radius, config.focus_distance
+        radius = float(rng.uniform(r0, r1))
+        focus = float(np.exp(rng.uniform(np.log(d0), np.log(d1))))
+        return {"aperture_radius": radius, "focus_distance": focus}
+
     def record(self, config: RoomConfig, index: int) -> dict[str, Any]:
-        """The view's factors, its factor (None: not a varied group) and its camera."""
+        """The view's factors, its factor (None: not a varied group) and its camera; with the
+        ``dof`` reference buffer, its thin lens too (``lens``)."""
         f = self.factors(config, index)
         scene = self.scene(config, f)
         camera = scene.cameras[f["view"]]
@@ -277,13 +331,16 @@ class RoomSource(Source):
         group_factor = None
         if config.factor_batch and group not in groups["test"]:
             group_factor = ("lighting", "geometry", "material")[group % 3]
-        return {
+        out = {
             **f,
             "group": group,
             "factor": group_factor,
             "redrawn": varied,
             "camera": camera.model_dump(mode="json"),
         }
+        if "dof" in config.reference_buffers:
+            out["lens"] = self.lens(config, index)
+        return out
 
     def scene(self, config: RoomConfig, factors: Mapping[str, Any]):
         from neuralshade.scenes.model import Film
@@ -295,14 +352,25 @@ class RoomSource(Source):
 
     # ---- rendering
     def mitsuba_view(
-        self, config: RoomConfig, factors: Mapping[str, Any], device: str = "cpu"
+        self,
+        config: RoomConfig,
+        factors: Mapping[str, Any],
+        device: str = "cpu",
+        lens: bool = False,
     ) -> tuple[Any, dict[str, Any]]:
         """The view's scene on Mitsuba and the :func:`render_gbuffers` settings the dataset
-        renders it with (AO radius, path length, roughness, sensor, hidden lights)."""
+        renders it with (AO radius, path length, roughness, sensor, hidden lights). ``lens``:
+        its camera through the view's thin lens (:meth:`lens`), as the ``dof`` buffer sees it."""
         from neuralshade.render.mitsuba.scene_dict import to_mitsuba
         from neuralshade.scenes.model import surface_table
 
         scene = self.scene(config, factors)
+        if lens:
+            view = factors["view"]
+            cameras = list(scene.cameras)
+            thin = self.lens(config, factors["noise"])
+            cameras[view] = cameras[view].model_copy(update=thin)
+            scene = scene.model_copy(update={"cameras": cameras})
         variant = "cuda_ad_rgb" if str(device).startswith("cuda") else "llvm_ad_rgb"
         table = surface_table(scene)
         roughness = dict(zip(table.shape_ids, table.roughness.tolist(), strict=True))
@@ -322,13 +390,21 @@ class RoomSource(Source):
             mitsuba_scene, spp=config.spp, seed=_seed(config.seed, noise, 1),
             buffers=["beauty", *config.buffers], **common,
         )  # fmt: skip
-        if not config.reference_buffers:
-            return noisy
-        clean = render_gbuffers(
-            mitsuba_scene, spp=config.reference_spp, seed=_seed(config.seed, noise, 2),
-            buffers=config.reference_buffers, **common,
-        )  # fmt: skip
-        return {**noisy, **{f"{n}_reference": v for n, v in clean.items()}}
+        out = dict(noisy)
+        pinhole = [n for n in config.reference_buffers if n != "dof"]
+        if pinhole:
+            clean = render_gbuffers(
+                mitsuba_scene, spp=config.reference_spp, seed=_seed(config.seed, noise, 2),
+                buffers=pinhole, **common,
+            )  # fmt: skip
+            out.update({f"{n}_reference": v for n, v in clean.items()})
+        if "dof" in config.reference_buffers:  # the same view through its thin lens
+            thin, common = self.mitsuba_view(config, factors, device, lens=True)
+            out["dof_reference"] = render_gbuffers(
+                thin, spp=config.reference_spp, seed=_seed(config.seed, noise, 3),
+                buffers=["beauty"], **common,
+            )["beauty"]  # fmt: skip
+        return out
 
     # ---- reading
     def derive(
@@ -340,6 +416,8 @@ class RoomSource(Source):
         read: Callable[[str], np.ndarray],
     ) -> np.ndarray:
         pose = world_to_camera(record["camera"])
+        if name == "coc":
+            return circle_of_confusion(read("position"), pose, record, size)
         if name == "pose":
             values = pose.astype(np.float32).reshape(16)
             return np.broadcast_to(values[:, None, None], (16, *size))
