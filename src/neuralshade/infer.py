@@ -188,7 +188,7 @@ def predict(
         )
     ((h, w),) = shapes
     scale = pixel_scale(info, focal)
-    if scale > RESCALE_ABOVE:
+    if scale > RESCALE_ABOVE and task.rescales(info):
         size = (max(1, round(h / scale)), max(1, round(w / scale)))
         small = {k: F.interpolate(t[None], size=size, mode="area")[0] for k, t in inputs.items()}
         pred = predict(model, small, info, tile)
@@ -326,7 +326,7 @@ def infer_folder(
     dev = next(net.parameters()).device
     inputs = {k: v.to(dev) for k, v in _folder_inputs(info, folder).items()}
     h, w = next(iter(inputs.values())).shape[-2:]
-    focal = view_focal(_folder_camera(folder), h, w) if rescale else None
+    focal = view_focal(_folder_camera(folder), h, w) if rescale and task.rescales(info) else None
     scale = pixel_scale(info, focal)
     predict(net, inputs, info, tile, focal)  # warm-up: the first call allocates
     start = time.perf_counter()

@@ -114,6 +114,11 @@ class Task:
         applies them again to a prediction resized to the inputs' size. By default none."""
         return prediction
 
+    def rescales(self, info: Mapping[str, Any]) -> bool:
+        """Whether inference may run a view finer than the training views at their pixel
+        scale (a sidecar's ``focal_pixels``): not when an input is itself in pixels."""
+        return True
+
     def target(self, batch: Batch, info: Mapping[str, Any]) -> Tensor:
         """What the prediction is compared with: (B, C_target, H, W)."""
         return stack(batch, info["targets"])

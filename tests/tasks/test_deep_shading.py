@@ -41,11 +41,54 @@ def test_baselines_approach_the_ray_traced_ao_of_a_room(room, name):
     assert np.mean(errors) < 0.6 * np.mean(trivial), (errors, trivial)
 
 
-def test_the_baselines_are_ao_baselines_only():
+def test_the_baselines_are_ao_baselines_and_the_gather_is_dof_s():
     task = get_task("deep-shading")
     assert task.baselines_for(AO_INFO) == ("ssao", "hbao", "gtao")
     gi = {"inputs": ["position_camera", "albedo"], "targets": ["indirect_reference"]}
     assert task.baselines_for(gi) == ()
+    assert task.baselines_for(DOF_INFO) == ("gather",)
+    # the circle of confusion is in the view's pixels: a DoF model is never resampled
+    assert not task.rescales(DOF_INFO) and task.rescales(AO_INFO)
+
+
+DOF_INFO = {"inputs": ["beauty_reference", "coc", "depth"], "targets": ["dof_reference"]}
+
+
+@pytest.fixture(scope="module")
+def dof_room(mitsuba, tmp_path_factory):
+    root = tmp_path_factory.mktemp("dof") / "data"
+    values = {"count": 2, "views": 1, "size": 32, "seed": 3, "spp": 2, "reference_spp": 128,
+              "buffers": ["position", "depth"], "reference_buffers": ["beauty", "dof"],
+              "aperture_radius": (0.1, 0.2), "focus_distance": (0.7, 0.8),  # near: most blurs
+              "split": {"train": 0.5, "val": 0.0, "test": 0.5}}
+    generate(root, load_config(values, source="room"), quiet=True)  # fmt: skip
+    return BufferDataset(root, "all", ("beauty_reference", "coc", "depth", "dof_reference"),
+                         crop=None, mode="full")  # fmt: skip
+
+
+def test_the_gather_baseline_comes_closer_to_the_thin_lens_than_the_sharp_view(dof_room):
+    task = get_task("deep-shading")
+    for i in range(len(dof_room)):
+        sample = dof_room[i]
+        truth, sharp = sample["dof_reference"][None], sample["beauty_reference"][None]
+        blurred = task.baseline("gather", dof_room, i, DOF_INFO)
+        assert blurred.shape == truth.shape
+        wide = (sample["coc"] > 3).expand(3, -1, -1)[None]  # out of focus by 3 px or more
+        assert wide.float().mean() > 0.1
+        error, unblurred = (float((x - truth).abs()[wide].mean()) for x in (blurred, sharp))
+        assert error < 0.8 * unblurred, (i, error, unblurred)
+
+
+def test_mitsuba_renders_the_dof_race_through_the_lens(dof_room):
+    race = get_task("deep-shading").race(dof_room, DOF_INFO, torch.device("cpu"))
+    renderer, truth = race.renderers["mitsuba"], race.truth(0)
+    errors = [np.abs(renderer.render(0, n)[0] - truth).mean() for n in (2, 32)]
+    assert errors[1] < 0.5 * errors[0], errors
+    # and it is the lens's image: nearer the thin-lens reference than the pinhole one is
+    sharp = dof_room[0]["beauty_reference"].permute(1, 2, 0).numpy()
+    converged = renderer.render(0, 128)[0]
+    assert np.abs(converged - truth).mean() < 0.8 * np.abs(sharp - truth).mean()
+    assert race.reference == {"renderer": "mitsuba", "buffer": "dof", "samples": 128}
 
 
 def test_mitsuba_at_more_rays_comes_closer_to_the_reference(room):

@@ -34,6 +34,8 @@ from neuralshade.task import TASKS, ImageTask, Race, Renderer
 # the screen-space baselines take
 _TO_MITSUBA = torch.tensor([-1.0, 1.0, -1.0]).view(1, 3, 1, 1)
 AO_TARGETS = ("ao_reference", "ao")
+DOF_TARGET = "dof_reference"  # the view through its thin lens (the room's dof buffer)
+DOF_BASELINE = {"samples": 48}  # scatter-as-gather, baselines/dof.py
 #: the room's radiance buffers: as inputs, the network reads them as log1p (HDR: a
 #: highlight of the direct light reaches 30 where most of the image is below 1)
 LIGHT_BUFFERS = ("beauty", "direct", "indirect", "diffuse", "specular")
@@ -55,7 +57,7 @@ class DeepShadingTask(ImageTask):
     targets = ("ao_reference",)
     default_models = {"net": {"name": "deepshading", "args": {}}}
     metrics = ("ssim", "dssim", "l1", "psnr")
-    baselines = ("ssao", "hbao", "gtao")
+    baselines = ("ssao", "hbao", "gtao", "gather")
 
     def check(self, config: Any) -> None:
         if any(t in AO_TARGETS for t in config.targets) and len(config.targets) > 1:
@@ -76,6 +78,12 @@ class DeepShadingTask(ImageTask):
             start += c
         return {**args, "log_inputs": logged} if logged else args
 
+    def rescales(self, info: Mapping[str, Any]) -> bool:
+        """A depth-of-field model reads the circle of confusion in the view's own pixels: it
+        runs on them. AO and light span a fixed world distance: resampled to the training
+        scale."""
+        return "coc" not in info["inputs"]
+
     def checkpoint_meta(self, data_config: Any) -> dict[str, Any]:
         from neuralshade.baselines.camera import focal_pixels
         from neuralshade.scenes.room import FOV
@@ -89,8 +97,11 @@ class DeepShadingTask(ImageTask):
         }
 
     def baselines_for(self, info: Mapping[str, Any]) -> tuple[str, ...]:
-        """SSAO, HBAO and GTAO approximate AO: the baselines of an AO target only."""
-        return self.baselines if _is_ao(info) else ()
+        """SSAO, HBAO and GTAO approximate AO: the baselines of an AO target; the real-time
+        scatter-as-gather blur (``gather``) is depth of field's."""
+        if _is_ao(info):
+            return ("ssao", "hbao", "gtao")
+        return ("gather",) if list(info["targets"]) == [DOF_TARGET] else ()
 
     def predict(self, nets, batch, info: Mapping[str, Any]) -> Tensor:
         return self.finish(super().predict(nets, batch, info), batch, info)
@@ -122,9 +133,11 @@ class DeepShadingTask(ImageTask):
     def baseline(self, name: str, data: Any, i: int, info: Mapping[str, Any]) -> Tensor:
         from neuralshade.baselines import SCREEN_SPACE_AO
 
+        if name == "gather" and name in self.baselines_for(info):
+            return depth_of_field(_view_buffers(data, DOF_INPUTS)[i])
         if name not in SCREEN_SPACE_AO or not _is_ao(info):
             return super().baseline(name, data, i, info)
-        batch = _view_buffers(data)[i]
+        batch = _view_buffers(data, ("position_camera", "normal_camera"))[i]
         camera = data.record(i)["camera"]
         return screen_space_ao(
             name,
@@ -148,10 +161,11 @@ class DeepShadingTask(ImageTask):
         except NeuralShadeError:
             return None
         buffer = target.removesuffix("_reference")
+        lens = buffer == "dof"  # depth of field: the beauty through the view's thin lens
 
         @functools.cache
         def prepared(i: int):  # the Mitsuba scene, once per image, not timed
-            return data.source.mitsuba_view(data.config, data.record(i))
+            return data.source.mitsuba_view(data.config, data.record(i), lens=lens)
 
         def truth(i: int):
             return data[i][target].permute(1, 2, 0).numpy()
@@ -160,8 +174,9 @@ class DeepShadingTask(ImageTask):
             from neuralshade.render.mitsuba.gbuffer import render_gbuffers
 
             scene, common = prepared(i)
+            rendered = "beauty" if lens else buffer
             start = time.perf_counter()
-            out = render_gbuffers(scene, spp=n, seed=n, buffers=[buffer], **common)[buffer]
+            out = render_gbuffers(scene, spp=n, seed=n, buffers=[rendered], **common)[rendered]
             return out, time.perf_counter() - start
 
         def notes() -> dict[str, Any]:
@@ -204,6 +219,19 @@ def screen_space_ao(
     )
 
 
+DOF_INPUTS = ("beauty_reference", "coc", "position_camera")
+
+
+def depth_of_field(view: Mapping[str, Tensor]) -> Tensor:
+    """The real-time scatter-as-gather depth of field (:func:`neuralshade.baselines.dof.
+    gather_dof`, DOF_BASELINE's taps) of one view's pinhole beauty, circle of confusion and
+    camera-space position (C, H, W) each: (1, 3, H, W)."""
+    from neuralshade.baselines.dof import gather_dof
+
+    z = -view["position_camera"][None, 2:3]  # OpenGL: in front is z < 0; nothing hit: 0
+    return gather_dof(view["beauty_reference"][None], view["coc"][None], z, **DOF_BASELINE)
+
+
 def background(batch, info: Mapping[str, Any]) -> Tensor | None:
     """(B, 1, H, W) True where a normal input is zero (no sample hit anything); None when no
     input is a normal."""
@@ -223,12 +251,12 @@ def _display(image: Tensor, info: Mapping[str, Any]) -> Tensor:
 
 
 @functools.cache
-def _views_of(root: str, split: str) -> BufferDataset:
-    return BufferDataset(root, split, ("position_camera", "normal_camera"), crop=None, mode="full")
+def _views_of(root: str, split: str, names: tuple[str, ...]) -> BufferDataset:
+    return BufferDataset(root, split, names, crop=None, mode="full")
 
 
-def _view_buffers(data: Any) -> Any:
-    """``data`` if it serves the camera-space position and normal, else a dataset that does."""
-    if {"position_camera", "normal_camera"} <= set(data.buffers):
+def _view_buffers(data: Any, names: tuple[str, ...]) -> Any:
+    """``data`` if it serves the buffers ``names``, else a dataset of its views that does."""
+    if set(names) <= set(data.buffers):
         return data
-    return _views_of(str(data.root), data.split)
+    return _views_of(str(data.root), data.split, tuple(names))
