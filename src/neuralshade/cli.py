@@ -625,7 +625,8 @@ def _eval_options(p: argparse.ArgumentParser) -> None:
     baselines.add_argument(
         "--baseline",
         help="the baselines to run beside the network, comma-separated (default: all the "
-        "task's, `neuralshade tasks` lists them; deep-shading: ssao,hbao,gtao)",
+        "task's for the checkpoint, `neuralshade tasks` lists them; deep-shading: "
+        "ssao,hbao,gtao for AO, gather for depth of field)",
     )
     baselines.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     _add_device(p)

@@ -7,13 +7,18 @@ camera axes, derived from the stored world-space buffers and the view's pose) in
 converged ray-traced AO (``ao_reference``: ``reference_spp`` cosine-weighted rays of
 ``ao_radius`` per pixel) out. Any buffers of the room's schema may be chosen instead
 (``inputs``/``targets`` of the training config): indirect light, for one, from the G-buffer,
-the albedo and the direct light (``configs/deepshade-gi-cpu.yaml``).
+the albedo and the direct light (``configs/deepshade-gi-cpu.yaml``), or depth of field, the
+view through its thin lens (``dof_reference``) from the pinhole render, its circle of
+confusion and depth (``configs/deepshade-dof-cpu.yaml``). Radiance inputs are read as log1p
+(the networks' ``log_inputs``).
 
-Baselines, on the same images and the same position and normal: SSAO, HBAO and GTAO
-(:mod:`neuralshade.baselines`) with their radius set to the dataset's ``ao_radius``; they
-exist for an AO target only. The renderer raced is Mitsuba 3 through the one-pass G-buffer
-integrator: the target buffer at n samples per pixel (for AO, n rays), against the converged
-target the dataset holds.
+Baselines, on the same images: for AO, SSAO, HBAO and GTAO (:mod:`neuralshade.baselines`) on
+the same position and normal, with their radius set to the dataset's ``ao_radius``; for depth
+of field, the real-time scatter-as-gather blur of the pinhole render
+(:mod:`neuralshade.baselines.dof`). The renderer raced is Mitsuba 3 through the one-pass
+G-buffer integrator: the target buffer at n samples per pixel (for AO, n rays; for depth of
+field, the beauty through the view's thin lens), against the converged target the dataset
+holds.
 """
 
 from __future__ import annotations
@@ -52,7 +57,10 @@ BASELINE_SETTINGS = {
 class DeepShadingTask(ImageTask):
     name = "deep-shading"
     source = "room"
-    description = "G-buffer → AO, indirect light (Deep Shading), against SSAO, HBAO, GTAO"
+    description = (
+        "G-buffer → AO, indirect light, depth of field (Deep Shading), against SSAO, HBAO, "
+        "GTAO and a real-time DoF"
+    )
     inputs = ("position_camera", "normal_camera")
     targets = ("ao_reference",)
     default_models = {"net": {"name": "deepshading", "args": {}}}
