@@ -90,3 +90,11 @@ def record(out: Path, name: str, quick: bool, payload: dict[str, Any], **version
         },
     )
     print(f"wrote {out}")
+
+
+def enlarged_picture(image: np.ndarray, scale: int) -> np.ndarray:
+    """A picture (H, W) or (H, W, 3) in [0, 1] clipped, as RGB, each pixel a scale × scale block
+    (for grids of small renders)."""
+    image = np.clip(np.asarray(image, np.float32), 0, 1)
+    image = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
+    return image.repeat(scale, axis=0).repeat(scale, axis=1)

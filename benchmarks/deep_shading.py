@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 from common import RESULTS, interleaved_ms, record
+from common import enlarged_picture as big
 
 from neuralshade.baselines import SCREEN_SPACE_AO
 from neuralshade.data.datasets import BufferDataset
@@ -331,12 +332,6 @@ def grid(
             bottom.append(labelled("", big(np.ones((*ref.shape, 3), np.float32), scale)))
             rows += [np.concatenate(top, axis=1), np.concatenate(bottom, axis=1)]
     return np.concatenate(rows, axis=0)
-
-
-def big(image: np.ndarray, scale: int) -> np.ndarray:
-    image = np.clip(np.asarray(image, np.float32), 0, 1)
-    image = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
-    return image.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
 # ---- main -------------------------------------------------------------------------------------
