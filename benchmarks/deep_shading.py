@@ -44,17 +44,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import mitsuba_race
 import numpy as np
 import torch
 from common import RESULTS, interleaved_ms, record
 from common import enlarged_picture as big
+from mitsuba_race import warm_seconds
 
 from neuralshade.baselines import SCREEN_SPACE_AO
 from neuralshade.data.datasets import BufferDataset
 from neuralshade.data.folder import read_folder, read_params
 from neuralshade.data.generate import generate, load_config
 from neuralshade.data.sources import get_source
-from neuralshade.equal_quality import time_to_equal_quality
 from neuralshade.imageio import heatmap, write_png
 from neuralshade.infer import load_model, predict, view_focal
 from neuralshade.metrics import compute
@@ -245,52 +246,14 @@ def quality(calls: dict[str, Callable], views: list[View]) -> dict[str, Any]:
 # ---- Mitsuba ----------------------------------------------------------------------------------
 
 
-class MitsubaAO:
-    """Mitsuba 3's AO at n rays per pixel on the race views, every (view, n) rendered once."""
-
-    def __init__(self, views: list[View]):
-        self.scenes = [view["mitsuba"]() for view in views]  # (Mitsuba scene, its settings)
-        self.references = [v["reference"] for v in views]
-        self.cache: dict[int, tuple[list[float], float]] = {}
-
-    def ssim_at(self, n: int) -> tuple[float, float]:
-        """(mean SSIM, mean seconds per image) at n rays, warm (:func:`warm_seconds`)."""
-        if n not in self.cache:
-            values, seconds = [], []
-            for k, (scene, common) in enumerate(self.scenes):
-                image, s = warm_seconds(scene, common, n, seed=1000 * n + k, warm=k == 0)
-                ao = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
-                ssim = compute(["ssim"], ao[None], self.references[k][None])["ssim"]
-                values.append(float(ssim))
-                seconds.append(s)
-            self.cache[n] = (values, float(np.mean(seconds)))
-        values, seconds = self.cache[n]
-        return float(np.mean(values)), seconds
-
-
-def warm_seconds(scene: Any, common: dict, n: int, seed: int, warm: bool) -> tuple[Any, float]:
-    """Mitsuba's AO image at n rays and its seconds; ``warm``: one untimed call first, so the
-    kernel for this n is compiled (and cached) before the timed call."""
-    if warm:
-        render_gbuffers(scene, spp=n, seed=seed + 7, buffers=["ao"], **common)
-    start = time.perf_counter()
-    image = render_gbuffers(scene, spp=n, seed=seed, buffers=["ao"], **common)["ao"]
-    return image, time.perf_counter() - start
+def ssim_score(render: torch.Tensor, reference: torch.Tensor) -> float:
+    return float(compute(["ssim"], render[None], reference[None])["ssim"])
 
 
 def race(targets: dict[str, float], views: list[View], ladder, names) -> dict[str, Any]:
     """The AO rays Mitsuba needs to reach each method's mean SSIM on ``views`` (``targets``)."""
-    racer = MitsubaAO(views)
-    equal = {}
-    for name, target in targets.items():
-        result = time_to_equal_quality(racer.ssim_at, target, ladder, higher_is_better=True)
-        equal[name] = result
-        print(f"    Mitsuba matches {names[name]} (SSIM {target:.4f}) at {result['samples']} "
-              f"rays{'' if result['reached'] else ' (not reached)'}: "
-              f"{result['seconds'] * 1e3:.0f} ms")  # fmt: skip
-    curve = {str(n): {"ssim": float(np.mean(v)), "seconds": s}
-             for n, (v, s) in sorted(racer.cache.items())}  # fmt: skip
-    return {"ssim": targets, "equal_quality": equal, "mitsuba_curve": curve}
+    return mitsuba_race.race(targets, views, ladder, names, buffer="ao", metric="ssim",
+                             score=ssim_score, higher_is_better=True, unit="rays")  # fmt: skip
 
 
 # ---- the grid ---------------------------------------------------------------------------------
@@ -451,7 +414,7 @@ def main(argv: list[str] | None = None) -> None:
         if side == max(sizes) and side != size:  # Mitsuba here at the rays that matched at 128²
             scene, common = view["mitsuba"]()
             speed[str(side)]["mitsuba_ms_at_rays"] = {
-                str(n): 1e3 * warm_seconds(scene, common, n, seed=n, warm=False)[1]
+                str(n): 1e3 * warm_seconds(scene, common, n, seed=n, warm=False, buffer="ao")[1]
                 for n in sorted({r["samples"] for r in equal.values()})
             }
             print(f"  Mitsuba at {side}²: {speed[str(side)]['mitsuba_ms_at_rays']}")

@@ -35,29 +35,28 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import mitsuba_race
 import numpy as np
 import torch
 import torch.nn.functional as F
 from common import RESULTS, interleaved_ms, record
 from common import enlarged_picture as big
+from mitsuba_race import warm_seconds
 
 from neuralshade.data.datasets import BufferDataset
 from neuralshade.data.folder import read_folder, read_params
 from neuralshade.data.generate import generate, load_config
 from neuralshade.data.sources import get_source
 from neuralshade.data.sources.room import circle_of_confusion, world_to_camera
-from neuralshade.equal_quality import time_to_equal_quality
 from neuralshade.imageio import heatmap, read_exr, write_png
 from neuralshade.infer import load_model, predict
 from neuralshade.metrics import compute
 from neuralshade.render.mitsuba.files import load_scene_file, render_scene_file
-from neuralshade.render.mitsuba.gbuffer import render_gbuffers
 from neuralshade.render.mitsuba_scene import load_mitsuba
 from neuralshade.sheets import display, labelled
 from neuralshade.tasks.deep_shading import DOF_BASELINE, depth_of_field
@@ -207,51 +206,15 @@ def quality(calls: dict[str, Callable], views: list[View]) -> dict[str, Any]:
 # ---- Mitsuba ----------------------------------------------------------------------------------
 
 
-def warm_seconds(scene: Any, common: dict, n: int, seed: int, warm: bool) -> tuple[Any, float]:
-    """Mitsuba's image through the lens at n spp and its seconds; ``warm``: one untimed call
-    first, so the kernel for this n is compiled before the timed one."""
-    if warm:
-        render_gbuffers(scene, spp=n, seed=seed + 7, buffers=["beauty"], **common)
-    start = time.perf_counter()
-    image = render_gbuffers(scene, spp=n, seed=seed, buffers=["beauty"], **common)["beauty"]
-    return image, time.perf_counter() - start
-
-
-class MitsubaDoF:
-    """Mitsuba 3 through the views' lenses at n spp, every (view, n) rendered once."""
-
-    def __init__(self, views: list[View]):
-        self.scenes = [view["mitsuba"]() for view in views]
-        self.references = [tonemap(v["reference"]) for v in views]
-        self.cache: dict[int, tuple[list[float], float]] = {}
-
-    def ssim_at(self, n: int) -> tuple[float, float]:
-        if n not in self.cache:
-            values, seconds = [], []
-            for k, (scene, common) in enumerate(self.scenes):
-                image, s = warm_seconds(scene, common, n, seed=1000 * n + k, warm=k == 0)
-                light = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
-                ssim = compute(["ssim"], tonemap(light)[None], self.references[k][None])["ssim"]
-                values.append(float(ssim))
-                seconds.append(s)
-            self.cache[n] = (values, float(np.mean(seconds)))
-        values, seconds = self.cache[n]
-        return float(np.mean(values)), seconds
+def ssim_score(render: torch.Tensor, reference: torch.Tensor) -> float:
+    """SSIM of a render through the lens against the reference, both tone-mapped."""
+    return float(compute(["ssim"], tonemap(render)[None], tonemap(reference)[None])["ssim"])
 
 
 def race(targets: dict[str, float], views: list[View], ladder, names) -> dict[str, Any]:
     """The spp Mitsuba needs through the lens to reach each method's mean SSIM on ``views``."""
-    racer = MitsubaDoF(views)
-    equal = {}
-    for name, target in targets.items():
-        result = time_to_equal_quality(racer.ssim_at, target, ladder, higher_is_better=True)
-        equal[name] = result
-        print(f"    Mitsuba matches {names[name]} (SSIM {target:.4f}) at {result['samples']} "
-              f"spp{'' if result['reached'] else ' (not reached)'}: "
-              f"{result['seconds'] * 1e3:.0f} ms")  # fmt: skip
-    curve = {str(n): {"ssim": float(np.mean(v)), "seconds": s}
-             for n, (v, s) in sorted(racer.cache.items())}  # fmt: skip
-    return {"ssim": targets, "equal_quality": equal, "mitsuba_curve": curve}
+    return mitsuba_race.race(targets, views, ladder, names, buffer="beauty", metric="ssim",
+                             score=ssim_score, higher_is_better=True)  # fmt: skip
 
 
 # ---- the grid ---------------------------------------------------------------------------------
@@ -373,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     config = data.config.model_copy(update={"size": side})
     scene, common = data.source.mitsuba_view(config, data.record(0), lens=True)
     speed[str(side)]["mitsuba_ms_at_spp"] = {
-        str(n): 1e3 * warm_seconds(scene, common, n, seed=n, warm=True)[1]
+        str(n): 1e3 * warm_seconds(scene, common, n, seed=n, warm=True, buffer="beauty")[1]
         for n in sorted({r["samples"] for m, r in equal.items() if m != "none"})
     }
     print(f"  Mitsuba at {side}²: {speed[str(side)]['mitsuba_ms_at_spp']}")

@@ -971,6 +971,90 @@ def deep_shading_scenes_table(results: Results) -> str:
     return table(header, "lrrrrrrrr", rows)
 
 
+GI_LABELS = {
+    "none": "none (direct light only)",
+    "ambient": "ambient (k · albedo)",
+    "ambient_gtao": "ambient × GTAO (k · albedo · AO)",
+    "ours": "**ours** (ShadeUNet, direct head)",
+    "ours_native": "ours, on the view's own pixels",
+}
+
+
+def deep_shading_gi_table(results: Results) -> str:
+    """Held-out room views: each method's indirect light (relMSE, L1, PSNR) and the tone-mapped
+    beauty it gives (SSIM, PSNR), the spp Mitsuba needs to match its relMSE and the speed-ups."""
+    r = lookup(results, "deep_shading_gi")
+    race, speed = r["race"], r["speed"]
+    size = str(race["size"])
+    big = max(speed, key=int)
+    best = min(r["room"], key=lambda m: r["room"][m]["mean"]["relmse"])
+
+    def spp(found: dict[str, Any]) -> str:
+        return str(found["samples"]) if found["reached"] else f"> {found['samples']}"
+
+    def ms(value: float) -> str:
+        return f"{value:.1f}" if value >= 0.05 else "< 0.1"
+
+    def free(m: str, side: str) -> str:  # no ratio to a method that costs nothing measurable
+        return "—" if speed[side]["methods_ms"][m] < 0.05 else ""
+
+    rows = []
+    for m, v in r["room"].items():
+        q = v["mean"]
+        rows.append(
+            [
+                GI_LABELS.get(m, m),
+                bold(f"{q['relmse']:.4f}", m == best),
+                f"{q['l1']:.4f}",
+                f"{q['psnr']:.1f}",
+                f"{q['beauty_ssim']:.3f}",
+                f"{q['beauty_psnr']:.1f}",
+                ms(speed[size]["methods_ms"][m]),
+                spp(race["equal_quality"][m]),
+                free(m, size) or ratio(race["speedup"][m][size]),
+                ms(speed[big]["methods_ms"][m]),
+                free(m, big) or ratio(race["speedup"][m][big]),
+            ]
+        )
+    header = ["", "relMSE", "L1", "PSNR dB", "beauty SSIM", "beauty PSNR dB", f"ms {size}²",
+              "Mitsuba spp to match", "faster than Mitsuba", f"ms {big}²",
+              f"faster, {big}² ¹"]  # fmt: skip
+    return table(header, "lrrrrrrrrrr", rows)
+
+
+def deep_shading_gi_scenes_table(results: Results) -> str:
+    """relMSE of the indirect light and SSIM of the tone-mapped beauty on each unseen scene."""
+    r = lookup(results, "deep_shading_gi")
+    methods = list(r["room"])
+    rows = []
+    for scene, v in r["scenes"].items():
+        best = min(methods, key=lambda m: v[m]["mean"]["relmse"])
+        rows.append(
+            [f"`{scene}.xml`"]
+            + [
+                bold(
+                    f"{v[m]['mean']['relmse']:.3f} / {v[m]['mean']['beauty_ssim']:.3f}",
+                    m == best,
+                )
+                for m in methods
+            ]
+        )
+    header = ["relMSE / beauty SSIM", *(GI_LABELS.get(m, m) for m in methods)]
+    return table(header, "l" + "r" * len(methods), rows)
+
+
+def deep_shading_gi_speed_table(results: Results) -> str:
+    """Milliseconds per frame of every GI method at every size, timed in the same rounds."""
+    r = lookup(results, "deep_shading_gi")
+    sides = sorted(r["speed"], key=int)
+    names = list(r["speed"][sides[0]]["methods_ms"])
+    rows = [
+        [GI_LABELS.get(n, n), *(f"{r['speed'][s]['methods_ms'][n]:.1f}" for s in sides)]
+        for n in names
+    ]
+    return table(["ms per frame", *(f"{s}²" for s in sides)], "l" + "r" * len(sides), rows)
+
+
 BLOCKS: dict[str, Callable[[Results], str]] = {
     "machine": machine_line,
     "render_vs_mitsuba-command": command_line("render_vs_mitsuba"),
@@ -1005,6 +1089,10 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "deep_shading_speed": deep_shading_speed_table,
     "deep_shading_sizes": deep_shading_sizes_table,
     "deep_shading_scenes": deep_shading_scenes_table,
+    "deep_shading_gi-command": command_line("deep_shading_gi"),
+    "deep_shading_gi": deep_shading_gi_table,
+    "deep_shading_gi_scenes": deep_shading_gi_scenes_table,
+    "deep_shading_gi_speed": deep_shading_gi_speed_table,
 }
 
 
