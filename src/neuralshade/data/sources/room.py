@@ -230,7 +230,11 @@ def circle_of_confusion(
 
     lens = record.get("lens")
     if not lens:
-        raise ConfigError("coc needs the view's thin lens: a room dataset with the dof buffer")
+        raise ConfigError(
+            "coc needs the view's thin lens: a room dataset made with the dof buffer records "
+            'one per view; for a render folder, add "lens": {"aperture_radius": R, '
+            '"focus_distance": D} (world units) to its params.json'
+        )
     camera = record["camera"]
     focal = focal_pixels(camera["fov"], camera.get("fov_axis", "x"), *size)
     z = camera_space(position, pose, point=True)[2]  # Mitsuba's axes: z forward
