@@ -222,6 +222,26 @@ def test_the_circle_of_confusion_follows_the_thin_lens_formula(dof):
         assert got.max() > 2  # the blur spans pixels
 
 
+def test_a_crop_s_circle_of_confusion_is_the_whole_view_s_there(dof):
+    """A training crop derives coc for its own pixels but the whole view's focal length."""
+    data = BufferDataset(dof, "train", ["coc", "position"], crop=None, mode="full")
+    whole, record = data[0], data.record(0)
+    crop = (slice(5, 21), slice(9, 25))
+    position = whole["position"].numpy()[:, crop[0], crop[1]]
+    got = data.source.derive(data.config, "coc", record, (16, 16), lambda n: position)
+    np.testing.assert_allclose(got, whole["coc"].numpy()[:, crop[0], crop[1]], rtol=1e-5)
+
+
+def test_adding_dof_leaves_the_other_buffers_bytes_as_they_were(dof, tmp_path):
+    values = {**TINY, "count": 2, "size": 32, "reference_spp": 16,
+              "buffers": ["position", "depth"], "reference_buffers": ["beauty"],
+              "aperture_radius": (0.2, 0.3)}  # fmt: skip
+    generate(tmp_path / "plain", load_config(values, source="room"), quiet=True)
+    for name in ("beauty.exr", "position.exr", "depth.exr", "beauty_reference.exr"):
+        a = (sample_dir(tmp_path / "plain", 1) / name).read_bytes()
+        assert a == (sample_dir(dof, 1) / name).read_bytes(), name
+
+
 def test_the_dof_reference_is_the_view_blurred_where_it_is_out_of_focus(dof):
     data = BufferDataset(dof, "train", ["beauty_reference", "dof_reference", "coc"], crop=None,
                          mode="full")  # fmt: skip

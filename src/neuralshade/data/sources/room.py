@@ -220,13 +220,20 @@ def camera_space(world: np.ndarray, matrix: np.ndarray, point: bool) -> np.ndarr
 
 
 def circle_of_confusion(
-    position: np.ndarray, pose: np.ndarray, record: Mapping[str, Any], size: tuple[int, int]
+    position: np.ndarray,
+    pose: np.ndarray,
+    record: Mapping[str, Any],
+    image_size: tuple[int, int],
 ) -> np.ndarray:
-    """(1, H, W) thin-lens circle of confusion diameters in pixels of a view: 2·R·F·|1/z − 1/d|
-    for its world ``position`` (3, H, W), its world-to-camera ``pose`` and its record's camera
-    (fov) and ``lens`` (R, d); z is the depth along the view, infinite where nothing was hit.
-    Mitsuba's ``thinlens`` images a point at depth z as a disc of this diameter."""
+    """(1, h, w) thin-lens circle of confusion diameters in pixels of a view (or a crop of it):
+    :func:`neuralshade.baselines.dof.circle_of_confusion` of the depth along the view of its
+    world ``position`` (3, h, w), for its world-to-camera ``pose``, its record's camera (fov)
+    and ``lens`` (radius, focus distance); sky (nothing hit) is infinitely far. ``image_size``:
+    the whole view's (H, W), which with the fov gives the focal length in pixels."""
+    import torch
+
     from neuralshade.baselines.camera import focal_pixels
+    from neuralshade.baselines.dof import circle_of_confusion as coc
 
     lens = record.get("lens")
     if not lens:
@@ -236,12 +243,12 @@ def circle_of_confusion(
             '"focus_distance": D} (world units) to its params.json'
         )
     camera = record["camera"]
-    focal = focal_pixels(camera["fov"], camera.get("fov_axis", "x"), *size)
-    z = camera_space(position, pose, point=True)[2]  # Mitsuba's axes: z forward
-    hit = position.any(axis=0)
-    inverse = np.where(hit, 1.0 / np.where(hit, np.maximum(z, 1e-6), 1.0), 0.0)
-    coc = 2 * lens["aperture_radius"] * focal * np.abs(inverse - 1 / lens["focus_distance"])
-    return coc[None].astype(np.float32)
+    focal = focal_pixels(camera["fov"], camera.get("fov_axis", "x"), *image_size)
+    z = camera_space(position, pose, point=True)[2]  # Mitsuba's axes: z forward; 0: no hit
+    z = torch.from_numpy(np.maximum(z, 0.0))[None, None]
+    out = coc(z, focus_distance=lens["focus_distance"],
+              aperture_radius=lens["aperture_radius"], focal=focal)  # fmt: skip
+    return out[0].numpy().astype(np.float32)
 
 
 def _seed(*key: int) -> int:
@@ -315,9 +322,10 @@ class RoomSource(Source):
         return out
 
     def lens(self, config: RoomConfig, index: int) -> dict[str, float]:
-        """View ``index``'s thin lens, drawn from its own stream: ``aperture_radius`` uniform
-        and ``focus_distance`` log-uniform in the config's ranges."""
-        rng = np.random.default_rng(_seed(config.seed, index, 3))
+        """View ``index``'s thin lens, drawn from its own stream (key 4; the renders' seeds
+        are 1 noisy, 2 reference, 3 through the lens): ``aperture_radius`` uniform and
+        ``focus_distance`` log-uniform in the config's ranges."""
+        rng = np.random.default_rng(_seed(config.seed, index, 4))
         (r0, r1), (d0, d1) = config.aperture_radius, config.focus_distance
         radius = float(rng.uniform(r0, r1))
         focus = float(np.exp(rng.uniform(np.log(d0), np.log(d1))))
@@ -372,7 +380,7 @@ class RoomSource(Source):
         if lens:
             view = factors["view"]
             cameras = list(scene.cameras)
-            thin = self.lens(config, factors["noise"])
+            thin = factors.get("lens") or self.lens(config, factors["noise"])
             cameras[view] = cameras[view].model_copy(update=thin)
             scene = scene.model_copy(update={"cameras": cameras})
         variant = "cuda_ad_rgb" if str(device).startswith("cuda") else "llvm_ad_rgb"
@@ -420,8 +428,10 @@ class RoomSource(Source):
         read: Callable[[str], np.ndarray],
     ) -> np.ndarray:
         pose = world_to_camera(record["camera"])
-        if name == "coc":
-            return circle_of_confusion(read("position"), pose, record, size)
+        if name == "coc":  # the focal length in pixels is the whole view's, not a crop's
+            whole = record.get("size")  # a render folder's params.json: [W, H]
+            whole = (whole[1], whole[0]) if whole else (config.size, config.size)
+            return circle_of_confusion(read("position"), pose, record, whole)
         if name == "pose":
             values = pose.astype(np.float32).reshape(16)
             return np.broadcast_to(values[:, None, None], (16, *size))
