@@ -291,6 +291,7 @@ def main(argv: list[str] | None = None) -> None:
         generate(root, load_config(QUICK_DATA, source="room"), quiet=True)
     views, data = room_views(root, 4 if args.quick else None)
     size = int(data.config.size)
+    sizes = tuple(sorted({size, *sizes}))  # the race's size is timed too
     calls = methods(nets)
     print(f"{len(views)} held-out room views of {root} at {size}²")
     room = quality(calls, views)

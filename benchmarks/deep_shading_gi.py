@@ -321,6 +321,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"ambient colours fitted on {len(train_views)} training views: {ambient}")
     views, data = room_views(root, "test", 4 if args.quick else None)
     size = int(data.config.size)
+    sizes = tuple(sorted({size, *sizes}))  # the race's size is timed too
     calls = methods(nets, ambient)
     print(f"{len(views)} held-out room views of {root} at {size}²")
     room = quality(calls, views)

@@ -195,6 +195,10 @@ def test_bundled_deep_shading_models_export_and_match_torch(tmp_path, name):
     assert info["inputs"] == ["position_camera", "normal_camera"]
     exported = export_onnx(weights, tmp_path / "ao.onnx")
     assert exported["max_abs_diff"] < 1e-4
+    props = {p.key: p.value for p in onnx.load(exported["path"]).metadata_props}
+    # what a user of the file needs to run it as infer does: its pixel scale and output space
+    assert json.loads(props["neuralshade.focal_pixels"]) == pytest.approx(info["focal_pixels"])
+    assert props["neuralshade.loss"] == info["loss"]
     x = bumpy_room_corner(75, 101)
     assert [1, 6, 75, 101] != exported["trace_shape"]
     session = onnxruntime.InferenceSession(exported["path"], providers=["CPUExecutionProvider"])

@@ -4,9 +4,11 @@
 
 Everything is measured in one run, on the same whole images of the split:
 
-* **Quality**: the network (run as inference runs it, :func:`neuralshade.infer.predict`) and
-  each of the task's baselines against the dataset's targets, by the task's metrics
-  (:mod:`neuralshade.metrics`; colours clamped to [0, 1] first).
+* **Quality**: the network (run as inference runs it, :func:`neuralshade.infer.predict`, at
+  its training pixel scale where it has one and the view is finer) and each of the task's
+  baselines against the dataset's targets, by the task's metrics (:mod:`neuralshade.metrics`;
+  colours clamped to [0, 1] first), on the images as the task displays them
+  (:meth:`~neuralshade.task.Task.displayed`: HDR light tone-mapped).
 * **Time to equal quality**: for each renderer the task races (for ao2d: the reference
   renderer and Mitsuba 3), the fewest samples per pixel at which it reaches the network's error
   (the task's first metric) against a converged render of the same images, and its time there
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,7 @@ from neuralshade.devices import resolve_device
 from neuralshade.equal_quality import images_error_at, mean_error, time_to_equal_quality
 from neuralshade.errors import ConfigError
 from neuralshade.imageio import heatmap, write_json, write_png
-from neuralshade.infer import load_model, predict
+from neuralshade.infer import load_model, predict, view_focal
 from neuralshade.metrics import compute, get_metric
 from neuralshade.outputs import check_outputs
 from neuralshade.progress import progress
@@ -87,16 +89,21 @@ def equal_quality(
     *,
     rel_tol: float = 0.02,
     repeats: int = 3,
+    displayed: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Time to equal quality of each of ``race``'s renderers against the network.
 
     network: the network's (H, W, C) images of the first ``len(network)`` eval images;
     network_seconds: its time per image. Errors are ``metric`` against the race's truth, means
-    over the images. A renderer's time at its answer is the median of ``repeats`` rounds over
-    the images after the search; ``time_ratio`` is that over the network's.
+    over the images, of the images as ``displayed`` maps them (the network's, the truth and
+    every render; default: as they are). A renderer's time at its answer is the median of
+    ``repeats`` rounds over the images after the search; ``time_ratio`` is that over the
+    network's.
     """
     score = get_metric(metric)
-    truth = [race.truth(i) for i in range(len(network))]
+    shown = displayed or (lambda image: image)
+    truth = [shown(race.truth(i)) for i in range(len(network))]
+    network = [shown(image) for image in network]
     target = mean_error(network, truth, metric)
     out: dict[str, Any] = {
         "metric": metric,
@@ -108,7 +115,12 @@ def equal_quality(
         "renderers": {},
     }
     for name, renderer in race.renderers.items():
-        error_at = images_error_at(renderer.render, truth, metric)
+
+        def render(i: int, n: int, renderer=renderer) -> tuple[np.ndarray, float]:
+            image, seconds = renderer.render(i, n)
+            return shown(image), seconds
+
+        error_at = images_error_at(render, truth, metric)
         found = time_to_equal_quality(
             error_at, target, higher_is_better=score.higher_is_better, rel_tol=rel_tol
         )
@@ -165,8 +177,13 @@ def evaluate(
     def network(i: int) -> torch.Tensor:
         batch = data[i]
         inputs = {k: batch[k].to(dev) for k in info["inputs"]}
-        pred = predict(model, inputs, info)[None]
+        camera = data.record(i).get("camera")
+        focal = view_focal(camera, *data.size) if task.rescales(info) and camera else None
+        pred = predict(model, inputs, info, focal=focal)[None]
         return (pred.clamp(0, 1) if clamp else pred).cpu()
+
+    def shown(image: torch.Tensor) -> torch.Tensor:
+        return task.displayed(image, info)
 
     def run(method: str, i: int) -> torch.Tensor:
         if method == "network":
@@ -188,15 +205,15 @@ def evaluate(
             if method == "network" and k < equal_quality_images:
                 network_preds.append(preds[method])  # the race reuses them
             seconds[method].append(time.perf_counter() - start)
-            values = compute(names, preds[method], target)
+            values = compute(names, shown(preds[method]), shown(target))
             per_image[method].append(
                 {"index": int(data.indices[k]), **{n: float(v[0]) for n, v in values.items()}}
             )
         if len(rows) < sheet_rows:
             batch = {n: t[None] for n, t in data[k].items()}
             panels = task.panels(batch, preds["network"], info)
-            panels += [(m, preds[m]) for m in methods[1:]]
-            error = (preds["network"] - target).abs().mean(dim=1)[0].numpy()
+            panels += [(m, shown(preds[m])) for m in methods[1:]]
+            error = (shown(preds["network"]) - shown(target)).abs().mean(dim=1)[0].numpy()
             rows.append(
                 np.concatenate([*(_rgb(p[0]) for _, p in panels), heatmap(error, 0.25)], axis=1)
             )
@@ -227,9 +244,14 @@ def evaluate(
     if race is not None:
         count = min(equal_quality_images, len(data))
         images = [p[0].permute(1, 2, 0).numpy() for p in network_preds[:count]]
+        def shown_hwc(image: np.ndarray) -> np.ndarray:
+            chw = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+            return shown(chw)[0].permute(1, 2, 0).numpy()
+
         report["equal_quality"] = equal_quality(
-            race, images, net_seconds, names[0], repeats=max(1, repeats // 2)
-        )
+            race, images, net_seconds, names[0], repeats=max(1, repeats // 2),
+            displayed=shown_hwc,
+        )  # fmt: skip
     write_json(out_dir / "metrics.json", report)
     if rows:
         write_png(out_dir / "sheet.png", np.concatenate(rows, axis=0))

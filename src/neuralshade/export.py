@@ -15,8 +15,9 @@ is computed from the input's shape at run time rather than frozen at the traced 
 The checkpoint's description travels in the model's ``metadata_props`` under ``neuralshade.*``
 keys (strings as they are, anything else as JSON): ``network`` (its name in the checkpoint),
 ``model`` (its registry name and constructor arguments), ``task``, ``inputs``, ``targets``,
-``step``, ``weights_sha256``, ``min_size`` and ``version`` (of the neuralshade that exported
-it).
+``step``, ``loss`` (a log-space loss means the output is log1p of the targets),
+``focal_pixels`` (a deep-shading model's training pixel scale, where it has one),
+``weights_sha256``, ``min_size`` and ``version`` (of the neuralshade that exported it).
 
 Needs the ``onnx`` extra: ``pip install 'neuralshade[onnx]'``.
 
@@ -148,6 +149,10 @@ def metadata(info: dict[str, Any], network: str, min_size: int) -> dict[str, str
         "inputs": info.get("inputs"),
         "targets": info.get("targets"),
         "step": info.get("step"),
+        # a log-space loss: the graph's output is log1p of the targets (expm1 it)
+        "loss": info.get("loss"),
+        # the training views' focal length in pixels: run a finer view at that scale
+        "focal_pixels": info.get("focal_pixels"),
         "weights_sha256": info.get("weights_sha256"),
         "min_size": min_size,
         "version": neuralshade.__version__,

@@ -176,7 +176,8 @@ def predict(
     ``model`` from :func:`load_model` (its ``sidecar`` is the default ``info``); the buffers on
     its device. tile: side of the tiles (rounded up to the stride); None tiles only inputs
     above AUTO_TILE_PIXELS. focal: the view's focal length in pixels; for a model with a
-    training scale (``focal_pixels``), a finer view runs at that scale (the module's docs).
+    training scale (``focal_pixels``), a finer view runs at that scale (the module's docs),
+    and ``tile`` then counts pixels of the resampled view.
     """
     info = info if info is not None else model.sidecar
     task = get_task(info["task"])

@@ -114,6 +114,11 @@ class Task:
         applies them again to a prediction resized to the inputs' size. By default none."""
         return prediction
 
+    def displayed(self, image: Tensor, info: Mapping[str, Any]) -> Tensor:
+        """A target-space image (B, C, H, W) as ``eval`` compares and shows it: its metrics
+        are taken on this (for HDR light, tone-mapped). By default the image as it is."""
+        return image
+
     def rescales(self, info: Mapping[str, Any]) -> bool:
         """Whether inference may run a view finer than the training views at their pixel
         scale (a sidecar's ``focal_pixels``): not when an input is itself in pixels."""

@@ -147,3 +147,46 @@ def test_light_inputs_are_read_in_log_space_and_ao_inputs_as_they_are():
     assert args == {"in_channels": 12, "out_channels": 3, "log_inputs": [9, 10, 11]}
     ao = preset("deepshade-ao-cpu")
     assert "log_inputs" not in task.model_args("net", ao, lambda names: 3 * len(names))
+
+
+def test_eval_scores_light_tone_mapped_as_it_shows_it(mitsuba, tmp_path):
+    """A GI checkpoint's eval: its metrics and its race are taken on x / (1 + x) of the light,
+    checked against the network's output scored by hand."""
+    import json
+
+    from neuralshade import checkpoint
+    from neuralshade.cli import main
+    from neuralshade.infer import infer
+    from neuralshade.metrics import compute
+    from neuralshade.models import build
+
+    root = tmp_path / "gi"
+    values = {"count": 2, "views": 1, "size": 24, "seed": 3, "spp": 2, "reference_spp": 16,
+              "buffers": ["position", "normal", "albedo"],
+              "reference_buffers": ["direct", "indirect"],
+              "split": {"train": 0.5, "val": 0.0, "test": 0.5}}  # fmt: skip
+    generate(root, load_config(values, source="room"), quiet=True)
+    torch.manual_seed(0)
+    net = build("unet", in_channels=9, out_channels=3, widths=[4, 8], blocks=[0, 1],
+                head="direct", log_inputs=[6, 7, 8])  # fmt: skip
+    meta = {"task": "deep-shading", "inputs": ["normal_camera", "albedo", "direct_reference"],
+            "targets": ["indirect_reference"], "loss": "logl1"}  # fmt: skip
+    path = checkpoint.save(tmp_path / "net", {"net": net}, meta).with_suffix(".safetensors")
+    out = tmp_path / "eval"
+    assert main(["eval", str(path), "--data", str(root), "--quiet", "--out", str(out),
+                 "--equal-quality-images", "1"]) == 0  # fmt: skip
+    report = json.loads((out / "metrics.json").read_text())
+    data = BufferDataset(root, "test", [*meta["inputs"], "indirect_reference"], crop=None,
+                         mode="full")  # fmt: skip
+    sample = data[0]
+    pred = infer(path, {n: sample[n].permute(1, 2, 0).numpy() for n in meta["inputs"]},
+                 device="cpu")["indirect_reference"]  # fmt: skip
+    pred = torch.from_numpy(pred).permute(2, 0, 1)[None]
+    truth = sample["indirect_reference"][None]
+    shown = compute(["l1", "ssim"], pred / (1 + pred), truth / (1 + truth))
+    assert report["mean"]["l1"] == pytest.approx(float(shown["l1"][0]), rel=1e-4)
+    assert report["equal_quality"]["network"]["error"] == pytest.approx(
+        float(shown["ssim"][0]), rel=1e-4
+    )
+    linear = float(compute(["l1"], pred, truth)["l1"][0])
+    assert abs(linear - report["mean"]["l1"]) > 1e-4  # it is not the linear light's

@@ -59,6 +59,12 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def arguments(name: str) -> list[str]:
+    """The constructor arguments of the model registered as ``name`` ([] for an unknown one:
+    :func:`build` says so)."""
+    return list(inspect.signature(_REGISTRY[name]).parameters) if name in _REGISTRY else []
+
+
 def build(name: str, **cfg) -> torch.nn.Module:
     """Build the model registered as ``name`` with constructor arguments ``cfg``.
 

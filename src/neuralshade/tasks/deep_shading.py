@@ -1,5 +1,5 @@
-"""deep-shading: a G-buffer → screen-space effects (ambient occlusion, indirect light), as Deep
-Shading (Nalbach et al. 2017) learns them, against the classic real-time methods.
+"""deep-shading: a G-buffer → screen-space effects (ambient occlusion, indirect light, depth of
+field), as Deep Shading (Nalbach et al. 2017) learns them, against the classic real-time methods.
 
 Source ``room`` (:mod:`neuralshade.data.sources.room`). The defaults are Deep Shading's for
 AO: the camera-space position and normal (``position_camera``, ``normal_camera``: OpenGL's
@@ -77,14 +77,23 @@ class DeepShadingTask(ImageTask):
     def model_args(self, network: str, config: Any, channels: Callable[[list[str]], int]) -> dict:
         """In and out channels, and the light among the inputs read in log space (log1p:
         ``log_inputs``), as the loss of a light target compares it."""
+        from neuralshade.models import arguments
+
         args = super().model_args(network, config, channels)
+        spec = config.models.get(network)
+        takes = spec is None or "log_inputs" in arguments(spec.name)  # not ResConv, say
         start, logged = 0, []
         for name in config.inputs:
             c = channels([name])
             if name.removesuffix("_reference") in LIGHT_BUFFERS:
                 logged.extend(range(start, start + c))
             start += c
-        return {**args, "log_inputs": logged} if logged else args
+        return {**args, "log_inputs": logged} if logged and takes else args
+
+    def displayed(self, image: Tensor, info: Mapping[str, Any]) -> Tensor:
+        """AO as it is; light (HDR) tone-mapped, x / (1 + x): SSIM and PSNR then see the
+        image's range the way a viewer does, not highlights far above 1."""
+        return _display(image, info)
 
     def rescales(self, info: Mapping[str, Any]) -> bool:
         """A depth-of-field model reads the circle of confusion in the view's own pixels: it
@@ -126,11 +135,17 @@ class DeepShadingTask(ImageTask):
         return pred if missed is None else pred.masked_fill(missed, 1.0)
 
     def panels(self, batch, prediction: Tensor, info: Mapping[str, Any]):
-        shown = []  # the first normal or albedo input, in display range
-        first = next((n for n in info["inputs"] if n.startswith(("normal", "albedo"))), None)
+        shown = []  # the first normal, albedo or light input, in display range
+        first = next(
+            (n for n in info["inputs"] if n.startswith(("normal", "albedo", *LIGHT_BUFFERS))), None
+        )
         if first is not None:
             image = batch[first][:, :3]
-            shown = [(first, image * 0.5 + 0.5 if first.startswith("normal") else image)]
+            if first.startswith("normal"):
+                image = image * 0.5 + 0.5
+            elif not first.startswith("albedo"):
+                image = image / (1 + image)
+            shown = [(first, image)]
         return [
             *shown,
             ("network", _display(prediction, info)),
