@@ -444,6 +444,27 @@ def test_roughness_is_read_from_the_bsdf(bsdf, expected):
     assert bsdf_roughness(mi.load_dict(bsdf)) == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.parametrize("weight", [0.0, 0.5, 1.0])
+def test_albedo_is_the_diffuse_reflectance_even_beside_a_glossy_lobe(weight):
+    """The room's materials: (1 − s)·Lambert + s·GGX conductor (ior 15, roughness 0.05). The
+    albedo is the Lambert lobe's share, (1 − s)·ρ, at every pixel and viewing angle; Mitsuba's
+    eval_diffuse_reflectance gave the glossy lobe's peak there (thousands)."""
+    rho = [0.6, 0.4, 0.2]
+    glossy = {"type": "roughconductor", "distribution": "ggx", "alpha": 0.0025, "eta": 15.0,
+              "k": 0.0}  # fmt: skip
+    lambert = {"type": "diffuse", "reflectance": {"type": "rgb", "value": rho}}
+    inner = (lambert if weight == 0 else glossy if weight == 1 else
+             {"type": "blendbsdf", "weight": weight, "diffuse": lambert, "specular": glossy})
+    sc = scene(ground=floor({"type": "twosided", "material": inner}),
+               sensor=camera((0, 1, 1.5), (0, 0, 0), 16, fov=70))  # fmt: skip
+    out = render_gbuffers(sc, spp=4, buffers=["albedo", "normal"])
+    seen = out["normal"][..., 1] > 0.99  # pixels on the floor
+    assert seen.sum() > 50
+    want = (1 - weight) * np.array(rho)
+    np.testing.assert_allclose(out["albedo"][seen], np.broadcast_to(want, (seen.sum(), 3)),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+
+
 def test_id_numbers_materials_and_roughness_can_be_overridden():
     sc = scene(
         ground=floor({"type": "roughplastic", "alpha": 0.25}),

@@ -20,7 +20,12 @@ ray hits nothing:
 - ``normal`` (3): world-space facing shading normal in [−1, 1] (averaged, not renormalised).
 - ``id`` (1): material id / number of materials: the scene's distinct BSDFs are numbered
   1 … M in the order they are first used by its shapes sorted by id (the scene dict's keys).
-- ``albedo`` (3): Mitsuba's ``eval_diffuse_reflectance`` of the first hit's BSDF.
+- ``albedo`` (3): the diffuse reflectance of the first hit's BSDF: π × its value under a
+  diffuse-only ``BSDFContext`` at normal incidence and exitance (a Lambert lobe's ρ; a blend's
+  weighted diffuse part; 0 for a conductor or a dielectric). Not Mitsuba's
+  ``eval_diffuse_reflectance``, whose fallback for a BSDF without a diffuse lobe evaluates the
+  whole BSDF at normal exitance: for a glossy conductor that is its specular peak (30 625 for
+  GGX α = 0.0025, and any blend with one inherits it).
 - ``roughness`` (1): per shape, from ``roughness`` (shape id → value) where given, else from its
   BSDF: √(mean α) where it has an ``alpha``/``alpha_u``/``alpha_v`` parameter (CNSR: α =
   roughness²), 0 for one with a delta lobe and no α (smooth conductor, dielectric, plastic),
@@ -229,6 +234,16 @@ def _pointer(mi: Any, ptr: Any) -> int:
     return int(dr.reinterpret_array(mi.UInt32, ptr)[0])
 
 
+def _diffuse_reflectance(mi: Any, bsdf: Any, si: Any, active: Any) -> Any:
+    """π × the BSDF's diffuse lobes at normal incidence and exitance: a Lambert lobe's ρ."""
+    import drjit as dr
+
+    normal = mi.SurfaceInteraction3f(si)
+    normal.wi = mi.Vector3f(0.0, 0.0, 1.0)
+    ctx = mi.BSDFContext(mi.TransportMode.Radiance, int(mi.BSDFFlags.Diffuse))
+    return bsdf.eval(ctx, normal, mi.Vector3f(0.0, 0.0, 1.0), active) * dr.pi
+
+
 def _mis(pdf_a: Any, pdf_b: Any) -> Any:
     """Power-heuristic weight of technique a, as Mitsuba's path integrator computes it."""
     import drjit as dr
@@ -336,7 +351,7 @@ def _trace(
         "depth": dr.select(hit, t, 0.0),
         "id": dr.gather(mi.Float, tables["id"], shape, hit),
         "roughness": dr.gather(mi.Float, tables["roughness"], shape, hit),
-        "albedo": dr.select(hit, bsdf.eval_diffuse_reflectance(si, hit), 0.0),
+        "albedo": dr.select(hit, _diffuse_reflectance(mi, bsdf, si, hit), 0.0),
     }
 
     mirror = ray.d - 2 * dr.dot(ray.d, n) * n
