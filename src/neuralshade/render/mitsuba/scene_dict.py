@@ -123,9 +123,9 @@ def material_dict(material: Material) -> dict[str, Any]:
     the height-correlated Smith form, so the GGX lobe is darker here at grazing angles: for
     roughness 0.5 (α = 0.25) with both directions at θ from the normal, by < 0.2 % up to
     θ = 60°, 2.4 % at 75°, 25 % at 85°; at roughness 0.05 by < 0.01 %. Sampling differs
-    (Mitsuba samples visible normals), which changes noise, not the expected value. Mitsuba's
-    ``albedo`` AOV of a blend is (1 − s)·albedo; the albedo buffer should come from
-    :func:`~neuralshade.scenes.model.surface_table` instead. Roughplastic was not used: it
+    (Mitsuba samples visible normals), which changes noise, not the expected value. The G-buffer's
+    ``albedo`` of a blend is its diffuse part, (1 − s)·albedo; the material's own albedo is in
+    :func:`~neuralshade.scenes.model.surface_table`. Roughplastic was not used: it
     layers the Lambert lobe under a Fresnel coating at every roughness, so at ior 15 it would
     be a strong mirror where CNSR's roughness 1 is pure Lambert.
     """
