@@ -1,4 +1,5 @@
-"""deep-shading's prediction: AO clamped to [0, 1], and 1 where the camera saw no surface."""
+"""deep-shading's prediction: AO clamped to [0, 1], and 1 where the camera saw no surface;
+indirect light never negative, and 0 there."""
 
 import torch
 
@@ -30,11 +31,17 @@ def test_ao_is_one_where_no_sample_hit_and_the_network_elsewhere():
     assert int(hit.sum()) == 11
 
 
-def test_ao_is_clamped_and_light_is_left_alone_by_the_background_rule():
+def test_ao_is_clamped_indirect_light_is_zero_off_the_scene_other_light_left_alone():
     batch = {"position_camera": torch.zeros(1, 3, 2, 2), "normal_camera": torch.zeros(1, 3, 2, 2)}
-    batch["normal_camera"][..., 0, 0] = 1.0
+    batch["normal_camera"][..., 0, 0] = 1.0  # one pixel sees a surface, three the sky
     task = get_task("deep-shading")
     assert float(task.predict({"net": Constant(-0.5)}, batch, AO_INFO)[0, 0, 0, 0]) == 0.0
+    # indirect light needs a surface to bounce off: none where the camera saw the sky
     gi = {"inputs": ["position_camera", "normal_camera"], "targets": ["indirect_reference"]}
     light = task.predict({"net": Constant(2.0)}, batch, gi)
-    assert torch.equal(light, torch.full_like(light, 2.0))  # light on the sky: not AO's rule
+    assert torch.equal(light, torch.tensor([[[[2.0, 0.0], [0.0, 0.0]]]]))
+    assert float(task.predict({"net": Constant(-1.0)}, batch, gi).min()) == 0.0  # never < 0
+    # the view through a lens shows the sky's own light there: left to the network
+    dof = {"inputs": ["position_camera", "normal_camera"], "targets": ["dof_reference"]}
+    light = task.predict({"net": Constant(2.0)}, batch, dof)
+    assert torch.equal(light, torch.full_like(light, 2.0))

@@ -39,6 +39,7 @@ from neuralshade.task import TASKS, ImageTask, Race, Renderer
 # the screen-space baselines take
 _TO_MITSUBA = torch.tensor([-1.0, 1.0, -1.0]).view(1, 3, 1, 1)
 AO_TARGETS = ("ao_reference", "ao")
+INDIRECT_TARGET = "indirect_reference"  # light of two bounces or more: none off the scene
 DOF_TARGET = "dof_reference"  # the view through its thin lens (the room's dof buffer)
 DOF_BASELINE = {"samples": 48}  # scatter-as-gather, baselines/dof.py
 #: the room's radiance buffers: as inputs, the network reads them as log1p (HDR: a
@@ -124,15 +125,17 @@ class DeepShadingTask(ImageTask):
         return self.finish(super().predict(nets, batch, info), batch, info)
 
     def finish(self, prediction: Tensor, batch, info: Mapping[str, Any]) -> Tensor:
-        # AO is a fraction; light is never negative
-        if not _is_ao(info):
-            return prediction.clamp_min(0)
-        pred = prediction.clamp(0, 1)
-        # where every camera sample missed the scene (sky: position and normal are zero) AO is
-        # 1 by the renderer's definition, not something to guess: the room has no sky to learn
-        # it from
+        # where every camera sample missed the scene (sky: position and normal are zero) AO is 1
+        # and indirect light 0 (no surface, no bounce) by the renderer's definitions, not
+        # something to guess: the room has no sky to learn them from
         missed = background(batch, info)
-        return pred if missed is None else pred.masked_fill(missed, 1.0)
+        if _is_ao(info):  # a fraction
+            pred = prediction.clamp(0, 1)
+            return pred if missed is None else pred.masked_fill(missed, 1.0)
+        pred = prediction.clamp_min(0)  # light is never negative
+        if missed is None or list(info["targets"]) != [INDIRECT_TARGET]:
+            return pred
+        return pred.masked_fill(missed, 0.0)
 
     def panels(self, batch, prediction: Tensor, info: Mapping[str, Any]):
         shown = []  # the first normal, albedo or light input, in display range
