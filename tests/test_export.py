@@ -258,3 +258,22 @@ def test_export_command_writes_a_checked_model(tmp_path, capsys):
     assert main(["export", str(weights), "--onnx", str(tmp_path / "m.onnx")]) == 0
     assert (tmp_path / "m.onnx").is_file()
     assert "onnxruntime matches torch" in capsys.readouterr().out
+
+
+def test_the_bundled_gi_model_exports_with_its_log_inputs(tmp_path):
+    """deepshade-gi-cpu reads its direct light through log1p inside the graph: the ONNX file
+    matches torch on HDR input (a highlight of 30) at an untraced size."""
+    weights = model_path("deepshade-gi-cpu")
+    model, info = checkpoint.load(weights)
+    assert info["inputs"][-1] == "direct_reference" and info["loss"] == "logl1"
+    exported = export_onnx(weights, tmp_path / "gi.onnx")
+    assert exported["max_abs_diff"] < 1e-4
+    torch.manual_seed(0)
+    x = torch.rand(1, 12, 45, 70)
+    x[:, 9:, 20, 30] = 30.0
+    session = onnxruntime.InferenceSession(exported["path"], providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert got.shape == want.shape == (1, 3, 45, 70)
+    assert np.abs(got - want).max() < 1e-4
