@@ -995,8 +995,8 @@ def deep_shading_gi_table(results: Results) -> str:
     def ms(value: float) -> str:
         return f"{value:.1f}" if value >= 0.05 else "< 0.1"
 
-    def free(m: str, side: str) -> str:  # no ratio to a method that costs nothing measurable
-        return "—" if speed[side]["methods_ms"][m] < 0.05 else ""
+    def free(m: str, side: str) -> str:  # no ratio to a method that costs next to nothing
+        return "—" if speed[side]["methods_ms"][m] < 1 else ""
 
     rows = []
     for m, v in r["room"].items():
