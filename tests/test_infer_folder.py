@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_ao_model
 
 import neuralshade
 from neuralshade import checkpoint
@@ -31,15 +32,7 @@ def render(mitsuba, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    torch.manual_seed(0)
-    net = build("deepshading", in_channels=6, out_channels=1, widths=[4, 8], groups=[1, 2])
-    for p in net.parameters():  # away from init, so the output depends on every input
-        p.data.add_(0.1 * torch.randn_like(p))
-    meta = {"task": "deep-shading", "inputs": INPUTS, "targets": ["ao_reference"],
-            "loss": "l1"}  # fmt: skip
-    path = tmp_path_factory.mktemp("model") / "net"
-    checkpoint.save(path, {"net": net}, meta)
-    return path.with_suffix(".safetensors"), net.eval()
+    return tiny_ao_model(tmp_path_factory.mktemp("model"))
 
 
 def camera_space_by_hand(folder):

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_ao_model
 
 import neuralshade
 from neuralshade import checkpoint
 from neuralshade.data.sources import get_source
-from neuralshade.models import build
 from neuralshade.tasks.deep_shading import DeepShadingTask
 
 INPUTS = ["position_camera", "normal_camera"]
@@ -20,15 +20,7 @@ TRAINED_FOCAL = 10.0  # pixels
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    torch.manual_seed(0)
-    net = build("deepshading", in_channels=6, out_channels=1, widths=[4, 8], groups=[1, 2])
-    for p in net.parameters():  # away from init, so the output depends on every input
-        p.data.add_(0.1 * torch.randn_like(p))
-    meta = {"task": "deep-shading", "inputs": INPUTS, "targets": ["ao_reference"],
-            "loss": "l1", "focal_pixels": TRAINED_FOCAL}  # fmt: skip
-    path = tmp_path_factory.mktemp("model") / "net"
-    checkpoint.save(path, {"net": net}, meta)
-    return path.with_suffix(".safetensors"), net.eval()
+    return tiny_ao_model(tmp_path_factory.mktemp("model"), focal_pixels=TRAINED_FOCAL)
 
 
 def view(h=24, w=32, seed=1):
