@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_ao_model
+from tiny_models import tiny_ao_model
 
 import neuralshade
 from neuralshade import checkpoint
