@@ -98,3 +98,15 @@ def enlarged_picture(image: np.ndarray, scale: int) -> np.ndarray:
     image = np.clip(np.asarray(image, np.float32), 0, 1)
     image = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
     return image.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def scored(calls: dict[str, Callable], views: list, score: Callable) -> dict[str, Any]:
+    """Per method (``calls``: name → view → prediction): ``score(prediction, view)`` of each
+    view ({metric: value}) and their means: {name: {"mean", "views"}}."""
+    out: dict[str, Any] = {}
+    with torch.inference_mode():
+        for name, call in calls.items():
+            per_view = [score(call(view).float(), view) for view in views]
+            means = {k: float(np.mean([p[k] for p in per_view])) for k in per_view[0]}
+            out[name] = {"mean": means, "views": per_view}
+    return out

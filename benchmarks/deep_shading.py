@@ -47,7 +47,7 @@ from typing import Any
 import mitsuba_race
 import numpy as np
 import torch
-from common import RESULTS, interleaved_ms, record
+from common import RESULTS, interleaved_ms, record, scored
 from common import enlarged_picture as big
 from mitsuba_race import warm_seconds
 
@@ -230,17 +230,12 @@ def channels_last(net: torch.nn.Module) -> Callable[[View], torch.Tensor]:
 
 def quality(calls: dict[str, Callable], views: list[View]) -> dict[str, Any]:
     """Per method: the metrics of each view, and their means."""
-    out: dict[str, Any] = {}
-    with torch.inference_mode():
-        for name, call in calls.items():
-            per_view = []
-            for view in views:
-                pred = call(view).float()
-                values = compute(METRICS, pred[None], view["reference"][None])
-                per_view.append({k: float(v) for k, v in values.items()})
-            means = {k: float(np.mean([p[k] for p in per_view])) for k in METRICS}
-            out[name] = {"mean": means, "views": per_view}
-    return out
+
+    def score(pred: torch.Tensor, view: View) -> dict[str, float]:
+        values = compute(METRICS, pred[None], view["reference"][None])
+        return {k: float(v) for k, v in values.items()}
+
+    return scored(calls, views, score)
 
 
 # ---- Mitsuba ----------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ import mitsuba_race
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import RESULTS, interleaved_ms, record
+from common import RESULTS, interleaved_ms, record, scored
 from common import enlarged_picture as big
 from mitsuba_race import warm_seconds
 
@@ -190,17 +190,12 @@ def methods(nets: dict[str, torch.nn.Module]) -> dict[str, Callable[[View], torc
 
 def quality(calls: dict[str, Callable], views: list[View]) -> dict[str, Any]:
     """Per method: the metrics of each view (tone-mapped), and their means."""
-    out: dict[str, Any] = {}
-    with torch.inference_mode():
-        for name, call in calls.items():
-            per_view = []
-            for view in views:
-                pred = tonemap(call(view).float())[None]
-                values = compute(METRICS, pred, tonemap(view["reference"])[None])
-                per_view.append({k: float(v) for k, v in values.items()})
-            means = {k: float(np.mean([p[k] for p in per_view])) for k in METRICS}
-            out[name] = {"mean": means, "views": per_view}
-    return out
+
+    def score(pred: torch.Tensor, view: View) -> dict[str, float]:
+        values = compute(METRICS, tonemap(pred)[None], tonemap(view["reference"])[None])
+        return {k: float(v) for k, v in values.items()}
+
+    return scored(calls, views, score)
 
 
 # ---- Mitsuba ----------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ import mitsuba_race
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import RESULTS, interleaved_ms, record
+from common import RESULTS, interleaved_ms, record, scored
 from common import enlarged_picture as big
 from mitsuba_race import warm_seconds
 
@@ -205,26 +205,18 @@ def tonemap(x: torch.Tensor) -> torch.Tensor:
 
 def quality(calls: dict[str, Callable], views: list[View]) -> dict[str, Any]:
     """Per method: the metrics of each view (indirect light; tone-mapped beauty), and means."""
-    out: dict[str, Any] = {}
-    with torch.inference_mode():
-        for name, call in calls.items():
-            per_view = []
-            for view in views:
-                pred = call(view).float()[None]
-                ref = view["reference"][None]
-                direct = view["inputs"]["direct_reference"][None]
-                values = compute(METRICS, pred, ref)
-                beauty = compute(BEAUTY_METRICS, tonemap(direct + pred), tonemap(direct + ref))
-                per_view.append(
-                    {
-                        **{k: float(v) for k, v in values.items()},
-                        **{f"beauty_{k}": float(v) for k, v in beauty.items()},
-                    }
-                )
-            keys = per_view[0].keys()
-            means = {k: float(np.mean([p[k] for p in per_view])) for k in keys}
-            out[name] = {"mean": means, "views": per_view}
-    return out
+
+    def score(pred: torch.Tensor, view: View) -> dict[str, float]:
+        pred, ref = pred[None], view["reference"][None]
+        direct = view["inputs"]["direct_reference"][None]
+        values = compute(METRICS, pred, ref)
+        beauty = compute(BEAUTY_METRICS, tonemap(direct + pred), tonemap(direct + ref))
+        return {
+            **{k: float(v) for k, v in values.items()},
+            **{f"beauty_{k}": float(v) for k, v in beauty.items()},
+        }
+
+    return scored(calls, views, score)
 
 
 # ---- Mitsuba ----------------------------------------------------------------------------------
