@@ -86,6 +86,17 @@ def _names(text: str | None) -> list[str] | None:
     return None if text is None else [n for n in text.split(",") if n]
 
 
+def _counts(text: str, flag: str) -> list[int]:
+    """A comma-separated list of positive integers; ConfigError naming ``flag`` otherwise."""
+    try:
+        values = [int(n) for n in text.split(",") if n.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise ConfigError(f"{flag} takes positive integers separated by commas, got {text!r}")
+    return values
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from neuralshade.render.mitsuba.files import SCENE_SUFFIXES, render_scene_file
 
@@ -181,7 +192,7 @@ def _parse_vary(items: Sequence[str]) -> dict[str, list]:
 
 
 # dataset flags of room only
-ROOM_FLAGS = ("views", "spp", "reference_spp", "reference_buffers", "factor_batch")
+ROOM_FLAGS = ("views", "spp", "spp_levels", "reference_spp", "reference_buffers", "factor_batch")
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
@@ -205,6 +216,8 @@ def cmd_dataset(args: argparse.Namespace) -> int:
         values.update({k: getattr(args, k) for k in ROOM_FLAGS if getattr(args, k) is not None})
         if args.reference_buffers is not None:
             values["reference_buffers"] = _names(args.reference_buffers)
+        if args.spp_levels is not None:
+            values["spp_levels"] = _counts(args.spp_levels, "--spp-levels")
     else:
         if room_only:
             raise ConfigError(f"{', '.join(room_only)}: room's flags, not ao2d's (see --help)")
@@ -549,6 +562,12 @@ def _dataset_options(p: argparse.ArgumentParser) -> None:
     room = p.add_argument_group("room only")
     room.add_argument("--views", type=int, help="views per scene (default: 4)")
     room.add_argument("--spp", type=int, help="samples per pixel of the noisy pass (default: 4)")
+    room.add_argument(
+        "--spp-levels",
+        help="lower sample counts also stored from the noisy pass, comma-separated, each "
+        "noisy buffer as <name>_<n>spp (denoising: --spp 64 --spp-levels 1,4,16) "
+        "(default: none)",
+    )
     room.add_argument(
         "--reference-spp", type=int, help="samples per pixel of the reference (default: 1024)"
     )

@@ -256,3 +256,35 @@ def test_the_dof_reference_is_the_view_blurred_where_it_is_out_of_focus(dof):
     wide = coc[0, :, :-2] > 4
     assert wide.any()
     assert gradient(blurred)[wide].mean() < 0.8 * gradient(sharp)[wide].mean()
+
+
+def test_sample_count_levels_store_each_noisy_buffer_at_each_level(mitsuba, tmp_path):
+    values = {**TINY, "count": 1, "views": 1, "spp": 8, "spp_levels": [1, 2],
+              "buffers": ["beauty_variance", "normal", "albedo"],
+              "reference_buffers": ["beauty"],
+              "split": {"train": 1.0, "val": 0.0, "test": 0.0}}  # fmt: skip
+    config = load_config(values, source="room")
+    generate(tmp_path / "l", config, quiet=True)
+    files = {f.stem for f in sample_dir(tmp_path / "l", 0).glob("*.exr")}
+    assert files == {
+        "beauty", "beauty_variance", "normal", "albedo", "beauty_reference",
+        "beauty_1spp", "normal_1spp", "albedo_1spp",  # no variance of one sample
+        "beauty_2spp", "beauty_variance_2spp", "normal_2spp", "albedo_2spp",
+    }  # fmt: skip
+    data = BufferDataset(tmp_path / "l", "train", ["beauty_1spp", "beauty_2spp", "beauty",
+                         "normal_2spp", "normal_2spp_camera"], crop=None, mode="full")  # fmt: skip
+    s = data[0]
+    # the levels are the pass's first samples: 8·beauty = 2·level 2 + the other 6 samples,
+    # each of which is ≥ 0, so the level's share never exceeds the whole
+    assert torch.all(2 * s["beauty_2spp"] <= 8 * s["beauty"] + 1e-5)
+    assert torch.all(s["beauty_1spp"] <= 2 * s["beauty_2spp"] + 1e-6)
+    assert not torch.equal(s["beauty_1spp"], s["beauty_2spp"])
+    # a level's world vector has its camera-space twin, as the pass's own does
+    pose = view_matrix(**{k: data.record(0)["camera"][k] for k in ("origin", "target", "up")})
+    rotate = np.diag([-1.0, 1.0, -1.0]) @ pose[:3, :3]
+    world = s["normal_2spp"].numpy().reshape(3, -1)
+    camera = s["normal_2spp_camera"].numpy().reshape(3, -1)
+    np.testing.assert_allclose(camera, rotate @ world, atol=1e-5)
+    for bad in ([8], [4, 2], [0, 2]):
+        with pytest.raises(ConfigError, match="spp_levels"):
+            load_config({**values, "spp_levels": bad}, source="room")

@@ -16,7 +16,12 @@ except NeuralShadeError as exc:  # no Mitsuba or no usable LLVM on this machine
     pytest.skip(f"Mitsuba unavailable: {exc}", allow_module_level=True)
 
 from neuralshade.render.mitsuba.benchmark import room_scene  # noqa: E402
-from neuralshade.render.mitsuba.gbuffer import BUFFERS, bsdf_roughness, render_gbuffers  # noqa: E402
+from neuralshade.render.mitsuba.gbuffer import (  # noqa: E402
+    BUFFERS,
+    bsdf_roughness,
+    render_gbuffer_levels,
+    render_gbuffers,
+)
 
 pytestmark = pytest.mark.mitsuba
 
@@ -541,3 +546,58 @@ def test_hidden_emitters_let_camera_rays_through_and_still_light_the_scene():
     # hidden, the wall behind it, lit by it (and not the light's own radiance)
     np.testing.assert_allclose(hidden["depth"], 5.0, atol=0.03)
     assert 0.0 < hidden["beauty"].min() and hidden["beauty"].max() < 1.0
+
+
+# ---- sample-count levels ----
+
+
+def test_one_level_is_the_plain_render_byte_for_byte(room):
+    plain = render_gbuffers(room, spp=4, seed=5, buffers=["beauty", "beauty_variance", "normal"])
+    level = render_gbuffer_levels(
+        room, levels=[4], seed=5, buffers=["beauty", "beauty_variance", "normal"]
+    )
+    assert list(level) == [4]
+    for name, value in plain.items():
+        np.testing.assert_array_equal(level[4][name], value)
+
+
+@pytest.fixture(scope="module")
+def sky_lit():
+    """A diffuse ball on a diffuse floor under a white sky: noise without fireflies."""
+    return scene(
+        ground=floor(diffuse((0.7, 0.7, 0.7))),
+        ball={"type": "sphere", "radius": 0.5, "center": [0, 0.5, 0], "bsdf": diffuse()},
+        sky={"type": "constant", "radiance": {"type": "rgb", "value": [1.0, 1.0, 1.0]}},
+        sensor=camera((0, 1.5, 3), (0, 0.3, 0), 24, fov=45),
+    )
+
+
+def test_each_level_averages_a_prefix_of_the_same_samples(sky_lit):
+    room = sky_lit
+    levels = render_gbuffer_levels(room, levels=[1, 4, 64], seed=2,
+                                   buffers=["beauty", "beauty_variance", "albedo"])  # fmt: skip
+    # the first level is the first sample: the plain one-sample render with the same seed
+    first = render_gbuffers(room, spp=1, seed=2, buffers=["beauty", "albedo"])
+    for name in ("beauty", "albedo"):
+        np.testing.assert_array_equal(levels[1][name], first[name])
+    assert "beauty_variance" not in levels[1] and "beauty_variance" in levels[4]
+    # the later samples are new ones: each level's error shrinks as its variance says
+    reference = render_gbuffers(room, spp=512, seed=9, buffers=["beauty"])["beauty"]
+    errors = {n: np.mean((levels[n]["beauty"] - reference) ** 2) for n in (1, 4, 64)}
+    assert errors[1] > 2 * errors[4] > 4 * errors[64]
+    for n in (4, 64):  # E[(mean − μ)²] = Var(mean), which beauty_variance estimates
+        predicted = levels[n]["beauty_variance"].mean()
+        assert 0.5 < (errors[n] - reference_noise(room)) / predicted < 2.0, n
+
+
+def reference_noise(sc):
+    """The 512-spp reference's own mean variance (its error adds to every level's)."""
+    return render_gbuffers(sc, spp=512, seed=9, buffers=["beauty_variance"])[
+        "beauty_variance"
+    ].mean()
+
+
+def test_levels_must_be_positive_and_increase(room):
+    for bad in ([], [0, 4], [4, 4], [8, 2]):
+        with pytest.raises(ConfigError, match="levels"):
+            render_gbuffer_levels(room, levels=bad, buffers=["beauty"])

@@ -8,7 +8,9 @@ G-buffer integrator (:mod:`neuralshade.render.mitsuba.gbuffer`): a noisy pass at
 ``<name>_reference`` (by default the beauty, clean albedo and normal for denoisers, and the
 converged ao, direct and indirect light that deep shading learns). Both passes trace the same
 paths for all their buffers, so the reference's direct + indirect is its beauty. Every buffer
-is an OpenEXR file; ``pose`` (the view's
+is an OpenEXR file. With ``spp_levels`` the noisy pass also stores each of its buffers at
+lower sample counts, ``<name>_<n>spp``, the averages of its first n samples (a denoiser's
+inputs at 1, 4, 16 spp beside the pass's own). ``pose`` (the view's
 flattened 4×4 world-to-camera matrix, 16 numbers, CNSR's ``poses``) is derived from the
 manifest's record of the view.
 
@@ -27,6 +29,7 @@ Deep Shading's buffers); those turn with the image, so they may be mirrored.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -125,6 +128,12 @@ class RoomConfig(Settings):
         description="Fractions of scenes (or factor groups) per split (sum to 1).",
     )
     spp: int = Field(4, ge=1, description="Samples per pixel of the noisy pass.")
+    spp_levels: list[int] = Field(
+        default_factory=list,
+        description="Lower sample counts of the noisy pass also stored, each noisy buffer as "
+        "<name>_<n>spp: the average of the pass's first n samples, as a progressive renderer "
+        "gives it (denoising data: spp 64 with [1, 4, 16]); beauty_variance from n >= 2.",
+    )
     reference_spp: int = Field(1024, ge=1, description="Samples per pixel of the reference.")
     buffers: list[str] = Field(
         default_factory=lambda: list(GBUFFERS),
@@ -170,6 +179,11 @@ class RoomConfig(Settings):
             )
         if "beauty_variance" in self.buffers and self.spp < 2:
             raise ValueError("beauty_variance needs spp >= 2 (a variance of one sample)")
+        levels = self.spp_levels
+        if any(b <= a for a, b in zip(levels, levels[1:], strict=False)):
+            raise ValueError(f"spp_levels must increase, got {levels}")
+        if levels and not 1 <= levels[0] <= levels[-1] < self.spp:
+            raise ValueError(f"spp_levels must lie in [1, spp = {self.spp}), got {levels}")
         for name, (lo, hi) in (("aperture_radius", self.aperture_radius),
                                ("focus_distance", self.focus_distance)):  # fmt: skip
             if not 0 < lo <= hi:
@@ -251,6 +265,11 @@ def circle_of_confusion(
     return out[0].numpy().astype(np.float32)
 
 
+def _level_buffers(config: RoomConfig, n: int) -> list[str]:
+    """The noisy buffers stored at the lower sample count ``n`` (``spp_levels``)."""
+    return [b for b in ("beauty", *config.buffers) if n >= 2 or b != "beauty_variance"]
+
+
 def _seed(*key: int) -> int:
     return int(np.random.SeedSequence(list(key)).generate_state(1)[0])
 
@@ -262,10 +281,27 @@ class RoomSource(Source):
     description = "PrimitiveRoom scenes → every G-buffer, noisy and converged, several views"
 
     def schema(self, config: RoomConfig) -> dict[str, Buffer]:
-        return dict(SCHEMA)
+        out = dict(SCHEMA)
+        for n in config.spp_levels:
+            for name in _level_buffers(config, n):
+                base = SCHEMA[name]
+                level = f"{name}_{n}spp"
+                out[level] = base.model_copy(
+                    update={"name": level, "file": f"{level}.exr",
+                            "description": f"{base.description}; the noisy pass's first {n} spp"}
+                )  # fmt: skip
+                if name in WORLD_VECTORS:
+                    twin = SCHEMA[f"{name}_camera"]
+                    out[f"{level}_camera"] = twin.model_copy(
+                        update={"name": f"{level}_camera", "needs": (level,),
+                                "description": f"{twin.description}; the first {n} spp"}
+                    )  # fmt: skip
+        return out
 
     def stored(self, config: RoomConfig) -> list[str]:
-        return ["beauty", *config.buffers, *(f"{n}_reference" for n in config.reference_buffers)]
+        levels = [f"{b}_{n}spp" for n in config.spp_levels for b in _level_buffers(config, n)]
+        return ["beauty", *config.buffers, *levels,
+                *(f"{n}_reference" for n in config.reference_buffers)]  # fmt: skip
 
     def sample_count(self, config: RoomConfig) -> int:
         return config.count * config.views
@@ -394,15 +430,17 @@ class RoomSource(Source):
     def render(
         self, config: RoomConfig, factors: Mapping[str, Any], device: str
     ) -> dict[str, np.ndarray]:
-        from neuralshade.render.mitsuba.gbuffer import render_gbuffers
+        from neuralshade.render.mitsuba.gbuffer import render_gbuffer_levels, render_gbuffers
 
         mitsuba_scene, common = self.mitsuba_view(config, factors, device)
         noise = factors["noise"]
-        noisy = render_gbuffers(
-            mitsuba_scene, spp=config.spp, seed=_seed(config.seed, noise, 1),
-            buffers=["beauty", *config.buffers], **common,
+        levels = render_gbuffer_levels(
+            mitsuba_scene, levels=[*config.spp_levels, config.spp],
+            seed=_seed(config.seed, noise, 1), buffers=["beauty", *config.buffers], **common,
         )  # fmt: skip
-        out = dict(noisy)
+        out = dict(levels[config.spp])
+        for n in config.spp_levels:
+            out.update({f"{b}_{n}spp": levels[n][b] for b in _level_buffers(config, n)})
         pinhole = [n for n in config.reference_buffers if n != "dof"]
         if pinhole:
             clean = render_gbuffers(
@@ -436,10 +474,9 @@ class RoomSource(Source):
             values = pose.astype(np.float32).reshape(16)
             return np.broadcast_to(values[:, None, None], (16, *size))
         world = name.removesuffix("_camera")
-        assert name.endswith("_camera") and world in WORLD_VECTORS, name
-        return camera_space(read(world), _TO_OPENGL @ pose, point=WORLD_VECTORS[world])
-
-
+        kind = re.sub(r"_\d+spp$", "", world)  # a level's twin: normal_4spp → normal
+        assert name.endswith("_camera") and kind in WORLD_VECTORS, name
+        return camera_space(read(world), _TO_OPENGL @ pose, point=WORLD_VECTORS[kind])
 
     def symmetries(
         self, config: RoomConfig, records: Sequence[Mapping[str, Any]], names: Sequence[str]

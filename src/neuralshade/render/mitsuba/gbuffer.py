@@ -117,9 +117,41 @@ def render_gbuffers(
         out = render_gbuffers(scene, spp=16, buffers=["beauty", "albedo", "normal"])
         out["normal"].shape  # (H, W, 3)
     """
+    if not isinstance(spp, (int, np.integer)) or spp < 1:
+        raise ConfigError(f"spp must be a positive integer, got {spp!r}")
+    return render_gbuffer_levels(
+        scene, levels=[spp], seed=seed, buffers=buffers, ao_radius=ao_radius,
+        max_depth=max_depth, roughness=roughness, sensor=sensor, hide_emitters=hide_emitters,
+    )[spp]  # fmt: skip
+
+
+def render_gbuffer_levels(
+    scene: Any,
+    *,
+    levels: Sequence[int],
+    seed: int = 0,
+    buffers: Sequence[str] | None = None,
+    ao_radius: float = 1.0,
+    max_depth: int = 5,
+    roughness: Mapping[str, float] | None = None,
+    sensor: int = 0,
+    hide_emitters: bool = False,
+) -> dict[int, dict[str, np.ndarray]]:
+    """The buffers at several sample counts from one render, as a progressive renderer gives
+    them: level n is the average of the render's first n samples per pixel, so every level
+    is an unbiased estimate of its own and the levels share their first samples.
+
+    levels: increasing sample counts (``[1, 4, 16, 64]``); the render traces the largest.
+    The other arguments are :func:`render_gbuffers`'s; ``beauty_variance`` is left out of a
+    level of one sample (a variance needs two). With one level the result is :func:`render_gbuffers`'s, byte for byte.
+
+    Returns level → name → float32 ``(H, W, C)``.
+    """
     import drjit as dr
     import mitsuba as mi
 
+    levels = _check_levels(levels)
+    spp = levels[-1]
     names = _check(spp, buffers, ao_radius, max_depth, mi.variant())
     sensor_obj = scene.sensors()[sensor]
     w, h = (int(v) for v in sensor_obj.film().crop_size())
@@ -129,38 +161,59 @@ def render_gbuffers(
     variance = "beauty_variance" in names
     wanted = (set(names) - {"beauty_variance"}) | ({"beauty"} if variance else set())
     sums: dict[str, np.ndarray] = {}  # per pixel: Σ over samples, and Σ beauty² for the variance
+    out: dict[int, dict[str, np.ndarray]] = {}
     done = 0
-    while done < spp:
-        k = min(per_pass, spp - done)
-        sampler = mi.load_dict({"type": "independent"})
-        sampler.seed((seed * 1_000_003 + done) & 0xFFFFFFFF, n_pix * k)
-        lanes = _trace(
-            mi, scene, sensor_obj, sampler, tables, k, ao_radius, max_depth, hide_emitters
-        )
-        per_lane = {name: lanes[name] for name in wanted}
-        if variance:
-            per_lane["beauty_squared"] = [dr.square(c) for c in lanes["beauty"]]
-        dr.eval(per_lane)  # one kernel for every buffer: block_sum would launch one each
-        reduced = {
-            name: [dr.block_sum(c, k) if k > 1 else c for c in chans]
-            for name, chans in per_lane.items()
-        }
-        dr.eval(reduced)
-        for name, chans in reduced.items():
-            block = np.stack([np.asarray(c, np.float64) for c in chans], axis=-1)
-            sums[name] = sums.get(name, 0.0) + block
-        done += k
+    for level in levels:
+        while done < level:  # passes end at every level, so each level is a prefix of samples
+            k = min(per_pass, level - done)
+            sampler = mi.load_dict({"type": "independent"})
+            sampler.seed((seed * 1_000_003 + done) & 0xFFFFFFFF, n_pix * k)
+            lanes = _trace(
+                mi, scene, sensor_obj, sampler, tables, k, ao_radius, max_depth, hide_emitters
+            )
+            per_lane = {name: lanes[name] for name in wanted}
+            if variance:
+                per_lane["beauty_squared"] = [dr.square(c) for c in lanes["beauty"]]
+            dr.eval(per_lane)  # one kernel for every buffer: block_sum would launch one each
+            reduced = {
+                name: [dr.block_sum(c, k) if k > 1 else c for c in chans]
+                for name, chans in per_lane.items()
+            }
+            dr.eval(reduced)
+            for name, chans in reduced.items():
+                block = np.stack([np.asarray(c, np.float64) for c in chans], axis=-1)
+                sums[name] = sums.get(name, 0.0) + block
+            done += k
+        out[level] = _averages(sums, names, level, (h, w))
+    return out
 
+
+def _averages(
+    sums: Mapping[str, np.ndarray], names: Sequence[str], n: int, size: tuple[int, int]
+) -> dict[str, np.ndarray]:
+    """Per-pixel means of ``n`` samples' ``sums``, and the variance of the beauty's mean."""
     out = {}
     for name in names:
         if name == "beauty_variance":
-            mean = sums["beauty"] / spp
-            var = (sums["beauty_squared"] - spp * np.square(mean)) / (spp - 1)
-            value = np.maximum(var, 0.0) / spp
+            if n < 2:
+                continue
+            mean = sums["beauty"] / n
+            var = (sums["beauty_squared"] - n * np.square(mean)) / (n - 1)
+            value = np.maximum(var, 0.0) / n
         else:
-            value = sums[name] / spp
-        out[name] = value.reshape(h, w, BUFFERS[name]).astype(np.float32)
+            value = sums[name] / n
+        out[name] = value.reshape(*size, BUFFERS[name]).astype(np.float32)
     return out
+
+
+def _check_levels(levels: Sequence[int]) -> list[int]:
+    """Sample counts: positive integers, strictly increasing."""
+    values = list(levels)
+    if not values or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in values):
+        raise ConfigError(f"levels must be positive integers, got {values!r}")
+    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+        raise ConfigError(f"levels must increase, got {values!r}")
+    return [int(v) for v in values]
 
 
 def bsdf_roughness(bsdf: Any) -> float:
