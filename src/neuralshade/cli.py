@@ -528,15 +528,16 @@ def _render_options(p: argparse.ArgumentParser) -> None:
     )
     scene.add_argument(
         "--reference-buffers",
-        help="buffers of the converged pass, comma-separated: beauty or any G-buffer but "
-        "beauty_variance (default: beauty)",
+        help="buffers of the converged pass, comma-separated: beauty or any G-buffer but the "
+        "variances (default: beauty)",
     )
     scene.add_argument("--size", help="film size W or WxH, overriding the scene's (default: its)")
     scene.add_argument(
         "--buffers",
         help="G-buffers, comma-separated: beauty, beauty_variance, position, normal, depth, id, "
         "albedo, roughness, direct, indirect, diffuse, specular, mirror, mirror_hit, "
-        "mirror_normal, shadows, ao (default: all)",
+        "mirror_normal, shadows, ao, diffuse_variance, specular_variance, albedo_variance, "
+        "normal_variance, depth_variance (default: all but the last five)",
     )
     scene.add_argument("--max-depth", type=int, help="longest path, as Mitsuba counts (default: 5)")
     p.set_defaults(func=cmd_render)
@@ -574,7 +575,7 @@ def _dataset_options(p: argparse.ArgumentParser) -> None:
     room.add_argument(
         "--reference-buffers",
         help="buffers of the reference pass, stored as <name>_reference, comma-separated: "
-        "beauty or any G-buffer but beauty_variance (default: beauty,albedo,normal,ao,direct,"
+        "beauty or any G-buffer but the variances (default: beauty,albedo,normal,ao,direct,"
         "indirect)",
     )
     room.add_argument(

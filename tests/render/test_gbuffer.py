@@ -18,6 +18,7 @@ except NeuralShadeError as exc:  # no Mitsuba or no usable LLVM on this machine
 from neuralshade.render.mitsuba.benchmark import room_scene  # noqa: E402
 from neuralshade.render.mitsuba.gbuffer import (  # noqa: E402
     BUFFERS,
+    DEFAULT_BUFFERS,
     bsdf_roughness,
     render_gbuffer_levels,
     render_gbuffers,
@@ -497,7 +498,8 @@ def test_id_numbers_materials_and_roughness_can_be_overridden():
 
 
 def test_every_buffer_has_its_shape_and_a_subset_gives_the_same_values(room):
-    full = render_gbuffers(room, spp=4, seed=7)
+    assert set(render_gbuffers(room, spp=2, seed=7)) == set(DEFAULT_BUFFERS)  # "all"
+    full = render_gbuffers(room, spp=4, seed=7, buffers=list(BUFFERS))
     assert set(full) == set(BUFFERS)
     for name, value in full.items():
         assert value.shape == (16, 16, BUFFERS[name]) and value.dtype == np.float32, name
@@ -587,14 +589,32 @@ def test_each_level_averages_a_prefix_of_the_same_samples(sky_lit):
     assert errors[1] > 2 * errors[4] > 4 * errors[64]
     for n in (4, 64):  # E[(mean − μ)²] = Var(mean), which beauty_variance estimates
         predicted = levels[n]["beauty_variance"].mean()
-        assert 0.5 < (errors[n] - reference_noise(room)) / predicted < 2.0, n
+        assert 0.5 < (errors[n] - reference_noise(room, "beauty")) / predicted < 2.0, n
 
 
-def reference_noise(sc):
-    """The 512-spp reference's own mean variance (its error adds to every level's)."""
-    return render_gbuffers(sc, spp=512, seed=9, buffers=["beauty_variance"])[
-        "beauty_variance"
+def reference_noise(sc, name):
+    """The 512-spp reference's own mean variance of ``name`` (its error adds to every level's)."""
+    return render_gbuffers(sc, spp=512, seed=9, buffers=[f"{name}_variance"])[
+        f"{name}_variance"
     ].mean()
+
+
+def test_every_feature_variance_is_its_buffers_noise(sky_lit):
+    names = ["diffuse", "specular", "albedo", "normal", "depth"]
+    out = render_gbuffers(sky_lit, spp=32, seed=4, buffers=[f"{n}_variance" for n in names]
+                          + names)  # fmt: skip
+    reference = render_gbuffers(sky_lit, spp=512, seed=9, buffers=["diffuse"])["diffuse"]
+    error = np.mean((out["diffuse"] - reference) ** 2) - reference_noise(sky_lit, "diffuse")
+    assert 0.5 < error / out["diffuse_variance"].mean() < 2.0
+    # a normal varies within a pixel only where the pixel spans the ball's silhouette or the sky
+    flat = (out["normal"][..., 1] > 0.9999) & (out["depth"][..., 0] > 0)
+    assert flat.sum() > 50 and out["normal_variance"][flat].max() < 1e-10
+    # all surfaces diffuse: on the floor the specular light (only the sky seen) never varies
+    assert out["specular_variance"][flat].max() < 1e-10 and out["diffuse_variance"].mean() > 0
+    assert out["normal_variance"].max() > 0.01 and out["depth_variance"].max() > 0.01
+    assert out["albedo_variance"].max() > 0  # the ball (0.5) against the floor (0.7)
+    with pytest.raises(ConfigError, match="depth_variance needs spp >= 2"):
+        render_gbuffers(sky_lit, spp=1, buffers=["depth_variance"])
 
 
 def test_levels_must_be_positive_and_increase(room):

@@ -25,7 +25,12 @@ from neuralshade.render.mitsuba.files import (  # noqa: E402
     load_scene_file,
     render_scene_file,
 )
-from neuralshade.render.mitsuba.gbuffer import BUFFERS, render_gbuffers  # noqa: E402
+from neuralshade.render.mitsuba.gbuffer import (  # noqa: E402
+    BUFFERS,
+    DEFAULT_BUFFERS,
+    VARIANCES,
+    render_gbuffers,
+)
 from neuralshade.scenes.model import Film, save_scene, surface_table  # noqa: E402
 from neuralshade.scenes.room import random_room  # noqa: E402
 
@@ -78,12 +83,12 @@ def outputs(names, reference=False):
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_every_example_scene_renders_every_buffer(path, tmp_path):
     info = render_scene_file(path, tmp_path, spp=2, reference_spp=2, size=(8, 6))
-    assert {p.name for p in tmp_path.iterdir()} == outputs(BUFFERS, reference=True)
-    for name in [*BUFFERS, "beauty_reference"]:
+    assert {p.name for p in tmp_path.iterdir()} == outputs(DEFAULT_BUFFERS, reference=True)
+    for name in [*DEFAULT_BUFFERS, "beauty_reference"]:
         values = read_exr(tmp_path / f"{name}.exr")
         assert values.shape == (6, 8, BUFFERS.get(name, 3)) and np.isfinite(values).all(), name
     saved = json.loads((tmp_path / "params.json").read_text())
-    assert saved == info and info["size"] == [8, 6] and info["buffers"] == list(BUFFERS)
+    assert saved == info and info["size"] == [8, 6] and info["buffers"] == list(DEFAULT_BUFFERS)
     assert info["scene_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert (info["mitsuba_variant"], info["mitsuba_version"]) == ("llvm_ad_rgb", mi.__version__)
     assert info["reference_seed"] == 1 and info["roughness_from"] == "BSDFs"
@@ -381,7 +386,7 @@ def test_the_cli_renders_a_scene_and_refuses_the_other_inputs_flags(tmp_path, ca
 
 def test_the_help_and_the_sheet_know_every_buffer_and_default():
     kinds = {"linear", "vector", "scalar", "id", "srgb", "mask"}
-    references = {f"{n}_reference" for n in BUFFERS if n != "beauty_variance"}
+    references = {f"{n}_reference" for n in BUFFERS if n not in VARIANCES}
     assert set(SHEET_KINDS) == {*BUFFERS, *references} and set(SHEET_KINDS.values()) <= kinds
     render = build_parser("render")._subparsers._group_actions[0].choices["render"]
     flags = {action.dest: action.help for action in render._actions}

@@ -61,13 +61,21 @@ GBUFFERS: dict[str, tuple[int, str, str]] = {
     "shadows": (1, "scalar", "fraction of the lights visible from the first hit"),
     "ao": (1, "scalar", "fraction of cosine-weighted rays free for ao_radius"),
 }
+DEFAULT_BUFFERS = list(GBUFFERS)  # every G-buffer but the features' variances (opt-in)
+GBUFFERS.update(
+    {
+        f"{b}_variance": (GBUFFERS[b][0], "scalar", f"per-pixel variance of the noisy {b}'s mean")
+        for b in ("diffuse", "specular", "albedo", "normal", "depth")
+    }
+)
+VARIANCES = [n for n in GBUFFERS if n.endswith("_variance")]
 
 
 # the buffers the converged pass can render (every one but the variance of its beauty), and
 # the render through the view's thin lens
 REFERENCE_BUFFERS: dict[str, tuple[int, str, str]] = {
     "beauty": (3, "linear", "the render, linear radiance"),
-    **{n: v for n, v in GBUFFERS.items() if n != "beauty_variance"},
+    **{n: v for n, v in GBUFFERS.items() if n not in VARIANCES},
     "dof": (3, "linear", "the render through the view's thin lens (its record's lens): depth "
             "of field"),
 }  # fmt: skip
@@ -132,12 +140,13 @@ class RoomConfig(Settings):
         default_factory=list,
         description="Lower sample counts of the noisy pass also stored, each noisy buffer as "
         "<name>_<n>spp: the average of the pass's first n samples, as a progressive renderer "
-        "gives it (denoising data: spp 64 with [1, 4, 16]); beauty_variance from n >= 2.",
+        "gives it (denoising data: spp 64 with [1, 4, 16]); the variances from n >= 2.",
     )
     reference_spp: int = Field(1024, ge=1, description="Samples per pixel of the reference.")
     buffers: list[str] = Field(
-        default_factory=lambda: list(GBUFFERS),
-        description=f"G-buffers of the noisy pass to store: {list(GBUFFERS)}.",
+        default_factory=lambda: list(DEFAULT_BUFFERS),
+        description=f"G-buffers of the noisy pass to store: {list(GBUFFERS)} (default: all "
+        "but the features' variances).",
     )
     reference_buffers: list[str] = Field(
         default_factory=lambda: list(DEFAULT_REFERENCE),
@@ -177,8 +186,9 @@ class RoomConfig(Settings):
             raise ValueError(
                 f"count {self.count} must be a multiple of factor_batch {self.factor_batch}"
             )
-        if "beauty_variance" in self.buffers and self.spp < 2:
-            raise ValueError("beauty_variance needs spp >= 2 (a variance of one sample)")
+        variances = [b for b in self.buffers if b in VARIANCES]
+        if variances and self.spp < 2:
+            raise ValueError(f"{variances[0]} needs spp >= 2 (a variance of one sample)")
         levels = self.spp_levels
         if any(b <= a for a, b in zip(levels, levels[1:], strict=False)):
             raise ValueError(f"spp_levels must increase, got {levels}")
@@ -267,7 +277,7 @@ def circle_of_confusion(
 
 def _level_buffers(config: RoomConfig, n: int) -> list[str]:
     """The noisy buffers stored at the lower sample count ``n`` (``spp_levels``)."""
-    return [b for b in ("beauty", *config.buffers) if n >= 2 or b != "beauty_variance"]
+    return [b for b in ("beauty", *config.buffers) if n >= 2 or b not in VARIANCES]
 
 
 def _seed(*key: int) -> int:

@@ -60,7 +60,7 @@ import neuralshade
 from neuralshade.errors import ConfigError, InputError, NeuralShadeError
 from neuralshade.imageio import write_exr, write_json, write_png
 from neuralshade.outputs import check_outputs
-from neuralshade.render.mitsuba.gbuffer import BUFFERS, render_gbuffers
+from neuralshade.render.mitsuba.gbuffer import BUFFERS, VARIANCES, render_gbuffers
 from neuralshade.render.mitsuba.gbuffer import _check as check_gbuffer_settings
 from neuralshade.sheets import contact_sheet, display
 
@@ -89,11 +89,12 @@ SHEET_KINDS: dict[str, str] = {
     "shadows": "scalar",
     "ao": "scalar",
 }
+SHEET_KINDS.update({n: "linear" if VARIANCES[n] != "depth" else "scalar" for n in VARIANCES})
 SHEET_KINDS.update(
     {
         f"{n}_reference": k
         for n, k in list(SHEET_KINDS.items())
-        if n in BUFFERS and n != "beauty_variance"
+        if n in BUFFERS and n not in VARIANCES
     }
 )
 
@@ -121,11 +122,12 @@ def render_scene_file(
     spp: samples per pixel of the G-buffers. reference_spp: with a value, also a converged pass
     at that many samples (seed ``seed + 1``: independent of the noisy one), written as
     ``<name>_reference`` for each of ``reference_buffers`` (default ``["beauty"]``; any buffer
-    but ``beauty_variance``). size: (width, height) in pixels, overriding the file's film (see the
+    but the variances). size: (width, height) in pixels, overriding the file's film (see the
     module docs). buffers: names from :data:`~neuralshade.render.mitsuba.gbuffer.BUFFERS`
-    (default: all; ``beauty_variance`` needs ``spp >= 2``). ao_radius: AO ray length in world
-    units. device: ``cpu`` (Mitsuba's ``llvm_ad_rgb``), ``cuda`` (``cuda_ad_rgb``) or ``auto``.
-    max_depth: path length as Mitsuba counts it (1: emitters only, 2: direct light, ...).
+    (default: all but the features' variances; a variance needs ``spp >= 2``). ao_radius: AO
+    ray length in world units. device: ``cpu`` (Mitsuba's ``llvm_ad_rgb``), ``cuda``
+    (``cuda_ad_rgb``) or ``auto``. max_depth: path length as Mitsuba counts it (1: emitters
+    only, 2: direct light, ...).
 
     Returns what params.json holds. Each buffer is float32 (H, W, C) in its EXR file, with the
     units of :mod:`neuralshade.render.mitsuba.gbuffer`.
@@ -319,10 +321,10 @@ def _check_settings(
         raise ConfigError("reference buffers need a reference pass: give its reference_spp")
     if reference_spp is not None:
         reference = list(reference_buffers if reference_buffers is not None else ["beauty"])
-        if not reference or "beauty_variance" in reference:
+        if not reference or set(reference) & set(VARIANCES):
             raise ConfigError(
-                f"reference buffers: give one or more of {', '.join(BUFFERS)} but "
-                f"beauty_variance, got {reference}"
+                f"reference buffers: give one or more of {', '.join(BUFFERS)} but the "
+                f"variances, got {reference}"
             )
         reference = check_gbuffer_settings(reference_spp, reference, ao_radius, max_depth, variant)
     return check_gbuffer_settings(spp, buffers, ao_radius, max_depth, variant), reference

@@ -15,6 +15,9 @@ ray hits nothing:
 - ``beauty`` (3): linear radiance, the ``path`` estimate.
 - ``beauty_variance`` (3): per channel, the variance of the pixel's ``beauty`` estimate: the
   unbiased sample variance of the per-sample values divided by ``spp`` (needs ``spp ≥ 2``).
+  ``diffuse_variance``, ``specular_variance``, ``albedo_variance``, ``normal_variance`` (3) and
+  ``depth_variance`` (1) are the same for their buffers (KPCN's per-buffer variances); they are
+  rendered only when asked for by name (not in the default "all": :data:`DEFAULT_BUFFERS`).
 - ``position`` (3): world-space first hit. ``depth`` (1): camera-ray hit distance, from the
   lens (the camera's position for a pinhole), not from the near clipping plane.
 - ``normal`` (3): world-space facing shading normal in [−1, 1] (averaged, not renormalised).
@@ -80,6 +83,18 @@ BUFFERS: dict[str, int] = {
     "shadows": 1,
     "ao": 1,
 }
+#: the buffers "all" means (``buffers=None``): every one but the variances of the features
+DEFAULT_BUFFERS: tuple[str, ...] = tuple(BUFFERS)
+#: variance buffer → the buffer whose per-pixel mean it is the variance of
+VARIANCES: dict[str, str] = {
+    "beauty_variance": "beauty",
+    "diffuse_variance": "diffuse",
+    "specular_variance": "specular",
+    "albedo_variance": "albedo",
+    "normal_variance": "normal",
+    "depth_variance": "depth",
+}
+BUFFERS.update({n: BUFFERS[b] for n, b in VARIANCES.items()})
 
 _RR_DEPTH = 5  # Mitsuba's path integrator's default
 _LANES_PER_PASS = 1 << 20  # samples traced at once; bounds the memory of one pass
@@ -142,8 +157,9 @@ def render_gbuffer_levels(
     is an unbiased estimate of its own and the levels share their first samples.
 
     levels: increasing sample counts (``[1, 4, 16, 64]``); the render traces the largest.
-    The other arguments are :func:`render_gbuffers`'s; ``beauty_variance`` is left out of a
-    level of one sample (a variance needs two). With one level the result is :func:`render_gbuffers`'s, byte for byte.
+    The other arguments are :func:`render_gbuffers`'s; the variances are left out of a level
+    of one sample (a variance needs two). With one level the result is
+    :func:`render_gbuffers`'s, byte for byte.
 
     Returns level → name → float32 ``(H, W, C)``.
     """
@@ -158,9 +174,9 @@ def render_gbuffer_levels(
     n_pix = w * h
     tables = _shape_tables(mi, scene, roughness or {})
     per_pass = max(1, min(spp, _LANES_PER_PASS // n_pix))
-    variance = "beauty_variance" in names
-    wanted = (set(names) - {"beauty_variance"}) | ({"beauty"} if variance else set())
-    sums: dict[str, np.ndarray] = {}  # per pixel: Σ over samples, and Σ beauty² for the variance
+    squared = {VARIANCES[n] for n in names if n in VARIANCES}
+    wanted = (set(names) - set(VARIANCES)) | squared
+    sums: dict[str, np.ndarray] = {}  # per pixel: Σ over samples, and Σ x² for the variances
     out: dict[int, dict[str, np.ndarray]] = {}
     done = 0
     for level in levels:
@@ -172,8 +188,8 @@ def render_gbuffer_levels(
                 mi, scene, sensor_obj, sampler, tables, k, ao_radius, max_depth, hide_emitters
             )
             per_lane = {name: lanes[name] for name in wanted}
-            if variance:
-                per_lane["beauty_squared"] = [dr.square(c) for c in lanes["beauty"]]
+            for name in squared:
+                per_lane[f"{name}_squared"] = [dr.square(c) for c in lanes[name]]
             dr.eval(per_lane)  # one kernel for every buffer: block_sum would launch one each
             reduced = {
                 name: [dr.block_sum(c, k) if k > 1 else c for c in chans]
@@ -191,14 +207,15 @@ def render_gbuffer_levels(
 def _averages(
     sums: Mapping[str, np.ndarray], names: Sequence[str], n: int, size: tuple[int, int]
 ) -> dict[str, np.ndarray]:
-    """Per-pixel means of ``n`` samples' ``sums``, and the variance of the beauty's mean."""
+    """Per-pixel means of ``n`` samples' ``sums``, and the variances of those means."""
     out = {}
     for name in names:
-        if name == "beauty_variance":
+        if name in VARIANCES:
             if n < 2:
                 continue
-            mean = sums["beauty"] / n
-            var = (sums["beauty_squared"] - n * np.square(mean)) / (n - 1)
+            base = VARIANCES[name]
+            mean = sums[base] / n
+            var = (sums[f"{base}_squared"] - n * np.square(mean)) / (n - 1)
             value = np.maximum(var, 0.0) / n
         else:
             value = sums[name] / n
@@ -249,12 +266,13 @@ def _check(
     if not ao_radius > 0:
         raise ConfigError(f"ao_radius must be > 0, got {ao_radius!r}")
     if buffers is None:
-        return [b for b in BUFFERS if spp > 1 or b != "beauty_variance"]
+        return [b for b in DEFAULT_BUFFERS if spp > 1 or b not in VARIANCES]
     unknown = [b for b in buffers if b not in BUFFERS]
     if unknown:
         raise ConfigError(f"unknown buffers {unknown}; known: {', '.join(BUFFERS)}")
-    if "beauty_variance" in buffers and spp < 2:
-        raise ConfigError("beauty_variance needs spp >= 2 (a variance needs two samples)")
+    asked = [b for b in buffers if b in VARIANCES]
+    if asked and spp < 2:
+        raise ConfigError(f"{asked[0]} needs spp >= 2 (a variance needs two samples)")
     return list(dict.fromkeys(buffers))
 
 
