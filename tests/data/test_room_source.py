@@ -272,8 +272,12 @@ def test_sample_count_levels_store_each_noisy_buffer_at_each_level(mitsuba, tmp_
         "beauty_2spp", "beauty_variance_2spp", "normal_2spp", "albedo_2spp",
     }  # fmt: skip
     data = BufferDataset(tmp_path / "l", "train", ["beauty_1spp", "beauty_2spp", "beauty",
-                         "normal_2spp", "normal_2spp_camera"], crop=None, mode="full")  # fmt: skip
+                         "normal_2spp", "normal_2spp_camera", "beauty_8spp", "normal_8spp_camera",
+                         "normal_camera"], crop=None, mode="full")  # fmt: skip
     s = data[0]
+    # the pass's own level reads under its level's name too, so a task can name every level
+    assert torch.equal(s["beauty_8spp"], s["beauty"])
+    assert torch.equal(s["normal_8spp_camera"], s["normal_camera"])
     # the levels are the pass's first samples: 8·beauty = 2·level 2 + the other 6 samples,
     # each of which is ≥ 0, so the level's share never exceeds the whole
     assert torch.all(2 * s["beauty_2spp"] <= 8 * s["beauty"] + 1e-5)

@@ -292,18 +292,26 @@ class RoomSource(Source):
 
     def schema(self, config: RoomConfig) -> dict[str, Buffer]:
         out = dict(SCHEMA)
-        for n in config.spp_levels:
+        if not config.spp_levels:
+            return out
+        for n in (*config.spp_levels, config.spp):
             for name in _level_buffers(config, n):
                 base = SCHEMA[name]
                 level = f"{name}_{n}spp"
-                out[level] = base.model_copy(
-                    update={"name": level, "file": f"{level}.exr",
-                            "description": f"{base.description}; the noisy pass's first {n} spp"}
-                )  # fmt: skip
-                if name in WORLD_VECTORS:
+                if n == config.spp:  # the pass's own level: its buffer under the level's name
+                    out[level] = base.model_copy(
+                        update={"name": level, "file": None, "needs": (name,),
+                                "description": f"{name}, by the name of its level ({n} spp)"}
+                    )  # fmt: skip
+                else:
+                    out[level] = base.model_copy(
+                        update={"name": level, "file": f"{level}.exr", "description":
+                                f"{base.description}; the noisy pass's first {n} spp"}
+                    )  # fmt: skip
+                if name in WORLD_VECTORS:  # read from the stored file of the level
                     twin = SCHEMA[f"{name}_camera"]
                     out[f"{level}_camera"] = twin.model_copy(
-                        update={"name": f"{level}_camera", "needs": (level,),
+                        update={"name": f"{level}_camera", "needs": out[level].needs or (level,),
                                 "description": f"{twin.description}; the first {n} spp"}
                     )  # fmt: skip
         return out
@@ -475,6 +483,9 @@ class RoomSource(Source):
         size: tuple[int, int],
         read: Callable[[str], np.ndarray],
     ) -> np.ndarray:
+        own = f"_{config.spp}spp"  # the pass's own level, read under its level's name
+        if name.endswith(own):
+            return read(name.removesuffix(own))
         pose = world_to_camera(record["camera"])
         if name == "coc":  # the focal length in pixels is the whole view's, not a crop's
             whole = record.get("size")  # a render folder's params.json: [W, H]
@@ -486,7 +497,8 @@ class RoomSource(Source):
         world = name.removesuffix("_camera")
         kind = re.sub(r"_\d+spp$", "", world)  # a level's twin: normal_4spp → normal
         assert name.endswith("_camera") and kind in WORLD_VECTORS, name
-        return camera_space(read(world), _TO_OPENGL @ pose, point=WORLD_VECTORS[kind])
+        stored = kind if world.endswith(own) else world
+        return camera_space(read(stored), _TO_OPENGL @ pose, point=WORLD_VECTORS[kind])
 
     def symmetries(
         self, config: RoomConfig, records: Sequence[Mapping[str, Any]], names: Sequence[str]
