@@ -88,6 +88,12 @@ class Task:
         """The buffers a batch holds: inputs then targets, each once."""
         return list(dict.fromkeys((*inputs, *targets)))
 
+    def training_buffers(self, config: Any) -> list[str]:
+        """The buffers a training or validation batch holds (``config``: the training config):
+        by default :meth:`buffers`; a task may read more (every sample count of a noisy
+        input, say) and choose among them in :meth:`train_step`."""
+        return self.buffers(config.inputs, config.targets)
+
     def checkpoint_meta(self, data_config: Any) -> dict[str, Any]:
         """Extra sidecar keys the task's inference needs from its dataset's config."""
         return {}

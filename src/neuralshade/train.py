@@ -354,7 +354,7 @@ def train(
     check_outputs(run, written + ([] if resuming else [run / "config.yaml"]), inputs)
 
     # ---- data
-    buffers = task.buffers(config.inputs, config.targets)
+    buffers = task.training_buffers(config)
     train_data = BufferDataset(
         config.data,
         "train",

@@ -10,6 +10,7 @@ on the number of DataLoader workers or the order in which they ask.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -260,6 +261,19 @@ def _read_npy(path: Path, shape: tuple[int, ...], window: tuple[slice, slice]) -
         raise _corrupt(path, f"cannot read it ({type(exc).__name__}: {exc})") from None
     return _channels_first(crop)
 
+
+
+def with_buffers(data: BufferDataset, names: Sequence[str]) -> BufferDataset:
+    """``data`` if it serves the buffers ``names``, else a dataset of the same split's whole
+    images that does (made once per set of names): a baseline reads what the network did not."""
+    if set(names) <= set(data.buffers):
+        return data
+    return _whole_images(str(data.root), data.split, tuple(names))
+
+
+@functools.cache
+def _whole_images(root: str, split: str, names: tuple[str, ...]) -> BufferDataset:
+    return BufferDataset(root, split, names, crop=None, mode="full")
 
 def _read_exr(path: Path, shape: tuple[int, ...], window: tuple[slice, slice]) -> np.ndarray:
     """A window of an OpenEXR buffer as (C, h, w) float32."""

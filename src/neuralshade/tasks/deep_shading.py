@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from neuralshade.data.datasets import BufferDataset
+from neuralshade.data.datasets import with_buffers
 from neuralshade.errors import ConfigError
 from neuralshade.task import TASKS, ImageTask, Race, Renderer
 
@@ -160,10 +160,10 @@ class DeepShadingTask(ImageTask):
         from neuralshade.baselines import SCREEN_SPACE_AO
 
         if name == "gather" and name in self.baselines_for(info):
-            return depth_of_field(_view_buffers(data, DOF_INPUTS)[i])
+            return depth_of_field(with_buffers(data, DOF_INPUTS)[i])
         if name not in SCREEN_SPACE_AO or not _is_ao(info):
             return super().baseline(name, data, i, info)
-        batch = _view_buffers(data, ("position_camera", "normal_camera"))[i]
+        batch = with_buffers(data, ("position_camera", "normal_camera"))[i]
         camera = data.record(i)["camera"]
         return screen_space_ao(
             name,
@@ -274,15 +274,3 @@ def _is_ao(info: Mapping[str, Any]) -> bool:
 def _display(image: Tensor, info: Mapping[str, Any]) -> Tensor:
     """AO as it is; light through a simple tone map (Reinhard) for a sheet."""
     return image if _is_ao(info) else image / (1 + image)
-
-
-@functools.cache
-def _views_of(root: str, split: str, names: tuple[str, ...]) -> BufferDataset:
-    return BufferDataset(root, split, names, crop=None, mode="full")
-
-
-def _view_buffers(data: Any, names: tuple[str, ...]) -> Any:
-    """``data`` if it serves the buffers ``names``, else a dataset of its views that does."""
-    if set(names) <= set(data.buffers):
-        return data
-    return _views_of(str(data.root), data.split, tuple(names))
