@@ -135,4 +135,6 @@ def test_every_image_model_runs_channels_last(name, channels_last_difference):
     if not hasattr(model, "in_channels"):
         pytest.skip("a coordinate network: (N, d) points have no channels-last layout")
     x, _ = example(model)
-    assert channels_last_difference(model, x) < 1e-5
+    with torch.no_grad():  # float rounding is relative to the output (KPCN's reaches ~100)
+        scale = max(1.0, float(model(x).abs().max()))
+    assert channels_last_difference(model, x) < 1e-5 * scale

@@ -135,3 +135,47 @@ def test_a_run_trains_on_every_count_and_eval_scores_it_beside_oidn(room, tmp_pa
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "oidn " in out and "oidn_fast" in out and "relmse" in out
+
+
+def test_kpcn_trains_each_branch_in_its_own_domain(mitsuba, tmp_path):
+    """A KPCN run reads the variances and the converged diffuse and specular light; its loss
+    is the two branches' L1, each against the reference in the branch's domain."""
+    from neuralshade.models import build
+    from neuralshade.models.kpcn import KPCN
+
+    root = tmp_path / "data"
+    values = {"count": 3, "views": 1, "size": 16, "seed": 2, "spp": 8, "spp_levels": [2],
+              "reference_spp": 16, "reference_buffers": ["beauty", "diffuse", "specular"],
+              "buffers": [n for n, _ in KPCN_LAYOUT()],
+              "split": {"train": 1 / 3, "val": 1 / 3, "test": 1 / 3}}  # fmt: skip
+    generate(root, load_config(values, source="room"), quiet=True)
+    inputs = [n for n, _ in KPCN_LAYOUT()]
+    base = {"task": "denoise", "data": str(root), "inputs": inputs, "crop": 16,
+            "options": {"spp": [2, 8]},
+            "model": {"name": "kpcn", "args": {"width": 4, "layers": 2, "kernel_size": 3}}}
+    config = train_config(base)
+    names = get_task("denoise").training_buffers(config)
+    assert {"diffuse_reference", "specular_reference", "depth_variance_2spp"} <= set(names)
+    with pytest.raises(ConfigError, match="from 2 spp up"):
+        train_config({**base, "options": {"spp": [1, 8]}})
+    data = BufferDataset(root, "train", names, crop=None, mode="full")
+    batch = {k: v[None] for k, v in data[0].items()}
+    torch.manual_seed(0)
+    net = build("kpcn", width=4, layers=2, kernel_size=3)
+    (name, loss), = list(get_task("denoise").train_step({"net": net}, batch, config))
+    x = torch.cat([batch[level(n, 2)] for n in inputs], 1)  # one sample: whichever count
+    x8 = torch.cat([batch[level(n, 8)] for n in inputs], 1)
+    expected = []
+    for xs in (x, x8):  # the loss of either count (one sample draws one)
+        pred = net.branches(xs)
+        albedo = xs[:, 12:15]
+        want = KPCN.transform(batch["diffuse_reference"], batch["specular_reference"], albedo,
+                              net.eps)  # fmt: skip
+        expected.append(sum(float((pred[k] - want[k]).abs().mean().detach()) for k in pred))
+    assert name == "net" and min(abs(float(loss) - e) for e in expected) < 1e-5
+
+
+def KPCN_LAYOUT():
+    from neuralshade.models.kpcn import LAYOUT
+
+    return LAYOUT

@@ -86,6 +86,11 @@ class DenoiseTask(ImageTask):
         unknown = set(config.options) - {"spp"}
         if unknown:
             raise ConfigError(f"unknown denoise options {sorted(unknown)}; known: ['spp']")
+        if _branched(config) and 1 in levels:
+            raise ConfigError(
+                "options.spp: KPCN reads the sample variances, which one sample has not: "
+                "train it from 2 spp up"
+            )
         bare = [n for n in config.inputs if n.endswith("spp")]
         if levels and bare:
             raise ConfigError(
@@ -131,10 +136,10 @@ class DenoiseTask(ImageTask):
         from neuralshade.losses import build_loss
 
         net = nets["net"]
-        x, spp = _noisy(batch, config.inputs, _levels(config.options), None)
+        x, _ = _noisy(batch, config.inputs, _levels(config.options), None)
         y = stack(batch, config.targets)
         if hasattr(net, "branches"):
-            yield "net", _branch_loss(net, x, batch, config.inputs, spp)
+            yield "net", _branch_loss(net, x, batch)
             return
         yield "net", build_loss(config.loss)(net(x), y)
 
@@ -145,10 +150,10 @@ class DenoiseTask(ImageTask):
         net = nets["net"]
         levels = _levels(config.options)
         turn = torch.arange(batch[config.targets[0]].shape[0]) % max(1, len(levels))
-        x, spp = _noisy(batch, config.inputs, levels, turn)
+        x, _ = _noisy(batch, config.inputs, levels, turn)
         y = stack(batch, config.targets)
         if hasattr(net, "branches"):
-            loss = _branch_loss(net, x, batch, config.inputs, spp)
+            loss = _branch_loss(net, x, batch)
             image = net(x)
         else:
             pred = net(x)
@@ -250,10 +255,9 @@ def _levels(options: Mapping[str, Any]) -> list[int]:
 
 
 def _branched(config: Any) -> bool:
-    from neuralshade.models import arguments
-
+    """Whether the run trains KPCN, each branch against its own converged light."""
     spec = config.models.get("net")
-    return spec is not None and spec.name == "kpcn" and "mode" in arguments(spec.name)
+    return spec is not None and spec.name == "kpcn"
 
 
 def _present(batch: Mapping[str, Tensor], inputs: Sequence[str]) -> list[str]:
@@ -287,10 +291,14 @@ def _noisy(
     return x, torch.tensor(levels)[turn]
 
 
-def _branch_loss(net, x: Tensor, batch, inputs: Sequence[str], spp) -> Tensor:
+def _branch_loss(net, x: Tensor, batch) -> Tensor:
     """KPCN's training: each branch under L1 in its own domain against the converged diffuse
     and specular light, transformed by the same (noisy) albedo the network demodulates by."""
+    from neuralshade.models.kpcn import split
+
     pred = net.branches(x)
-    albedo = net.albedo(x)
-    target = net.transformed(batch["diffuse_reference"], batch["specular_reference"], albedo)
+    albedo = split(x)["albedo"]
+    target = net.transform(
+        batch["diffuse_reference"], batch["specular_reference"], albedo, net.eps
+    )
     return sum((pred[k] - target[k]).abs().mean() for k in ("diffuse", "specular"))
