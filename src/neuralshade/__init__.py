@@ -1,6 +1,6 @@
 """neuralshade: learn expensive rendering effects from cheap inputs."""
 
-__all__ = ["__version__", "infer", "shade"]
+__all__ = ["__version__", "denoise", "infer", "shade"]
 
 
 def __getattr__(name: str):
@@ -12,6 +12,10 @@ def __getattr__(name: str):
         return shade
     if name == "infer":  # the module, callable as its function infer(model, buffers)
         import neuralshade.infer as module
+
+        return module
+    if name == "denoise":  # the module, callable as its function denoise(color, albedo, normal)
+        import neuralshade.denoise as module
 
         return module
     if name == "__version__":

@@ -377,6 +377,43 @@ def cmd_shade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_denoise(args: argparse.Namespace) -> int:
+    import statistics
+
+    from neuralshade.denoise import denoise_files
+
+    def log(line: str) -> None:
+        if line.startswith("failed: "):  # failures and repairs always show, on stderr
+            print(f"error: {line.removeprefix('failed: ')}", file=sys.stderr)
+        elif line.startswith("warning: "):
+            print(line, file=sys.stderr)
+        elif not args.quiet:
+            print(line)
+
+    result = denoise_files(
+        args.inputs,
+        args.out,
+        albedo=args.albedo,
+        normal=args.normal,
+        model=args.model,
+        quality=args.quality,
+        hdr=args.hdr,
+        spp=args.spp,
+        fmt=args.format,
+        max_pixels=args.max_pixels,
+        log=log,
+    )
+    done, failed = result["done"], result["failed"]
+    if len(done) + len(failed) > 1 and done:
+        ms = statistics.median(d["milliseconds"] for d in done)
+        images = "image" if len(done) == 1 else "images"
+        print(f"denoised {len(done)} {images} into {args.out}: {ms:.1f} ms per image (median)")
+    if failed:
+        print(f"error: {len(failed)} of {len(done) + len(failed)} inputs failed", file=sys.stderr)
+        return 1 if done else 2  # 1: some were denoised; 2: none could be
+    return 0
+
+
 def cmd_infer(args: argparse.Namespace) -> int:
     from neuralshade.infer import infer_folder
 
@@ -674,6 +711,70 @@ def _shade_options(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_shade)
 
 
+def _denoise_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="COLOR",
+        help="noisy images (.exr, .pfm, .png), render folders (beauty.exr with its albedo.exr "
+        "and normal.exr), folders of them, or glob patterns",
+    )
+    p.add_argument(
+        "-o",
+        "--out",
+        required=True,
+        help="the output file for one input (its extension picks the format: .exr, .pfm, "
+        ".png); the output folder for several",
+    )
+    p.add_argument("--albedo", help="the albedo image of a single COLOR (first-hit reflectance)")
+    p.add_argument("--normal", help="the normal image of a single COLOR (needs --albedo)")
+    p.add_argument(
+        "--model", default="oidn", help="denoiser: oidn (Intel Open Image Denoise) (default: oidn)"
+    )
+    p.add_argument(
+        "--quality",
+        default="high",
+        choices=["high", "balanced", "fast"],
+        help="OIDN's quality (default: high)",
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--hdr",
+        dest="hdr",
+        action="store_const",
+        const=True,
+        default=None,
+        help="the colour is linear HDR radiance (default for .exr and .pfm)",
+    )
+    mode.add_argument(
+        "--ldr",
+        dest="hdr",
+        action="store_const",
+        const=False,
+        help="the colour is LDR, in [0, 1] once linear (default for .png)",
+    )
+    p.add_argument(
+        "--spp",
+        type=int,
+        default=None,
+        help="samples per pixel of the input, for denoisers that use it (OIDN does not)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["exr", "pfm", "png"],
+        default=None,
+        help="output format for several inputs (default: each input's own)",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS})",
+    )
+    _add_quiet(p, "print only errors, warnings and the summary")
+    p.set_defaults(func=cmd_denoise)
+
+
 def _add_tile(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tile",
@@ -844,6 +945,17 @@ COMMANDS: dict[str, tuple[dict[str, str], Callable[[argparse.ArgumentParser], No
             "failed.",
         ),
         _shade_options,
+    ),
+    "denoise": (
+        dict(
+            help="denoise rendered images (EXR, PFM, PNG; Open Image Denoise)",
+            description="Denoise noisy renders, as Open Image Denoise's oidnDenoise does: "
+            "COLOR with its optional --albedo and --normal, or render folders (their "
+            "beauty.exr with albedo.exr and normal.exr). EXR and PFM are denoised as HDR, PNG "
+            "as LDR (through the sRGB curve); NaN, infinite and negative pixels are repaired, "
+            "with a warning. One input: -o is the output file; several: a folder.",
+        ),
+        _denoise_options,
     ),
     "infer": (
         dict(
