@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from neuralshade import models
 from neuralshade.errors import ConfigError, InputError
-from neuralshade.models.unet import fuse_batch_norm
+from neuralshade.models.unet import ShadeUNet, fuse_batch_norm
 
 SMALL = {"widths": (4, 6, 8), "blocks": (0, 1, 1)}
 # G-buffer (6 channels: position, normal) to one effect
@@ -172,3 +172,21 @@ def test_log_inputs_is_the_same_network_on_log1p_of_those_channels(name, args, o
 def test_log_inputs_outside_the_input_channels_are_refused(bad):
     with pytest.raises(ConfigError, match="log_inputs"):
         models.build("unet", **SMALL, **DIRECT, log_inputs=bad)
+
+
+def test_a_residual_network_starts_at_its_input_and_learns_a_correction():
+    """residual: the output is an input (as the layers read it, log1p for a light input)
+    plus what the head adds; the head starts at zero, so the untrained network is the input."""
+    torch.manual_seed(0)
+    model = ShadeUNet(in_channels=5, out_channels=3, widths=[4, 8], blocks=[0, 1], head="direct",
+                      log_inputs=[0, 1, 2], residual=[0, 1, 2]).eval()  # fmt: skip
+    x = torch.rand(2, 5, 21, 34) * 10
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), torch.log1p(x[:, :3]))
+        model.head.out.bias.fill_(0.5)
+        torch.testing.assert_close(model(x), torch.log1p(x[:, :3]) + 0.5)
+    for bad in ([0, 1], [0, 1, 9]):
+        with pytest.raises(ValueError, match="residual must list 3"):
+            ShadeUNet(in_channels=5, out_channels=3, head="direct", residual=bad)
+    with pytest.raises(ValueError, match="head 'direct'"):
+        ShadeUNet(in_channels=5, out_channels=3, head="mask", residual=[0, 1, 2])

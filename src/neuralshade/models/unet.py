@@ -169,6 +169,11 @@ class ShadeUNet(nn.Module):
             colours: ao2d) or ``"direct"`` (any input buffers, a prediction per pixel).
         log_inputs: input channels read as log1p(max(x, 0)) (:class:`LogInputs`: HDR light
             among the inputs); the direct head sees them so too. Default none.
+        residual: input channels, one per output channel, added to the direct head's output
+            (as the layers read them: log1p where ``log_inputs`` says so), so that the network
+            learns a correction of an input (depth of field: the pinhole render) rather than
+            the image itself; the head's last conv then starts at zero, the network at the
+            input. Default none.
 
     Attributes:
         border_is_ground: True: the zero padding is the renderer's empty ground beyond the
@@ -197,6 +202,7 @@ class ShadeUNet(nn.Module):
         activation: str = "relu",
         head: str = "mask",
         log_inputs: tuple[int, ...] | None = None,
+        residual: tuple[int, ...] | None = None,
     ):
         super().__init__()
         for name, value in [
@@ -242,6 +248,10 @@ class ShadeUNet(nn.Module):
             self.head = nn.Conv2d(widths[0], 2 * out_channels, 1)
         else:
             self.head = DirectHead(widths[0], in_channels, out_channels, activation)
+        self.residual = _residual(residual, in_channels, out_channels, head)
+        if self.residual is not None:
+            nn.init.zeros_(self.head.out.weight)
+            nn.init.zeros_(self.head.out.bias)
         self.receptive_field = _receptive_field(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -262,10 +272,31 @@ class ShadeUNet(nn.Module):
         for up, skip in zip(self.up, reversed(skips[:-1]), strict=True):
             y = up(y, skip)
         if isinstance(self.head, DirectHead):
-            return self.head(y, z)[..., :h, :w]
+            out = self.head(y, z)
+            if self.residual is not None:
+                out = out + z[:, self.residual]
+            return out[..., :h, :w]
         y = F.interpolate(self.head(y), size=x.shape[-2:], mode="bilinear")
         ground, raised = y.chunk(2, dim=1)
         return torch.where(x[:, :1] >= 0.5, raised, ground)[..., :h, :w]
+
+
+def _residual(channels, in_channels: int, out_channels: int, head: str) -> list[int] | None:
+    """The checked ``residual`` argument of :class:`ShadeUNet` (None: none)."""
+    if channels is None:
+        return None
+    if head != "direct":
+        raise ValueError("residual needs head 'direct' (the mask head picks colours)")
+    if (
+        not isinstance(channels, (list, tuple))
+        or len(channels) != out_channels
+        or not all(isinstance(c, int) and 0 <= c < in_channels for c in channels)
+    ):
+        raise ValueError(
+            f"residual must list {out_channels} input channels in [0, {in_channels}), one per "
+            f"output channel, got {channels!r}"
+        )
+    return list(channels)
 
 
 def fuse_batch_norm(model: nn.Module) -> nn.Module:
