@@ -410,19 +410,9 @@ def find_images(items: Sequence[str]) -> list[Source]:
     folders skipped), each named relative to it; a glob pattern gives its matches. Names
     that match nothing are kept, so that they are reported as missing.
     """
-    sources: list[Source] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir() and not is_render_folder(p):
-            sources += [Source(f, p) for f in _images_below(p)]
-        elif any(c in item for c in "*?[") and not p.exists():
-            import glob
+    from neuralshade.shading import expand_inputs
 
-            matches = map(Path, sorted(glob.glob(item, recursive=True)))
-            sources += [Source(m, m.parent) for m in matches if _is_image(m)]
-        else:
-            sources.append(Source(p, p.parent))
-    return sources
+    return expand_inputs(items, is_image=_is_image, below=_images_below)
 
 
 def _is_image(path: Path) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import glob
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,33 +111,46 @@ def shade(
     return shade_mask(net, mask, dev, tile)
 
 
-def expand_inputs(inputs: list[str]) -> list[Source]:
+def expand_inputs(
+    inputs: Sequence[str],
+    *,
+    is_image: Callable[[Path], bool] | None = None,
+    below: Callable[[Path], list[Path]] | None = None,
+) -> list[Source]:
     """Files, folders (their images, sorted, subfolders included) and glob patterns → sources.
 
     A file found in a folder keeps its path relative to that folder (see
     :mod:`neuralshade.outputs`). Names that match nothing are kept, so that they are reported
     as missing. Hidden files (a name starting with a dot) in folders are skipped.
+
+    is_image: what a glob may match, and a folder that is one image itself (``denoise``'s
+    render folders); default: a file with a PIL image suffix. below: the images a folder holds
+    (default: its image files, hidden ones skipped).
     """
+    is_image = is_image or _is_image_file
+    below = below or _image_files_below
     sources: list[Source] = []
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
-            sources += [
-                Source(f, p)
-                for f in sorted(p.rglob("*"))
-                if f.suffix.lower() in IMAGE_SUFFIXES
-                and f.is_file()
-                and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            ]
+        if p.is_dir() and not is_image(p):
+            sources += [Source(f, p) for f in below(p)]
         elif any(c in item for c in "*?[") and not p.exists():
-            sources += [
-                Source(Path(m), Path(m).parent)
-                for m in sorted(glob.glob(item, recursive=True))
-                if Path(m).suffix.lower() in IMAGE_SUFFIXES and Path(m).is_file()
-            ]
+            matches = map(Path, sorted(glob.glob(item, recursive=True)))
+            sources += [Source(m, m.parent) for m in matches if is_image(m)]
         else:
             sources.append(Source(p, p.parent))
     return sources
+
+
+def _is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+
+
+def _image_files_below(folder: Path) -> list[Path]:
+    def hidden(f: Path) -> bool:
+        return any(part.startswith(".") for part in f.relative_to(folder).parts)
+
+    return [f for f in sorted(folder.rglob("*")) if _is_image_file(f) and not hidden(f)]
 
 
 def shade_files(
