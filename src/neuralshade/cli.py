@@ -517,6 +517,15 @@ def _add_device(p: argparse.ArgumentParser, default: str = "auto") -> None:
     )
 
 
+def _add_max_pixels(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS})",
+    )
+
+
 def _add_quiet(p: argparse.ArgumentParser, text: str = "no progress bar") -> None:
     p.add_argument("--quiet", action="store_true", help=text)
 
@@ -541,12 +550,7 @@ def _render_options(p: argparse.ArgumentParser) -> None:
     _add_render_flags(p)
     p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default: 0)")
     _add_device(p)
-    p.add_argument(
-        "--max-pixels",
-        type=int,
-        default=DEFAULT_MAX_PIXELS,
-        help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS})",
-    )
+    _add_max_pixels(p)
     _add_set(p, "ambient=0.5")
     _add_quiet(p)
     scene = p.add_argument_group(
@@ -701,12 +705,7 @@ def _shade_options(p: argparse.ArgumentParser) -> None:
     )
     _add_device(p)
     _add_tile(p)
-    p.add_argument(
-        "--max-pixels",
-        type=int,
-        default=DEFAULT_MAX_PIXELS,
-        help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS})",
-    )
+    _add_max_pixels(p)
     _add_quiet(p, "print only the summary")
     p.set_defaults(func=cmd_shade)
 
@@ -765,12 +764,7 @@ def _denoise_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="output format for several inputs (default: each input's own)",
     )
-    p.add_argument(
-        "--max-pixels",
-        type=int,
-        default=DEFAULT_MAX_PIXELS,
-        help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS})",
-    )
+    _add_max_pixels(p)
     _add_quiet(p, "print only errors, warnings and the summary")
     p.set_defaults(func=cmd_denoise)
 

@@ -51,6 +51,7 @@ import numpy as np
 from neuralshade.errors import ConfigError, InputError, OutputError
 from neuralshade.imageio import (
     DEFAULT_MAX_PIXELS,
+    check_pixels,
     read_exr,
     read_image,
     write_exr,
@@ -155,7 +156,7 @@ def denoise(
     _check_shapes(c, a, n)
     h, w = c.shape[:2]
     if h * w > max_pixels:
-        raise InputError(_too_large(w, h, max_pixels))
+        check_pixels(w, h, max_pixels)
     run = get_denoiser(model)
     rgb = np.repeat(c.reshape(h, w, 1), 3, axis=2) if c.ndim == 2 or c.shape[2] == 1 else c
     rgb = clean_color(rgb, hdr)
@@ -228,13 +229,6 @@ def _warn(text: str) -> None:
 
 def _pixels(count: int) -> str:
     return f"{count} pixel" if count == 1 else f"{count} pixels"
-
-
-def _too_large(width: int, height: int, max_pixels: int) -> str:
-    return (
-        f"the image is {width} × {height} = {width * height:,} pixels, above the limit of "
-        f"{max_pixels:,}; if it is meant, raise the limit with max_pixels=... (CLI: --max-pixels)"
-    )
 
 
 def _as_float_array(x: Any, name: str) -> np.ndarray:
@@ -320,7 +314,7 @@ def read_buffer(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -
     if fmt == "exr":
         size = _exr_size(path)
         if size is not None and size[0] * size[1] > max_pixels:
-            raise InputError(f"{path}: {_too_large(*size, max_pixels)}")
+            check_pixels(*size, max_pixels, path)
         image = read_exr(path)
     elif fmt == "pfm":
         image = read_pfm(path, max_pixels)

@@ -226,6 +226,19 @@ def _pil_pixel_limit_lifted() -> Iterator[None]:
             Image.MAX_IMAGE_PIXELS = saved
 
 
+def check_pixels(
+    width: int, height: int, max_pixels: int, path: str | os.PathLike | None = None
+) -> None:
+    """InputError (naming ``path`` when given) for an image of more than ``max_pixels``."""
+    if width * height > max_pixels:
+        where = f"{path}: " if path is not None else ""
+        raise InputError(
+            f"{where}the image is {width} × {height} = {width * height:,} pixels, above the "
+            f"limit of {max_pixels:,}; if it is meant, raise the limit with max_pixels=... "
+            "(CLI: --max-pixels)"
+        )
+
+
 def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Read any image PIL can decode, fully loaded and turned the right way up.
 
@@ -265,12 +278,7 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             width, height = image.size
             if width == 0 or height == 0:
                 raise InputError(f"{path}: the image has zero size ({width} × {height} pixels)")
-            if width * height > max_pixels:
-                raise InputError(
-                    f"{path}: the image is {width} × {height} = {width * height:,} pixels, "
-                    f"above the limit of {max_pixels:,}; if the file is trusted, raise the limit "
-                    "with max_pixels=... (CLI: --max-pixels)"
-                )
+            check_pixels(width, height, max_pixels, path)
             try:
                 image.load()
                 return ImageOps.exif_transpose(image)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from neuralshade.errors import InputError
-from neuralshade.imageio import DEFAULT_MAX_PIXELS, write_bytes
+from neuralshade.imageio import DEFAULT_MAX_PIXELS, check_pixels, write_bytes
 
 # magic, width, height, scale, then exactly one whitespace character before the pixels
 _HEADER = re.compile(rb"(P[Ff])\s+(\d+)\s+(\d+)\s+(\S+)\s")
@@ -68,12 +68,7 @@ def read_pfm(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> n
             )
         if width == 0 or height == 0:
             raise InputError(f"{path}: the image has zero size ({width} × {height} pixels)")
-        if width * height > max_pixels:
-            raise InputError(
-                f"{path}: the image is {width} × {height} = {width * height:,} pixels, above the "
-                f"limit of {max_pixels:,}; if the file is trusted, raise the limit with "
-                "max_pixels=... (CLI: --max-pixels)"
-            )
+        check_pixels(width, height, max_pixels, path)
         channels = 3 if magic == b"PF" else 1
         expected = width * height * channels * 4
         f.seek(match.end())
