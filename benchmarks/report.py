@@ -942,17 +942,6 @@ def deep_shading_sizes_table(results: Results) -> str:
     return table(header, "l" + "r" * len(sides), rows)
 
 
-def deep_shading_speed_table(results: Results) -> str:
-    """Milliseconds per frame of every method at every size, timed in the same rounds."""
-    r = lookup(results, "deep_shading")
-    sides = sorted(r["speed"], key=int)
-    names = list(r["speed"][sides[0]]["methods_ms"])
-    rows = [
-        [DEEP_SHADING_LABELS.get(n, n), *(f"{r['speed'][s]['methods_ms'][n]:.1f}" for s in sides)]
-        for n in names
-    ]
-    return table(["ms per frame", *(f"{s}²" for s in sides)], "l" + "r" * len(sides), rows)
-
 
 def deep_shading_scenes_table(results: Results) -> str:
     """SSIM of each method on each unseen example scene, and Mitsuba's rays to match ours."""
@@ -1043,16 +1032,81 @@ def deep_shading_gi_scenes_table(results: Results) -> str:
     return table(header, "l" + "r" * len(methods), rows)
 
 
-def deep_shading_gi_speed_table(results: Results) -> str:
-    """Milliseconds per frame of every GI method at every size, timed in the same rounds."""
-    r = lookup(results, "deep_shading_gi")
-    sides = sorted(r["speed"], key=int)
-    names = list(r["speed"][sides[0]]["methods_ms"])
-    rows = [
-        [GI_LABELS.get(n, n), *(f"{r['speed'][s]['methods_ms'][n]:.1f}" for s in sides)]
-        for n in names
-    ]
-    return table(["ms per frame", *(f"{s}²" for s in sides)], "l" + "r" * len(sides), rows)
+
+DOF_LABELS = {
+    "none": "none (pinhole image)",
+    "gather": "gather (48 taps)",
+    "ours": "**ours** (ShadeUNet, residual on the pinhole image)",
+}
+
+
+def deep_shading_dof_table(results: Results) -> str:
+    """Held-out room views: each DoF method's tone-mapped SSIM, PSNR and L1 against the render
+    through the lens, the spp Mitsuba needs through the same lens to match its SSIM, and the
+    speed-ups at the dataset's size and the largest timed."""
+    r = lookup(results, "deep_shading_dof")
+    race, speed = r["race"], r["speed"]
+    size = str(race["size"])
+    big = max(speed, key=int)
+    best = max(r["room"], key=lambda m: r["room"][m]["mean"]["ssim"])
+
+    def spp(found: dict[str, Any]) -> str:
+        return str(found["samples"]) if found["reached"] else f"> {found['samples']}"
+
+    rows = []
+    for m, v in r["room"].items():
+        q = v["mean"]
+        timed = m in speed[size]["methods_ms"]
+        rows.append(
+            [
+                DOF_LABELS.get(m, m),
+                bold(f"{q['ssim']:.3f}", m == best),
+                f"{q['psnr']:.1f}",
+                f"{q['l1']:.4f}",
+                spp(race["equal_quality"][m]),
+                f"{speed[size]['methods_ms'][m]:.1f}" if timed else "—",
+                ratio(race["speedup"][m][size]) if timed else "—",
+                f"{speed[big]['methods_ms'][m]:.1f}" if timed else "—",
+                ratio(race["speedup"][m][big]) if timed else "—",
+            ]
+        )
+    header = ["", "SSIM", "PSNR dB", "L1", "Mitsuba spp to match", f"ms {size}²",
+              "faster than Mitsuba", f"ms {big}²", f"faster, {big}² ¹"]  # fmt: skip
+    return table(header, "lrrrrrrrr", rows)
+
+
+def deep_shading_dof_scenes_table(results: Results) -> str:
+    """SSIM (tone-mapped) of each DoF method on each unseen scene, with the scene's lens."""
+    r = lookup(results, "deep_shading_dof")
+    methods = list(r["room"])
+    rows = []
+    for scene, v in r["scenes"].items():
+        best = max(methods, key=lambda m: v[m]["mean"]["ssim"])
+        lens = v["lens"]
+        rows.append(
+            [f"`{scene}.xml`", f"{lens['aperture_radius']:.3g} / {lens['focus_distance']:.3g}"]
+            + [bold(f"{v[m]['mean']['ssim']:.3f}", m == best) for m in methods]
+        )
+    header = ["SSIM", "lens radius / focus", *(DOF_LABELS.get(m, m) for m in methods)]
+    return table(header, "lr" + "r" * len(methods), rows)
+
+
+
+def speed_table(stem: str, labels: dict[str, str]) -> Callable[[Results], str]:
+    """Milliseconds per frame of every method of ``stem``'s JSON at every size, timed in the
+    same rounds (its ``speed.<side>.methods_ms``), each method named by ``labels``."""
+
+    def block(results: Results) -> str:
+        r = lookup(results, stem)
+        sides = sorted(r["speed"], key=int)
+        names = list(r["speed"][sides[0]]["methods_ms"])
+        rows = [
+            [labels.get(n, n), *(f"{r['speed'][s]['methods_ms'][n]:.1f}" for s in sides)]
+            for n in names
+        ]
+        return table(["ms per frame", *(f"{s}²" for s in sides)], "l" + "r" * len(sides), rows)
+
+    return block
 
 
 BLOCKS: dict[str, Callable[[Results], str]] = {
@@ -1086,13 +1140,17 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "cli_startup": cli_startup_table,
     "deep_shading-command": command_line("deep_shading"),
     "deep_shading": deep_shading_table,
-    "deep_shading_speed": deep_shading_speed_table,
+    "deep_shading_speed": speed_table("deep_shading", DEEP_SHADING_LABELS),
     "deep_shading_sizes": deep_shading_sizes_table,
     "deep_shading_scenes": deep_shading_scenes_table,
     "deep_shading_gi-command": command_line("deep_shading_gi"),
     "deep_shading_gi": deep_shading_gi_table,
     "deep_shading_gi_scenes": deep_shading_gi_scenes_table,
-    "deep_shading_gi_speed": deep_shading_gi_speed_table,
+    "deep_shading_gi_speed": speed_table("deep_shading_gi", GI_LABELS),
+    "deep_shading_dof-command": command_line("deep_shading_dof"),
+    "deep_shading_dof": deep_shading_dof_table,
+    "deep_shading_dof_scenes": deep_shading_dof_scenes_table,
+    "deep_shading_dof_speed": speed_table("deep_shading_dof", DOF_LABELS),
 }
 
 

@@ -277,3 +277,22 @@ def test_the_bundled_gi_model_exports_with_its_log_inputs(tmp_path):
         want = model(x).numpy()
     assert got.shape == want.shape == (1, 3, 45, 70)
     assert np.abs(got - want).max() < 1e-4
+
+
+def test_the_bundled_dof_model_exports_with_its_log_inputs(tmp_path):
+    """deepshade-dof-cpu reads the pinhole render (HDR, through log1p) with its circle of
+    confusion and depth: the ONNX file matches torch at an untraced size."""
+    weights = model_path("deepshade-dof-cpu")
+    model, info = checkpoint.load(weights)
+    assert info["inputs"] == ["beauty_reference", "coc", "depth"]
+    exported = export_onnx(weights, tmp_path / "dof.onnx")
+    assert exported["max_abs_diff"] < 1e-4
+    torch.manual_seed(0)
+    x = torch.rand(1, 5, 37, 52)
+    x[:, :3, 10, 20] = 30.0  # a highlight
+    x[:, 3] *= 20  # blurs up to 20 px
+    session = onnxruntime.InferenceSession(exported["path"], providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert np.abs(got - want).max() < 1e-4 * max(1.0, float(np.abs(want).max()))

@@ -191,3 +191,38 @@ def test_a_dof_model_reads_the_lens_from_params_json(render, tmp_path, capsys):
     (folder / "params.json").write_text(json.dumps(params))
     assert main(["infer", str(path), str(folder), "-o", str(tmp_path / "o2")]) == 0
     assert read_exr(tmp_path / "o2" / "dof.exr").shape == (28, 40, 3)
+
+
+def test_the_bundled_dof_model_blurs_an_example_scene_toward_its_lens(mitsuba, tmp_path):
+    """The Cornell box through a pinhole (converged beauty, position, depth) with a lens in
+    params.json, then `infer deepshade-dof-cpu`: nearer the render through that thin lens
+    (Mitsuba's thinlens camera, the same lens) than the sharp image is."""
+    import xml.etree.ElementTree as ET
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    lens = {"aperture_radius": 0.15, "focus_distance": 2.0}
+    folder, out = tmp_path / "pinhole", tmp_path / "dof"
+    assert main(["render", str(examples / "cornell_box.xml"), "-o", str(folder), "--size", "64",
+                 "--spp", "4", "--buffers", "position,depth", "--reference-spp", "256",
+                 "--quiet"]) == 0  # fmt: skip
+    params = json.loads((folder / "params.json").read_text())
+    (folder / "params.json").write_text(json.dumps({**params, "lens": lens}))
+    tree = ET.parse(examples / "cornell_box.xml")
+    sensor = tree.getroot().find("sensor")
+    sensor.set("type", "thinlens")
+    for name, value in lens.items():
+        ET.SubElement(sensor, "float", {"name": name, "value": str(value)})
+    tree.write(tmp_path / "thin.xml")
+    assert main(["render", str(tmp_path / "thin.xml"), "-o", str(tmp_path / "thin"), "--size",
+                 "64", "--spp", "2", "--buffers", "depth", "--reference-spp", "256",
+                 "--quiet"]) == 0  # fmt: skip
+    assert main(["infer", "deepshade-dof-cpu", str(folder), "-o", str(out)]) == 0
+    blurred = read_exr(out / "dof.exr")
+    truth = read_exr(tmp_path / "thin" / "beauty_reference.exr")
+    sharp = read_exr(folder / "beauty_reference.exr")
+    assert blurred.shape == truth.shape == (64, 64, 3) and (out / "dof.png").is_file()
+
+    def error(x):
+        return np.abs(x / (1 + x) - truth / (1 + truth)).mean()
+
+    assert error(blurred) < 0.8 * error(sharp), (error(blurred), error(sharp))
