@@ -9,8 +9,9 @@ from neuralshade.task import task_names
 
 PACKAGE = Path(neuralshade.__file__).parent
 # the modules that are about one task or source by design: the tasks themselves, the sources,
-# the command line (which wires names to functions) and ao2d's own front-ends
-TASK_BOUND = {"cli.py", "shading.py", "demo.py"}
+# the command line and the package's front door (which wire names to functions), and the
+# front-ends of ao2d (shade, demo) and of denoise
+TASK_BOUND = {"cli.py", "__init__.py", "shading.py", "demo.py", "denoise.py"}
 TASK_BOUND_FOLDERS = {"tasks", "data/sources"}
 
 
