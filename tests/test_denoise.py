@@ -194,7 +194,7 @@ def test_bad_calls_are_clear_errors():
         neuralshade.denoise(np.ones((16, 16, 4), np.float32))
     with pytest.raises(ConfigError, match="normal needs an albedo"):
         neuralshade.denoise(noisy, normal=normal)
-    with pytest.raises(ConfigError, match="unknown denoiser 'nope'; known: oidn"):
+    with pytest.raises(ConfigError, match="no denoiser 'nope': use one of oidn"):
         neuralshade.denoise(noisy, model="nope")
     with pytest.raises(InputError, match=r"16 × 16 = 256 pixels.*limit of 100.*--max-pixels"):
         neuralshade.denoise(noisy, max_pixels=100)
@@ -342,7 +342,7 @@ def test_cli_refuses_bad_outputs_and_options(pyoidn, tmp_path, capsys):
         (["-o", str(tmp_path / "out")], "-o names the output file"),
         (["-o", noisy_path], "would overwrite the input"),
         (["-o", str(tmp_path / "o.exr"), "--normal", noisy_path], "--normal needs --albedo"),
-        (["-o", str(tmp_path / "o.exr"), "--model", "nope"], "known: oidn"),
+        (["-o", str(tmp_path / "o.exr"), "--model", "nope"], "use one of oidn"),
         (["-o", str(tmp_path / "o.exr"), "--format", "png"], "disagree"),
         (["-o", str(tmp_path / "o.exr"), "--max-pixels", "10"], "--max-pixels"),
         (["-o", str(tmp_path / "o.exr"), "--hdr", "--ldr"], "not allowed with"),
@@ -367,3 +367,77 @@ def test_cli_quality_choices_are_oidns():
     denoise_parser = parser._subparsers._group_actions[0].choices["denoise"]
     quality = next(a for a in denoise_parser._actions if a.dest == "quality")
     assert tuple(quality.choices) == QUALITIES
+
+
+# ---- trained networks -------------------------------------------------------------------
+
+
+def network_output(net, color, albedo, normal):
+    """The network on the buffers, computed directly: expm1 of its log1p prediction, ≥ 0."""
+    torch = pytest.importorskip("torch")
+    x = torch.from_numpy(np.concatenate([color, albedo, normal], axis=2)).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        return torch.expm1(net(x))[0].clamp_min(0).permute(1, 2, 0).numpy()
+
+
+def test_a_denoise_checkpoint_is_a_denoiser_by_its_path(tmp_path):
+    from tiny_models import tiny_denoise_model
+
+    path, net = tiny_denoise_model(tmp_path)
+    _, noisy, albedo, normal = scene(40)
+    out = neuralshade.denoise(noisy, albedo, normal, model=str(path))
+    assert out.shape == noisy.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, network_output(net, noisy, albedo, normal), atol=1e-4)
+    # it reads the albedo and normal: without them, a clear error naming what to give
+    with pytest.raises(ConfigError, match="give the albedo and normal too"):
+        neuralshade.denoise(noisy, model=str(path))
+
+
+def test_a_network_runs_tiled_as_it_runs_whole(tmp_path):
+    """Above the automatic tiling threshold the network runs in tiles with its receptive field
+    as overlap: the result matches the untiled one."""
+    torch = pytest.importorskip("torch")
+    from neuralshade.infer import load_model, predict
+    from tiny_models import tiny_denoise_model
+
+    path, _ = tiny_denoise_model(tmp_path)
+    model, _ = load_model(path, "cpu", task="denoise")
+    _, noisy, albedo, normal = scene(96)
+    buffers = {n: torch.from_numpy(a).permute(2, 0, 1)
+               for n, a in (("beauty", noisy), ("albedo", albedo), ("normal", normal))}  # fmt: skip
+    whole = predict(model, buffers)
+    tiled = predict(model, buffers, tile=32)
+    assert (tiled - whole).abs().max() < 1e-3 * max(1.0, float(whole.abs().max()))
+
+
+def test_unknown_models_and_other_tasks_are_clear_errors(tmp_path, capsys):
+    from neuralshade.errors import CheckpointError
+    from tiny_models import tiny_ao_model
+
+    _, noisy, albedo, normal = scene(16)
+    with pytest.raises(ConfigError, match="no denoiser 'nope': use one of oidn"):
+        neuralshade.denoise(noisy, model="nope")
+    ao, _ = tiny_ao_model(tmp_path)
+    with pytest.raises(CheckpointError, match="deep-shading"):
+        neuralshade.denoise(noisy, albedo, normal, model=str(ao))
+    write_exr(tmp_path / "noisy.exr", noisy)
+    argv = ["denoise", str(tmp_path / "noisy.exr"), "-o", str(tmp_path / "c.exr")]
+    assert main([*argv, "--model", "nope"]) == 2
+    assert "error: no denoiser 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "c.exr").exists()
+
+
+def test_cli_denoises_with_a_checkpoint(tmp_path, capsys):
+    from tiny_models import tiny_denoise_model
+
+    path, net = tiny_denoise_model(tmp_path)
+    _, noisy, albedo, normal = scene(32)
+    for name, image in (("noisy", noisy), ("albedo", albedo), ("normal", normal)):
+        write_exr(tmp_path / f"{name}.exr", image)
+    out = tmp_path / "clean.exr"
+    argv = ["denoise", str(tmp_path / "noisy.exr"), "--albedo", str(tmp_path / "albedo.exr"),
+            "--normal", str(tmp_path / "normal.exr"), "--model", str(path), "-o", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    assert f"{path}, albedo+normal" in capsys.readouterr().out
+    np.testing.assert_allclose(read_exr(out), network_output(net, noisy, albedo, normal),
+                               atol=1e-3)  # fmt: skip

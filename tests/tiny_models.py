@@ -19,3 +19,23 @@ def tiny_ao_model(folder, **meta):
             "targets": ["ao_reference"], "loss": "l1", **meta}  # fmt: skip
     path = checkpoint.save(folder / "net", {"net": net}, info).with_suffix(".safetensors")
     return path, net.eval()
+
+
+def tiny_denoise_model(folder, inputs=("beauty", "albedo", "normal")):
+    """A small ShadeUNet denoiser (the beauty read as log1p, predicting log1p of the light under
+    logl1) saved as a denoise checkpoint in ``folder``, its weights moved away from their
+    initialisation: (path of the weights, the network in eval mode)."""
+    import torch
+
+    from neuralshade import checkpoint
+    from neuralshade.models import build
+
+    torch.manual_seed(0)
+    net = build("unet", in_channels=3 * len(inputs), out_channels=3, widths=[4, 8],
+                blocks=[0, 1], head="direct", log_inputs=[0, 1, 2])  # fmt: skip
+    for p in net.parameters():
+        p.data.add_(0.1 * torch.randn_like(p))
+    info = {"task": "denoise", "inputs": list(inputs), "targets": ["beauty_reference"],
+            "loss": "logl1"}  # fmt: skip
+    path = checkpoint.save(folder / "net", {"net": net}, info).with_suffix(".safetensors")
+    return path, net.eval()

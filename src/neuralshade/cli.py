@@ -728,13 +728,16 @@ def _denoise_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--albedo", help="the albedo image of a single COLOR (first-hit reflectance)")
     p.add_argument("--normal", help="the normal image of a single COLOR (needs --albedo)")
     p.add_argument(
-        "--model", default="oidn", help="denoiser: oidn (Intel Open Image Denoise) (default: oidn)"
+        "--model",
+        default="oidn",
+        help="denoiser: oidn (Intel Open Image Denoise), a bundled network of ours (denoise-cpu) "
+        "or a checkpoint of the task denoise (default: oidn)",
     )
     p.add_argument(
         "--quality",
         default="high",
         choices=["high", "balanced", "fast"],
-        help="OIDN's quality (default: high)",
+        help="OIDN's quality (default: high; a network of ours has one)",
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(

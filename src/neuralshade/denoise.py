@@ -4,9 +4,9 @@
 As in OIDN, a denoiser takes the noisy colour and, optionally, the first-hit albedo and normal
 (a normal only together with an albedo); ``hdr`` says whether the colour is linear HDR radiance
 or linear LDR values in [0, 1]; ``quality`` is ``high``, ``balanced`` or ``fast``. Denoisers
-are looked up by name (:func:`get_denoiser`, over the registry :data:`DENOISERS`); today the
-one is ``oidn`` (Intel Open Image Denoise, :mod:`neuralshade.baselines.oidn`), and a trained
-network of ours will be found by the same name lookup.
+are looked up by name (:func:`get_denoiser`): ``oidn`` (Intel Open Image Denoise,
+:mod:`neuralshade.baselines.oidn`, registered in :data:`DENOISERS`), or a trained network of
+the task ``denoise``, bundled (``denoise-cpu``) or a checkpoint path (:func:`load_network`).
 
 **Bad input is repaired, with a warning** (:class:`DenoiseWarning`, counting the pixels), so
 that the output is never NaN and no call fails on a render's usual defects:
@@ -97,15 +97,80 @@ def load_oidn() -> Denoiser:
 
 
 @functools.cache
-def get_denoiser(name: str) -> Denoiser:
-    """The denoiser called ``name`` (``--model``), loaded once; every caller resolves names
-    here.
-
-    Today the names are the registered loaders' (:data:`DENOISERS`); bundled networks and
-    checkpoint paths will resolve here too, to callables of the same signature. An unknown
-    name raises ConfigError listing the known ones.
-    """
+def _registered(name: str) -> Denoiser:
     return DENOISERS.get(name)()
+
+
+def get_denoiser(name: str) -> Denoiser:
+    """The denoiser called ``name`` (``--model``); every caller resolves names here.
+
+    ``name`` is a registered denoiser (:data:`DENOISERS`: ``oidn``), loaded once, or a trained
+    network of the task ``denoise``: a bundled model's name (``denoise-cpu``) or a checkpoint
+    path (:func:`load_network`). An unknown name raises ConfigError listing the known ones.
+    """
+    if name in DENOISERS.names():
+        return _registered(name)
+    return load_network(name)
+
+
+def denoising_models() -> list[str]:
+    """Every name ``--model`` takes without a path: the registered denoisers, then the
+    bundled networks of the task ``denoise``."""
+    from neuralshade import checkpoint
+    from neuralshade.infer import bundled_models, model_path
+
+    bundled = [
+        n for n in bundled_models() if checkpoint.read_meta(model_path(n)).get("task") == "denoise"
+    ]
+    return [*DENOISERS.names(), *bundled]
+
+
+def load_network(name: str) -> Denoiser:
+    """A trained network of the task ``denoise`` (a bundled name or a checkpoint path) as a
+    :data:`Denoiser`, on the CPU.
+
+    It reads the buffers it was trained on by their names (``beauty`` is the colour; OIDN's
+    trio: ``beauty``, ``albedo``, ``normal``) and runs through :func:`neuralshade.infer.predict`:
+    any size, tiled on its grid with its whole receptive field as overlap above
+    ``infer.AUTO_TILE_PIXELS``. ``quality`` is OIDN's and is not used; ``hdr`` False is linear
+    LDR light, which the network takes as the HDR light it is. A network that reads a buffer
+    the call did not give (an albedo, a normal, or one ``denoise`` has no argument for)
+    raises ConfigError.
+    """
+    import torch
+
+    from neuralshade.infer import bundled_models, load_model
+
+    if name not in bundled_models() and not Path(name).exists():
+        raise ConfigError(
+            f"no denoiser {name!r}: use one of {', '.join(denoising_models())} or the path of "
+            "a checkpoint of the task denoise"
+        )
+    model, info = load_model(name, device="cpu", task="denoise")  # another task's: an error
+    inputs = list(info["inputs"])
+    unknown = [n for n in inputs if n not in ("beauty", "albedo", "normal")]
+    if unknown:
+        raise ConfigError(
+            f"the network {name!r} reads {unknown}, which denoise cannot give it (it takes a "
+            "colour, an albedo and a normal): run it with `neuralshade infer`"
+        )
+
+    def run(color, albedo, normal, *, quality: str, hdr: bool, spp: int | None) -> np.ndarray:
+        from neuralshade.infer import predict
+
+        given = {"beauty": color, "albedo": albedo, "normal": normal}
+        missing = [n for n in inputs if given[n] is None]
+        if missing:
+            flags = " and ".join(f"--{n}" for n in missing)
+            raise ConfigError(
+                f"the network {name!r} reads {', '.join(inputs)}: give the {' and '.join(missing)} "
+                f"too ({flags}; from Python: {', '.join(f'{n}=...' for n in missing)})"
+            )
+        buffers = {n: torch.from_numpy(np.ascontiguousarray(given[n])).permute(2, 0, 1)
+                   for n in inputs}  # fmt: skip
+        return predict(model, buffers).permute(1, 2, 0).numpy()
+
+    return run
 
 
 def denoise(
@@ -553,7 +618,8 @@ def denoise_files(
         w, h = summary["size"]
         aux = f", {'+'.join(summary['aux'])}" if summary["aux"] else ""
         log(
-            f"{name} -> {target} ({w}x{h}, {model} {quality}{aux}, "
+            f"{name} -> {target} ({w}x{h}, {model}{f' {quality}' if model in DENOISERS else ''}"
+            f"{aux}, "
             f"{'hdr' if summary['hdr'] else 'ldr'}, {summary['milliseconds']:.1f} ms)"
         )
     return {"done": done, "failed": failed}

@@ -153,8 +153,12 @@ class DenoiseTask(ImageTask):
         x, _ = _noisy(batch, config.inputs, levels, turn)
         y = stack(batch, config.targets)
         if hasattr(net, "branches"):
-            loss = _branch_loss(net, x, batch)
-            image = net(x)
+            from neuralshade.models.kpcn import split
+
+            branches = net.branches(x)  # once: the loss and the image both come from them
+            loss = _branch_loss(net, x, batch, branches)
+            parts = net.untransform(branches, split(x)["albedo"], net.eps)
+            image = parts["diffuse"] + parts["specular"]
         else:
             pred = net(x)
             loss = build_loss(config.loss)(pred, y)
@@ -291,12 +295,13 @@ def _noisy(
     return x, torch.tensor(levels)[turn]
 
 
-def _branch_loss(net, x: Tensor, batch) -> Tensor:
+def _branch_loss(net, x: Tensor, batch, pred: Mapping[str, Tensor] | None = None) -> Tensor:
     """KPCN's training: each branch under L1 in its own domain against the converged diffuse
-    and specular light, transformed by the same (noisy) albedo the network demodulates by."""
+    and specular light, transformed by the same (noisy) albedo the network demodulates by.
+    ``pred``: the branches' output on ``x``, when the caller has it already."""
     from neuralshade.models.kpcn import split
 
-    pred = net.branches(x)
+    pred = net.branches(x) if pred is None else pred
     albedo = split(x)["albedo"]
     target = net.transform(
         batch["diffuse_reference"], batch["specular_reference"], albedo, net.eps
