@@ -397,8 +397,9 @@ def test_a_network_runs_tiled_as_it_runs_whole(tmp_path):
     """Above the automatic tiling threshold the network runs in tiles with its receptive field
     as overlap: the result matches the untiled one."""
     torch = pytest.importorskip("torch")
-    from neuralshade.infer import load_model, predict
     from tiny_models import tiny_denoise_model
+
+    from neuralshade.infer import load_model, predict
 
     path, _ = tiny_denoise_model(tmp_path)
     model, _ = load_model(path, "cpu", task="denoise")
@@ -411,8 +412,9 @@ def test_a_network_runs_tiled_as_it_runs_whole(tmp_path):
 
 
 def test_unknown_models_and_other_tasks_are_clear_errors(tmp_path, capsys):
-    from neuralshade.errors import CheckpointError
     from tiny_models import tiny_ao_model
+
+    from neuralshade.errors import CheckpointError
 
     _, noisy, albedo, normal = scene(16)
     with pytest.raises(ConfigError, match="no denoiser 'nope': use one of oidn"):
@@ -436,7 +438,8 @@ def test_cli_denoises_with_a_checkpoint(tmp_path, capsys):
         write_exr(tmp_path / f"{name}.exr", image)
     out = tmp_path / "clean.exr"
     argv = ["denoise", str(tmp_path / "noisy.exr"), "--albedo", str(tmp_path / "albedo.exr"),
-            "--normal", str(tmp_path / "normal.exr"), "--model", str(path), "-o", str(out)]  # fmt: skip
+            "--normal", str(tmp_path / "normal.exr"), "--model", str(path),
+            "-o", str(out)]  # fmt: skip
     assert main(argv) == 0
     assert f"{path}, albedo+normal" in capsys.readouterr().out
     np.testing.assert_allclose(read_exr(out), network_output(net, noisy, albedo, normal),
