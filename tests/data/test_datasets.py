@@ -454,3 +454,23 @@ def test_all_8_symmetries_are_drawn_over_epochs_when_the_light_is_an_input(varie
         for i, index in enumerate(ds.indices):
             seen.update(which(stored(varied, index, "source"), ds[i][0][:1].numpy()))
     assert seen == set(OWN)
+
+
+def test_decoded_images_are_kept_and_crops_of_them_match_the_files(light90, monkeypatch):
+    """PNGs are decoded once and kept (up to CACHE_BYTES): every later crop, mirrored or not,
+    is the file's pixels, and a caller changing what it got does not change the cache."""
+    from neuralshade.data import datasets
+
+    ds = BufferDataset(light90, "train", ["source", "target"], crop=16, augment=True)
+    first = [ds[i] for i in range(len(ds))]
+    assert len(ds._decoded) == 2 * len(ds)  # every file, decoded once
+    first[0]["target"] += 1.0  # the caller's copy
+    for epoch in (0, 1):
+        ds.set_epoch(epoch)
+        monkeypatch.setattr(datasets, "CACHE_BYTES", 0)
+        uncached = BufferDataset(light90, "train", ["source", "target"], crop=16, augment=True)
+        uncached.set_epoch(epoch)
+        for i in range(len(ds)):
+            for name in ("source", "target"):
+                assert torch.equal(ds[i][name], uncached[i][name])
+        assert not uncached._decoded

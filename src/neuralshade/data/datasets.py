@@ -34,6 +34,9 @@ from neuralshade.errors import ConfigError, DatasetError, InputError
 
 Mode = Literal["random", "fixed", "full"]
 MODES = ("random", "fixed", "full")
+#: bytes of decoded EXR and PNG buffers a dataset keeps in memory: each file is decoded once,
+#: not once per epoch (decoding a room's 13 EXRs costs more than a small network's step)
+CACHE_BYTES = 2 * 2**30
 
 
 class BufferDataset(torch.utils.data.Dataset):
@@ -109,6 +112,8 @@ class BufferDataset(torch.utils.data.Dataset):
         self.indices = self._check_split(data)
         self._records = {int(k): v for k, v in data.get("samples", {}).items()}
         self.transforms = self._true_symmetries() if self.augment else D4[:1]
+        self._decoded: dict[Path, np.ndarray] = {}  # whole decoded images, up to CACHE_BYTES
+        self._decoded_bytes = 0
 
     def _check_saved(self) -> None:
         saved = set(self.source.stored(self.config))
@@ -207,11 +212,16 @@ class BufferDataset(torch.utils.data.Dataset):
         buffer = self.schema[name]
         path = sample_dir(self.root, index) / buffer.file
         shape = (*self.size, buffer.channels) if buffer.channels > 1 else self.size
-        if path.suffix == ".png":
-            return _read_png(path, shape, window)
-        if path.suffix == ".exr":
-            return _read_exr(path, shape, window)
-        return _read_npy(path, shape, window)
+        if path.suffix not in (".png", ".exr"):
+            return _read_npy(path, shape, window)  # memory-mapped: a crop reads its own rows
+        whole = self._decoded.get(path)
+        if whole is None:
+            read = _read_png if path.suffix == ".png" else _read_exr
+            whole = read(path, shape, (slice(None), slice(None)))
+            if self._decoded_bytes + whole.nbytes <= CACHE_BYTES:
+                self._decoded[path] = whole
+                self._decoded_bytes += whole.nbytes
+        return np.array(whole[:, window[0], window[1]])  # a copy: the cache stays as read
 
 
 def stack(sample: Mapping[str, torch.Tensor], names: Sequence[str]) -> torch.Tensor:
