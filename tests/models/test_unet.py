@@ -190,3 +190,35 @@ def test_a_residual_network_starts_at_its_input_and_learns_a_correction():
             ShadeUNet(in_channels=5, out_channels=3, head="direct", residual=bad)
     with pytest.raises(ValueError, match="head 'direct'"):
         ShadeUNet(in_channels=5, out_channels=3, head="mask", residual=[0, 1, 2])
+
+
+def test_a_bound_caps_each_output_at_its_inputs_neighbourhood_maximum():
+    """bound: output channel k is at most the largest value of input channel bound[k] (as the
+    layers read it) within bound_window of the pixel; below that ceiling it is the unbounded
+    network's output, unchanged."""
+    torch.manual_seed(0)
+    args = {"in_channels": 5, "out_channels": 3, "widths": [4, 8], "blocks": [0, 1],
+            "head": "direct", "log_inputs": [0, 1, 2]}  # fmt: skip
+    free = ShadeUNet(**args).eval()
+    capped = ShadeUNet(**args, bound=[0, 1, 2], bound_window=5).eval()
+    capped.load_state_dict(free.state_dict())
+    with torch.no_grad():
+        for p in free.head.out.parameters():
+            p.add_(torch.randn_like(p))
+        free.head.out.bias.add_(1.5)  # a head that overshoots in places
+        capped.load_state_dict(free.state_dict())
+        x = torch.rand(2, 5, 23, 30)
+        x[:, :3] *= 2
+        want, got = free(x), capped(x)
+    z = torch.log1p(x[:, :3])
+    for b, c, r, q in [(0, 0, 0, 0), (1, 2, 11, 17), (0, 1, 22, 29), (1, 0, 5, 2)]:
+        window = z[b, c, max(0, r - 2) : r + 3, max(0, q - 2) : q + 3]
+        ceiling = float(window.max())
+        assert got[b, c, r, q] == pytest.approx(min(float(want[b, c, r, q]), ceiling), abs=1e-6)
+    assert (got < want).any() and (got == want).any()  # it bit somewhere, not everywhere
+    assert models.build("unet", **args, bound=[0, 1, 2]).spec["args"]["bound"] == [0, 1, 2]
+    for bad in ([0, 1], [0, 1, 9]):
+        with pytest.raises(ValueError, match="bound must list 3"):
+            ShadeUNet(**args, bound=bad)
+    with pytest.raises(ValueError, match="bound_window must be odd"):
+        ShadeUNet(**args, bound=[0, 1, 2], bound_window=4)

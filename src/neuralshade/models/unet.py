@@ -174,6 +174,14 @@ class ShadeUNet(nn.Module):
             learns a correction of an input (depth of field: the pinhole render) rather than
             the image itself; the head's last conv then starts at zero, the network at the
             input. Default none.
+        bound: input channels, one per output channel, each a ceiling on its output channel:
+            the direct head's output is at most the largest value of that input channel (as
+            the layers read it) in the ``bound_window`` × ``bound_window`` window around the
+            pixel, as TAA clamps a history to its neighbourhood. For a denoiser, whose output
+            estimates the mean of the noisy samples around it, it stops the rare wild
+            extrapolation (an input unlike the training data, brightened a hundredfold) and
+            leaves the output alone where the network behaves. Default none.
+        bound_window: side of the bound's window, odd (default 15).
 
     Attributes:
         border_is_ground: True: the zero padding is the renderer's empty ground beyond the
@@ -203,6 +211,8 @@ class ShadeUNet(nn.Module):
         head: str = "mask",
         log_inputs: tuple[int, ...] | None = None,
         residual: tuple[int, ...] | None = None,
+        bound: tuple[int, ...] | None = None,
+        bound_window: int = 15,
     ):
         super().__init__()
         for name, value in [
@@ -252,7 +262,12 @@ class ShadeUNet(nn.Module):
         if self.residual is not None:
             nn.init.zeros_(self.head.out.weight)
             nn.init.zeros_(self.head.out.bias)
-        self.receptive_field = _receptive_field(self)
+        self.bound = _residual(bound, in_channels, out_channels, head, "bound")
+        check_int("bound_window", bound_window, 1)
+        if bound_window % 2 == 0:
+            raise ValueError(f"bound_window must be odd (centred on its pixel), got {bound_window}")
+        self.bound_window = bound_window
+        self.receptive_field = max(_receptive_field(self), bound_window if bound else 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, in_channels, H, W) -> (B, out_channels, H, W)."""
@@ -275,25 +290,30 @@ class ShadeUNet(nn.Module):
             out = self.head(y, z)
             if self.residual is not None:
                 out = out + z[:, self.residual]
+            if self.bound is not None:
+                k = self.bound_window
+                out = torch.minimum(out, F.max_pool2d(z[:, self.bound], k, 1, k // 2))
             return out[..., :h, :w]
         y = F.interpolate(self.head(y), size=x.shape[-2:], mode="bilinear")
         ground, raised = y.chunk(2, dim=1)
         return torch.where(x[:, :1] >= 0.5, raised, ground)[..., :h, :w]
 
 
-def _residual(channels, in_channels: int, out_channels: int, head: str) -> list[int] | None:
-    """The checked ``residual`` argument of :class:`ShadeUNet` (None: none)."""
+def _residual(
+    channels, in_channels: int, out_channels: int, head: str, name: str = "residual"
+) -> list[int] | None:
+    """The checked ``residual`` (or ``bound``) argument of :class:`ShadeUNet` (None: none)."""
     if channels is None:
         return None
     if head != "direct":
-        raise ValueError("residual needs head 'direct' (the mask head picks colours)")
+        raise ValueError(f"{name} needs head 'direct' (the mask head picks colours)")
     if (
         not isinstance(channels, (list, tuple))
         or len(channels) != out_channels
         or not all(isinstance(c, int) and 0 <= c < in_channels for c in channels)
     ):
         raise ValueError(
-            f"residual must list {out_channels} input channels in [0, {in_channels}), one per "
+            f"{name} must list {out_channels} input channels in [0, {in_channels}), one per "
             f"output channel, got {channels!r}"
         )
     return list(channels)
