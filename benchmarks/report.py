@@ -1092,6 +1092,80 @@ def deep_shading_dof_scenes_table(results: Results) -> str:
 
 
 
+DENOISE_LABELS = {
+    "noisy": "noisy input",
+    "oidn": "OIDN, quality high",
+    "oidn_balanced": "OIDN, quality balanced ²",
+    "oidn_fast": "OIDN, quality fast",
+    "kpcn": "KPCN (kernels 21×21)",
+    "ours": "**ours** (ShadeUNet, direct head)",
+    "ours_unbounded": "ours without its bound ³",
+}
+
+
+def denoise_table(results: Results) -> str:
+    """Held-out room views: each method's relMSE (linear), PSNR and SSIM (tone-mapped) at each
+    input sample count; the best relMSE of a count in bold."""
+    r = lookup(results, "denoise")
+    levels = list(r["room"])
+    methods = list(dict.fromkeys(m for lv in levels for m in r["room"][lv]))
+    best = {lv: min(r["room"][lv], key=lambda m: r["room"][lv][m]["mean"]["relmse"])
+            for lv in levels}  # fmt: skip
+
+    def cell(m: str, lv: str) -> str:
+        if m not in r["room"][lv]:
+            return "—"
+        q = r["room"][lv][m]["mean"]
+        return bold(f"{q['relmse']:.4f} / {q['psnr']:.2f} / {q['ssim']:.3f}", m == best[lv])
+
+    rows = [[DENOISE_LABELS.get(m, m), *(cell(m, lv) for lv in levels)] for m in methods]
+    header = ["relMSE / PSNR dB / SSIM", *(f"{lv} spp" for lv in levels)]
+    return table(header, "l" + "r" * len(levels), rows)
+
+
+def denoise_race_table(results: Results) -> str:
+    """Time to equal quality: at each raced input count, the spp Mitsuba's plain render needs
+    to match each method's relMSE, and its time over the method's (render + denoiser)."""
+    r = lookup(results, "denoise")
+    race = r["race"]
+    levels = [str(n) for n in race["levels"]]
+    methods = list(dict.fromkeys(m for lv in levels for m in race["equal_quality"][lv]))
+
+    def spp(found: dict[str, Any]) -> str:
+        return str(found["samples"]) if found["reached"] else f"> {found['samples']}"
+
+    rows = []
+    for m in methods:
+        cells = []
+        for lv in levels:
+            found = race["equal_quality"][lv].get(m)
+            cells += ["—", "—"] if found is None else [
+                spp(found), ("≥ " if not found["reached"] else "") + ratio(race["speedup"][lv][m])
+            ]
+        rows.append([DENOISE_LABELS.get(m, m), *cells])
+    header = [""]
+    for lv in levels:
+        header += [f"{lv} spp in: Mitsuba spp to match", "faster than Mitsuba ¹"]
+    return table(header, "l" + "r" * 2 * len(levels), rows)
+
+
+def denoise_scenes_table(results: Results) -> str:
+    """PSNR (tone-mapped) of each method on each unseen scene at each input count."""
+    r = lookup(results, "denoise")
+    methods = [m for m in r["room"][next(iter(r["room"]))] if m != "oidn_balanced"]
+    rows = []
+    for scene, by_level in r["scenes"].items():
+        for lv, v in by_level.items():
+            best = max(v, key=lambda m: v[m]["mean"]["psnr"])
+            rows.append(
+                [f"`{scene}.xml`", lv]
+                + [bold(f"{v[m]['mean']['psnr']:.2f}", m == best) if m in v else "—"
+                   for m in methods]  # fmt: skip
+            )
+    header = ["PSNR dB", "spp", *(DENOISE_LABELS.get(m, m) for m in methods)]
+    return table(header, "lr" + "r" * len(methods), rows)
+
+
 def speed_table(stem: str, labels: dict[str, str]) -> Callable[[Results], str]:
     """Milliseconds per frame of every method of ``stem``'s JSON at every size, timed in the
     same rounds (its ``speed.<side>.methods_ms``), each method named by ``labels``."""
@@ -1152,6 +1226,10 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "deep_shading_dof_scenes": deep_shading_dof_scenes_table,
     "deep_shading_dof_speed": speed_table("deep_shading_dof", DOF_LABELS),
 }
+# registered once benchmarks/results/denoise.json and its docs section exist (issue 14):
+# "denoise-command": command_line("denoise"), "denoise": denoise_table, "denoise_race":
+# denoise_race_table, "denoise_scenes": denoise_scenes_table, "denoise_speed":
+# speed_table("denoise", DENOISE_LABELS)
 
 
 # ---- rewriting the docs -----------------------------------------------------------------------
