@@ -110,7 +110,7 @@ def scene_view(name: str, size: int, names: list[str], levels, reference_spp: in
     from one pass (seed 0), and the converged beauty from an independent pass (seed 1)."""
     path = ROOT / "examples" / f"{name}.xml"
     scene, common = load_scene_file(path, size=(size, size))
-    buffers = [n for n in dict.fromkeys(["beauty", *names])]
+    buffers = list(dict.fromkeys(["beauty", *names]))
     rendered = render_gbuffer_levels(scene, levels=list(levels), seed=0, buffers=buffers,
                                      **common)  # fmt: skip
     reference = render_gbuffers(scene, spp=reference_spp, seed=1, buffers=["beauty"], **common)

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import RESULTS, record
+from denoise import score
 
 from neuralshade import checkpoint
 from neuralshade.data.datasets import BufferDataset
-from neuralshade.metrics import compute
 from neuralshade.models import build
 from neuralshade.models.unet import fuse_batch_norm
-from neuralshade.tasks.denoise import level, tonemap
+from neuralshade.tasks.denoise import level
 
 WINDOWS = (None, 7, 15, 31)
 
@@ -56,9 +56,9 @@ def main(argv: list[str] | None = None) -> None:
                 for view in views:
                     x = torch.cat([view[level(n, spp)] for n in inputs])[None]
                     pred = torch.expm1(net(x)).clamp_min(0)
-                    y = view["beauty_reference"][None]
-                    relmse.append(float(compute(["relmse"], pred, y)["relmse"]))
-                    psnr.append(float(compute(["psnr"], tonemap(pred), tonemap(y))["psnr"]))
+                    got = score(pred[0], view["beauty_reference"])  # as denoise.py scores
+                    relmse.append(got["relmse"])
+                    psnr.append(got["psnr"])
                 by_level[str(spp)] = {"relmse": float(np.mean(relmse)),
                                       "relmse_median": float(np.median(relmse)),
                                       "psnr": float(np.mean(psnr))}  # fmt: skip

@@ -113,6 +113,12 @@ def ratio(x: float) -> str:
     return f"{x:.2f}×" if x < 1 else f"{x:.1f}×"
 
 
+def matched(found: dict[str, Any]) -> str:
+    """The samples a renderer needed to match a method (a time_to_equal_quality result):
+    ``792``, or ``> 1024`` where the ladder's top did not."""
+    return str(found["samples"]) if found["reached"] else f"> {found['samples']}"
+
+
 def bold(text: str, on: bool = True) -> str:
     return f"**{text}**" if on else text
 
@@ -900,9 +906,6 @@ def deep_shading_table(results: Results) -> str:
     big = max(race["speedup"]["ours"], key=int)
     best = max(DEEP_SHADING_METHODS, key=lambda m: r["room"][m]["mean"]["ssim"])
 
-    def rays(found: dict[str, Any]) -> str:
-        return str(found["samples"]) if found["reached"] else f"> {found['samples']}"
-
     rows = []
     for m in DEEP_SHADING_METHODS:
         q = r["room"][m]["mean"]
@@ -914,7 +917,7 @@ def deep_shading_table(results: Results) -> str:
                 f"{q['l1']:.4f}",
                 f"{q['psnr']:.1f}",
                 f"{speed[size]['methods_ms'][m]:.1f}",
-                rays(race["equal_quality"][m]),
+                matched(race["equal_quality"][m]),
                 ratio(race["speedup"][m][size]),
                 f"{speed[big]['methods_ms'][m]:.0f}",
                 ratio(race["speedup"][m][big]),
@@ -952,8 +955,7 @@ def deep_shading_scenes_table(results: Results) -> str:
         best = max(shown, key=lambda m: v[m]["mean"]["ssim"])
         cells = [bold(f"{v[m]['mean']['ssim']:.3f}", m == best) for m in shown]
         eq = v["race"]["equal_quality"]
-        rays = [str(eq[m]["samples"]) if eq[m]["reached"] else f"> {eq[m]['samples']}"
-                for m in ("gtao", "ours")]  # fmt: skip
+        rays = [matched(eq[m]) for m in ("gtao", "ours")]
         rows.append([f"`{scene}.xml`", *cells, *rays])
     header = ["scene", "SSAO", "HBAO", "GTAO", "Deep Shading", "ours", "ours rescaled",
               "rays to match GTAO", "rays to match ours"]  # fmt: skip
@@ -978,9 +980,6 @@ def deep_shading_gi_table(results: Results) -> str:
     big = max(speed, key=int)
     best = min(r["room"], key=lambda m: r["room"][m]["mean"]["relmse"])
 
-    def spp(found: dict[str, Any]) -> str:
-        return str(found["samples"]) if found["reached"] else f"> {found['samples']}"
-
     def ms(value: float) -> str:
         return f"{value:.1f}" if value >= 0.05 else "< 0.1"
 
@@ -999,7 +998,7 @@ def deep_shading_gi_table(results: Results) -> str:
                 f"{q['beauty_ssim']:.3f}",
                 f"{q['beauty_psnr']:.1f}",
                 ms(speed[size]["methods_ms"][m]),
-                spp(race["equal_quality"][m]),
+                matched(race["equal_quality"][m]),
                 free(m, size) or ratio(race["speedup"][m][size]),
                 ms(speed[big]["methods_ms"][m]),
                 free(m, big) or ratio(race["speedup"][m][big]),
@@ -1050,9 +1049,6 @@ def deep_shading_dof_table(results: Results) -> str:
     big = max(speed, key=int)
     best = max(r["room"], key=lambda m: r["room"][m]["mean"]["ssim"])
 
-    def spp(found: dict[str, Any]) -> str:
-        return str(found["samples"]) if found["reached"] else f"> {found['samples']}"
-
     rows = []
     for m, v in r["room"].items():
         q = v["mean"]
@@ -1063,7 +1059,7 @@ def deep_shading_dof_table(results: Results) -> str:
                 bold(f"{q['ssim']:.3f}", m == best),
                 f"{q['psnr']:.1f}",
                 f"{q['l1']:.4f}",
-                spp(race["equal_quality"][m]),
+                matched(race["equal_quality"][m]),
                 f"{speed[size]['methods_ms'][m]:.1f}" if timed else "—",
                 ratio(race["speedup"][m][size]) if timed else "—",
                 f"{speed[big]['methods_ms'][m]:.1f}" if timed else "—",
@@ -1131,17 +1127,16 @@ def denoise_race_table(results: Results) -> str:
     levels = [str(n) for n in race["levels"]]
     methods = list(dict.fromkeys(m for lv in levels for m in race["equal_quality"][lv]))
 
-    def spp(found: dict[str, Any]) -> str:
-        return str(found["samples"]) if found["reached"] else f"> {found['samples']}"
-
     rows = []
     for m in methods:
         cells = []
         for lv in levels:
             found = race["equal_quality"][lv].get(m)
-            cells += ["—", "—"] if found is None else [
-                spp(found), ("≥ " if not found["reached"] else "") + ratio(race["speedup"][lv][m])
-            ]
+            if found is None:
+                cells += ["—", "—"]
+                continue
+            bound = "" if found["reached"] else "≥ "  # a lower bound: not matched within the ladder
+            cells += [matched(found), bound + ratio(race["speedup"][lv][m])]
         rows.append([DENOISE_LABELS.get(m, m), *cells])
     header = [""]
     for lv in levels:

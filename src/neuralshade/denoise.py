@@ -108,7 +108,7 @@ def get_denoiser(name: str) -> Denoiser:
     network of the task ``denoise``: a bundled model's name (``denoise-cpu``) or a checkpoint
     path (:func:`load_network`). An unknown name raises ConfigError listing the known ones.
     """
-    if name in DENOISERS.names():
+    if name in DENOISERS:
         return _registered(name)
     return load_network(name)
 
