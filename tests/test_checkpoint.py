@@ -443,3 +443,27 @@ def test_a_format_1_checkpoint_loads_its_weights_as_the_network_net(tmp_path):
     path.write_text(json.dumps(info))
     with pytest.raises(CheckpointError, match=r"damaged.*model\.name: Field required"):
         checkpoint.load(path)
+
+
+def test_partial_init_keeps_the_parameters_the_checkpoint_lacks(tmp_path):
+    """A network grown by a head (ShadeUNet's kernel head over its direct head) starts from
+    the smaller one's weights with partial=True; without it, or with a weight of another shape,
+    the load is refused."""
+    torch.manual_seed(0)
+    args = {"in_channels": 5, "out_channels": 3, "widths": [4, 8], "blocks": [0, 1]}
+    small = build("unet", **args, head="direct")
+    path = checkpoint.save(tmp_path / "small", small, {"task": "denoise", "step": 1})
+    grown = build("unet", **args, head="kernel", kernel_inputs=[0, 1, 2])
+    fresh = grown.head.kernel.weight.detach().clone()
+    with pytest.raises(CheckpointError, match="does not fit"):
+        checkpoint.load_weights(path, grown)
+    checkpoint.load_weights(path, grown, partial=True)
+    mine, theirs = grown.state_dict(), small.state_dict()
+    assert all(torch.equal(mine[k], v) for k, v in theirs.items())
+    assert torch.equal(grown.head.kernel.weight, fresh)
+    wider = build("unet", **{**args, "widths": [4, 16]}, head="kernel", kernel_inputs=[0, 1, 2])
+    with pytest.raises(CheckpointError, match="does not fit"):
+        checkpoint.load_weights(path, wider, partial=True)
+    other = build("resconv", **ARGS)  # none of its weights are in the checkpoint
+    with pytest.raises(CheckpointError, match="does not fit"):
+        checkpoint.load_weights(path, other, partial=True)

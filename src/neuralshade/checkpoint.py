@@ -377,12 +377,16 @@ def load_weights(
     name: str | os.PathLike,
     models: torch.nn.Module | Mapping[str, torch.nn.Module],
     info: dict[str, Any] | None = None,
+    partial: bool = False,
 ) -> None:
     """Load checkpoint ``name``'s weights into ``models`` (its sidecar ``info``, if read).
 
     models: one network (:data:`DEFAULT_NETWORK`) or networks by name, any of the
     checkpoint's (a subset initialises part of a new run). A name the checkpoint lacks, or
-    weights that do not fit their model, raise CheckpointError.
+    weights that do not fit their model, raise CheckpointError. ``partial``: a model's
+    parameters the checkpoint does not hold keep their values (a network grown by a layer,
+    started from the smaller one's weights); a weight of the wrong shape, or one the model
+    lacks, is still an error.
     """
     info = info if info is not None else read_meta(name)
     models = _named(models, torch.nn.Module)
@@ -393,7 +397,12 @@ def load_weights(
         prefix = _prefix(info, net)
         own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         try:
-            model.load_state_dict(own)
+            missing = model.load_state_dict(own, strict=not partial).missing_keys
+            if partial and len(missing) == len(model.state_dict()):
+                raise RuntimeError("none of its weights are in the checkpoint")
+            unexpected = set(own) - set(model.state_dict())
+            if unexpected:
+                raise RuntimeError(f"unexpected keys {sorted(unexpected)}")
         except RuntimeError as exc:
             raise CheckpointError(
                 f"{weights}: network {net!r} ({info['models'][net]['name']}) does not fit "

@@ -85,6 +85,11 @@ class InitSpec(Settings):
     network: str | None = Field(
         None, description="Its network to take (None: the same name, or its only one)."
     )
+    partial: bool = Field(
+        False,
+        description="Parameters the checkpoint lacks keep their fresh init (a network grown "
+        "by a layer, started from the smaller one).",
+    )
 
 
 class OptimizerConfig(Settings):
@@ -562,7 +567,7 @@ def _initialise(models: Mapping[str, torch.nn.Module], config: TrainConfig) -> N
                 f"init.{name}: {spec.checkpoint} holds networks {saved}; say which one "
                 "(init.{name}.network)"
             )
-        checkpoint.load_weights(spec.checkpoint, {source: models[name]}, info)
+        checkpoint.load_weights(spec.checkpoint, {source: models[name]}, info, spec.partial)
 
 
 def _log_val(writer: Any, history: Path, step: int, val: dict[str, float]) -> None:

@@ -222,3 +222,68 @@ def test_a_bound_caps_each_output_at_its_inputs_neighbourhood_maximum():
             ShadeUNet(**args, bound=bad)
     with pytest.raises(ValueError, match="bound_window must be odd"):
         ShadeUNet(**args, bound=[0, 1, 2], bound_window=4)
+
+
+KERNEL = {"in_channels": 5, "out_channels": 3, "widths": [4, 8], "blocks": [0, 1],
+          "head": "kernel", "kernel_inputs": [0, 1, 2], "log_inputs": [0, 1]}  # fmt: skip
+
+
+def set_kernel(model, kernel, alpha_logit):
+    """Fix the kernel head's output: the same kernel (k×k logits) and blend at every pixel."""
+    with torch.no_grad():
+        model.head.kernel.weight.zero_()
+        model.head.kernel.bias.copy_(torch.cat([kernel.flatten(), torch.tensor([alpha_logit])]))
+
+
+def test_the_kernel_head_blends_a_softmax_kernel_over_the_noisy_input_with_the_direct_colour():
+    """Output = α · Σ softmax(w) · input (linear light: expm1 of what a log input reads, then
+    log1p) + (1 − α) · the direct head, on an odd size (padding cropped; border replicated)."""
+    torch.manual_seed(0)
+    model = ShadeUNet(**KERNEL, kernel_size=3).eval()
+    x = torch.rand(2, 5, 13, 10) * 3
+    logits = torch.randn(3, 3)
+    set_kernel(model, logits, 0.7)
+    direct = ShadeUNet(**{**KERNEL, "head": "direct", "kernel_inputs": None}).eval()
+    direct.load_state_dict(model.state_dict(), strict=False)
+    with torch.no_grad():
+        got, colour = model(x), direct(x)
+    w = torch.softmax(logits.flatten(), 0).view(3, 3)
+    padded = F.pad(x[:, :3], (1, 1, 1, 1), mode="replicate")
+    alpha = torch.sigmoid(torch.tensor(0.7))
+    for b, c, r, q in [(0, 0, 0, 0), (1, 1, 12, 9), (0, 2, 6, 4), (1, 2, 12, 0)]:
+        window = padded[b, c, r : r + 3, q : q + 3]
+        mean = float((w * window).sum())
+        filtered = mean if c == 2 else float(torch.log1p(torch.tensor(mean)))  # 2: not logged
+        want = alpha * filtered + (1 - alpha) * colour[b, c, r, q]
+        assert got[b, c, r, q] == pytest.approx(float(want), abs=1e-5)
+    # a centre-only kernel at α → 1 gives the input back exactly, as the layers read it
+    centre = torch.full((3, 3), -50.0)
+    centre[1, 1] = 50
+    set_kernel(model, centre, 50.0)
+    with torch.no_grad():
+        back = model(x)
+    assert torch.allclose(back[:, :2], torch.log1p(x[:, :2]), atol=1e-6)
+    assert torch.allclose(back[:, 2], x[:, 2], atol=1e-6)
+    with torch.no_grad():  # BatchNorm folded: the same output
+        assert torch.allclose(fuse_batch_norm(model)(x), back, atol=1e-5)
+
+
+def test_the_kernel_head_is_checked_and_exports_to_onnx(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    model = ShadeUNet(**KERNEL, kernel_size=5).eval()
+    assert model.receptive_field >= 5
+    x = torch.rand(1, 5, 20, 24)
+    path = tmp_path / "k.onnx"
+    torch.onnx.export(model, (x,), path, input_names=["x"], dynamo=False)
+    (out,) = ort.InferenceSession(str(path)).run(None, {"x": x.numpy()})
+    with torch.no_grad():
+        assert torch.allclose(torch.from_numpy(out), model(x), atol=1e-5)
+    with pytest.raises(ValueError, match="needs kernel_inputs"):
+        ShadeUNet(**{**KERNEL, "kernel_inputs": None})
+    with pytest.raises(ValueError, match="kernel_inputs must list 3"):
+        ShadeUNet(**{**KERNEL, "kernel_inputs": [0, 1]})
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        ShadeUNet(**KERNEL, kernel_size=4)
+    with pytest.raises(ValueError, match="kernel_inputs needs head 'kernel'"):
+        ShadeUNet(**{**KERNEL, "head": "direct"})

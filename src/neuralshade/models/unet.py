@@ -41,7 +41,7 @@ from neuralshade.errors import InputError
 from neuralshade.models import register
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
-_HEADS = ("mask", "direct")
+_HEADS = ("mask", "direct", "kernel")
 
 
 class ConvBN(nn.Sequential):
@@ -141,9 +141,78 @@ class DirectHead(nn.Module):
         self.mix = ConvBN(c_features + c_input, c_features, 1, 1, activation)
         self.out = nn.Conv2d(c_features, c_out, 1)
 
-    def forward(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, features: torch.Tensor, x: torch.Tensor, valid: tuple[int, int] | None = None
+    ) -> torch.Tensor:
+        """``valid``: the image's own (H, W) within a zero-padded ``x`` (the caller crops)."""
         up = F.interpolate(features, size=x.shape[-2:], mode="bilinear")
         return self.out(self.mix(torch.cat([up, x], dim=1)))
+
+
+class KernelHead(DirectHead):
+    """The direct head, blended per pixel with a kernel-filtered input: a denoiser's head.
+
+    Besides the direct colour, a 1×1 conv on the same per-pixel features gives the logits of
+    a ``size`` × ``size`` kernel (softmax-normalised, as KPCN's) and of a blend weight α. The
+    kernel averages the noisy input channels ``channels`` around the pixel (in linear light:
+    channels the network reads as log1p are taken back with expm1, filtered, and returned to
+    log1p, so the average is of the light itself and not of its log), and the output is
+    α · filtered + (1 − α) · direct. A kernel can only average what is there, so where the
+    noise is low (many samples) it keeps every texture edge and highlight of the input,
+    sharp, which a colour predicted from half-resolution features blurs; where the noise is
+    high the direct colour takes over. The kernel is applied as a sum of ``size²`` shifted
+    slices (exports to ONNX), the input replicated at the border.
+
+    features: (B, c_features, H / 2, W / 2), x: (B, c_input, H, W) -> (B, c_out, H, W)
+    """
+
+    def __init__(
+        self,
+        c_features: int,
+        c_input: int,
+        c_out: int,
+        activation: str,
+        channels: list[int],
+        size: int,
+        linear: list[bool],
+    ):
+        super().__init__(c_features, c_input, c_out, activation)
+        self.channels, self.size, self.linear = list(channels), size, list(linear)
+        mask = torch.tensor(self.linear, dtype=torch.bool).view(1, -1, 1, 1)
+        self.register_buffer("mask", mask, persistent=False)
+        self.kernel = nn.Conv2d(c_features, size * size + 1, 1)
+        with torch.no_grad():  # starts as a box filter given little weight (α = 0.12)
+            self.kernel.weight.mul_(0.1)
+            self.kernel.bias.zero_()
+            self.kernel.bias[-1] = -2.0
+
+    def forward(
+        self, features: torch.Tensor, x: torch.Tensor, valid: tuple[int, int] | None = None
+    ) -> torch.Tensor:
+        """``valid``: the image's own (H, W) within a zero-padded ``x``: the output is cropped
+        to it and the kernel replicates the image's own border, not the padding."""
+        up = F.interpolate(features, size=x.shape[-2:], mode="bilinear")
+        mixed = self.mix(torch.cat([up, x], dim=1))
+        if valid is not None:
+            mixed, x = mixed[..., : valid[0], : valid[1]], x[..., : valid[0], : valid[1]]
+        direct = self.out(mixed)
+        logits = self.kernel(mixed)
+        k = self.size
+        weights = torch.softmax(logits[:, : k * k], dim=1)
+        alpha = torch.sigmoid(logits[:, k * k :])
+        source = x[:, self.channels]
+        if any(self.linear):  # exp − 1: ONNX has no expm1 (x >= 0 here, so no precision lost)
+            source = torch.where(self.mask, torch.exp(source) - 1, source)
+        h, w = x.shape[-2:]
+        padded = F.pad(source, (k // 2,) * 4, mode="replicate")
+        filtered = sum(
+            weights[:, i * k + j : i * k + j + 1] * padded[..., i : i + h, j : j + w]
+            for i in range(k)
+            for j in range(k)
+        )
+        if any(self.linear):
+            filtered = torch.where(self.mask, torch.log1p(filtered.clamp_min(0)), filtered)
+        return alpha * filtered + (1 - alpha) * direct
 
 
 @register("unet")
@@ -166,7 +235,9 @@ class ShadeUNet(nn.Module):
         blocks: residual blocks per level, finest first (same length as widths).
         activation: ``"relu"``, ``"gelu"`` or ``"silu"``.
         head: ``"mask"`` (input channel 0 is a mask that picks between two predicted
-            colours: ao2d) or ``"direct"`` (any input buffers, a prediction per pixel).
+            colours: ao2d), ``"direct"`` (any input buffers, a prediction per pixel) or
+            ``"kernel"`` (the direct head blended with a predicted kernel over the input
+            channels ``kernel_inputs``: :class:`KernelHead`, a denoiser).
         log_inputs: input channels read as log1p(max(x, 0)) (:class:`LogInputs`: HDR light
             among the inputs); the direct head sees them so too. Default none.
         residual: input channels, one per output channel, added to the direct head's output
@@ -182,6 +253,9 @@ class ShadeUNet(nn.Module):
             extrapolation (an input unlike the training data, brightened a hundredfold) and
             leaves the output alone where the network behaves. Default none.
         bound_window: side of the bound's window, odd (default 15).
+        kernel_inputs: for the kernel head, the input channels filtered, one per output
+            channel (a denoiser's noisy colour).
+        kernel_size: side of the kernel head's kernel, odd (default 5).
 
     Attributes:
         border_is_ground: True: the zero padding is the renderer's empty ground beyond the
@@ -213,6 +287,8 @@ class ShadeUNet(nn.Module):
         residual: tuple[int, ...] | None = None,
         bound: tuple[int, ...] | None = None,
         bound_window: int = 15,
+        kernel_inputs: tuple[int, ...] | None = None,
+        kernel_size: int = 5,
     ):
         super().__init__()
         for name, value in [
@@ -254,7 +330,21 @@ class ShadeUNet(nn.Module):
         self.up = nn.ModuleList(
             UpLevel(widths[k + 1], widths[k], activation) for k in reversed(range(len(widths) - 1))
         )
-        if head == "mask":
+        check_int("kernel_size", kernel_size, 1)
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (centred on its pixel), got {kernel_size}")
+        if head == "kernel":
+            if kernel_inputs is None:
+                raise ValueError("head 'kernel' needs kernel_inputs: the input channels filtered")
+            channels = _residual(kernel_inputs, in_channels, out_channels, head, "kernel_inputs")
+            logged = self.log_inputs.mask.flatten().tolist() if self.log_inputs else []
+            linear = [bool(logged and logged[c]) for c in channels]
+            self.head = KernelHead(
+                widths[0], in_channels, out_channels, activation, channels, kernel_size, linear
+            )
+        elif kernel_inputs is not None:
+            raise ValueError(f"kernel_inputs needs head 'kernel', got head {head!r}")
+        elif head == "mask":
             self.head = nn.Conv2d(widths[0], 2 * out_channels, 1)
         else:
             self.head = DirectHead(widths[0], in_channels, out_channels, activation)
@@ -267,7 +357,11 @@ class ShadeUNet(nn.Module):
         if bound_window % 2 == 0:
             raise ValueError(f"bound_window must be odd (centred on its pixel), got {bound_window}")
         self.bound_window = bound_window
-        self.receptive_field = max(_receptive_field(self), bound_window if bound else 1)
+        self.receptive_field = max(
+            _receptive_field(self),
+            bound_window if bound else 1,
+            kernel_size if head == "kernel" else 1,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, in_channels, H, W) -> (B, out_channels, H, W)."""
@@ -287,13 +381,14 @@ class ShadeUNet(nn.Module):
         for up, skip in zip(self.up, reversed(skips[:-1]), strict=True):
             y = up(y, skip)
         if isinstance(self.head, DirectHead):
-            out = self.head(y, z)
+            out = self.head(y, z, (h, w))[..., :h, :w]
+            z = z[..., :h, :w]
             if self.residual is not None:
                 out = out + z[:, self.residual]
             if self.bound is not None:
                 k = self.bound_window
                 out = torch.minimum(out, F.max_pool2d(z[:, self.bound], k, 1, k // 2))
-            return out[..., :h, :w]
+            return out
         y = F.interpolate(self.head(y), size=x.shape[-2:], mode="bilinear")
         ground, raised = y.chunk(2, dim=1)
         return torch.where(x[:, :1] >= 0.5, raised, ground)[..., :h, :w]
@@ -305,8 +400,8 @@ def _residual(
     """The checked ``residual`` (or ``bound``) argument of :class:`ShadeUNet` (None: none)."""
     if channels is None:
         return None
-    if head != "direct":
-        raise ValueError(f"{name} needs head 'direct' (the mask head picks colours)")
+    if head not in ("direct", "kernel"):
+        raise ValueError(f"{name} needs head 'direct' or 'kernel' (the mask head picks colours)")
     if (
         not isinstance(channels, (list, tuple))
         or len(channels) != out_channels
