@@ -23,11 +23,14 @@ Every figure comes from this one run, on this machine:
 - an image grid at 4 spp: noisy | OIDN | networks | reference (tone-mapped, sRGB), with each
   method's error (|tone-mapped difference|, averaged over channels) below.
 
-    python benchmarks/denoise.py              # the recorded figures (data/room-denoise)
+    # the recorded figures (data/room-denoise)
+    python benchmarks/denoise.py \
+        --model ours_kernel=runs/denoise-cpu-kernel/checkpoints/best.safetensors
     python benchmarks/denoise.py --quick --data /tmp/dn   # smoke test (a tiny dataset)
 
-Networks default to the bundled ``denoise-cpu`` (ours) and ``denoise-kpcn-cpu`` (KPCN), those
-that are bundled; ``--model NAME=PATH`` (repeatable) compares checkpoints instead. The JSON goes
+The networks are the bundled ``denoise-cpu`` (ours) and ``denoise-kpcn-cpu`` (KPCN), those
+that are bundled, and each ``--model NAME=PATH`` (repeatable; a default's name replaces it):
+the recorded run adds ours with the kernel head (preset ``denoise-cpu-kernel``). The JSON goes
 to ``benchmarks/results/denoise.json`` (``_quick`` with ``--quick``) and the grid beside it.
 """
 
@@ -88,8 +91,11 @@ Method = Callable[[dict[str, torch.Tensor]], torch.Tensor]  # a level's buffers 
 
 
 def room_views(root: Path, names: list[str], levels: tuple[int, ...], count: int | None):
-    """The held-out room views, each level's buffers under their bare names."""
-    stored = [level(n, spp) for spp in levels for n in names]
+    """The held-out room views, each level's buffers under their bare names (those the
+    dataset has at that level: no variance at 1 spp)."""
+    known = BufferDataset(root, "test", ["beauty"], crop=None, mode="full").schema
+    have = {spp: [n for n in names if level(n, spp) in known] for spp in levels}
+    stored = [level(n, spp) for spp in levels for n in have[spp]]
     data = BufferDataset(root, "test", [*stored, "beauty_reference"], crop=None, mode="full")
     views = []
     for i in range(len(data) if count is None else min(count, len(data))):
@@ -97,7 +103,7 @@ def room_views(root: Path, names: list[str], levels: tuple[int, ...], count: int
         views.append(
             {
                 "name": f"room test {data.indices[i]}",
-                "levels": {spp: {n: sample[level(n, spp)] for n in names} for spp in levels},
+                "levels": {spp: {n: sample[level(n, spp)] for n in have[spp]} for spp in levels},
                 "reference": sample["beauty_reference"],
                 "mitsuba": lambda i=i: data.source.mitsuba_view(data.config, data.record(i)),
             }
@@ -262,20 +268,25 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="few views, small sizes: a smoke test")
     parser.add_argument("--data", default="data/room-denoise", help="the denoise dataset (README)")
-    parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
-                        help="a network to compare (repeatable; default: the bundled ones)")
-    parser.add_argument("--race-views", type=int, default=8,
-                        help="held-out views Mitsuba races on (default 8)")
-    parser.add_argument("--race-levels", default="4,16",
-                        help="input sample counts raced (default 4,16)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a network to compare too (repeatable; beside the bundled ones)",
+    )
+    parser.add_argument(
+        "--race-views", type=int, default=8, help="held-out views Mitsuba races on (default 8)"
+    )
+    parser.add_argument(
+        "--race-levels", default="4,16", help="input sample counts raced (default 4,16)"
+    )
     parser.add_argument("--repeats", type=int, default=7, help="timing rounds (default 7)")
     parser.add_argument("--out", default=None, help="the JSON (default benchmarks/results/...)")
     args = parser.parse_args(argv)  # fmt: skip
     torch.manual_seed(0)
-    if args.model:
-        models = dict(m.split("=", 1) for m in args.model)
-    else:
-        models = {k: v for k, v in DEFAULT_MODELS.items() if v in bundled_models()}
+    models = {k: v for k, v in DEFAULT_MODELS.items() if v in bundled_models()}
+    models.update(m.split("=", 1) for m in args.model)  # a name of the defaults replaces it
     stem = "denoise_quick" if args.quick else "denoise"
     out = Path(args.out) if args.out else RESULTS / f"{stem}.json"
     sizes = (64, 128) if args.quick else (128, 256, 512)
@@ -360,16 +371,18 @@ def main(argv: list[str] | None = None) -> None:
             },
             "models": models,
             "training": {
-                name: {"wall_seconds": net.sidecar.get("wall_seconds"),
-                       "steps": net.sidecar.get("step"), "inputs": net.sidecar["inputs"],
-                       "model": net.sidecar["models"]}
+                name: {
+                    "wall_seconds": net.sidecar.get("wall_seconds"),
+                    "steps": net.sidecar.get("step"),
+                    "inputs": net.sidecar["inputs"],
+                    "model": net.sidecar["models"],
+                }
                 for name, net in nets.items()
             },  # fmt: skip
             "oidn_quality": OIDN_QUALITY,
             "room": room,
             "scenes": scenes,
-            "race": {"views": len(race_views), "size": size, "levels": list(race_levels),
-                     **raced},
+            "race": {"views": len(race_views), "size": size, "levels": list(race_levels), **raced},
             "speed": speed,
             "grid": grid_path.name,
         },  # fmt: skip
