@@ -296,3 +296,23 @@ def test_the_bundled_dof_model_exports_with_its_log_inputs(tmp_path):
     with torch.no_grad():
         want = model(x).numpy()
     assert np.abs(got - want).max() < 1e-4 * max(1.0, float(np.abs(want).max()))
+
+
+def test_the_bundled_denoiser_exports_with_its_log_inputs(tmp_path):
+    """denoise-cpu reads the noisy beauty (HDR, through log1p), the albedo and the normal: the
+    ONNX file matches torch at an untraced size, fireflies included."""
+    weights = model_path("denoise-cpu")
+    model, info = checkpoint.load(weights)
+    assert info["inputs"] == ["beauty", "albedo", "normal"]
+    exported = export_onnx(weights, tmp_path / "denoise.onnx")
+    assert exported["max_abs_diff"] < 1e-4
+    torch.manual_seed(0)
+    x = torch.rand(1, 9, 41, 58)
+    x[:, :3] *= 4
+    x[:, :3, 10, 20] = 300.0  # a firefly
+    x[:, 6:] = x[:, 6:] * 2 - 1  # normals in [-1, 1]
+    session = onnxruntime.InferenceSession(exported["path"], providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert np.abs(got - want).max() < 1e-4 * max(1.0, float(np.abs(want).max()))
