@@ -1096,6 +1096,7 @@ DENOISE_LABELS = {
     "kpcn": "KPCN (kernels 21×21)",
     "ours": "**ours** (ShadeUNet, direct head)",
     "ours_unbounded": "ours without its bound ³",
+    "ours_kernel": "ours with a kernel head ⁴",
 }
 
 
@@ -1147,7 +1148,8 @@ def denoise_race_table(results: Results) -> str:
 def denoise_scenes_table(results: Results) -> str:
     """PSNR (tone-mapped) of each method on each unseen scene at each input count."""
     r = lookup(results, "denoise")
-    methods = [m for m in r["room"][next(iter(r["room"]))] if m != "oidn_balanced"]
+    every = (m for by_level in r["scenes"].values() for v in by_level.values() for m in v)
+    methods = [m for m in dict.fromkeys(every) if m != "oidn_balanced"]
     rows = []
     for scene, by_level in r["scenes"].items():
         for lv, v in by_level.items():
@@ -1220,11 +1222,12 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "deep_shading_dof": deep_shading_dof_table,
     "deep_shading_dof_scenes": deep_shading_dof_scenes_table,
     "deep_shading_dof_speed": speed_table("deep_shading_dof", DOF_LABELS),
+    "denoise-command": command_line("denoise"),
+    "denoise": denoise_table,
+    "denoise_race": denoise_race_table,
+    "denoise_scenes": denoise_scenes_table,
+    "denoise_speed": speed_table("denoise", DENOISE_LABELS),
 }
-# registered once benchmarks/results/denoise.json and its docs section exist (issue 14):
-# "denoise-command": command_line("denoise"), "denoise": denoise_table, "denoise_race":
-# denoise_race_table, "denoise_scenes": denoise_scenes_table, "denoise_speed":
-# speed_table("denoise", DENOISE_LABELS)
 
 
 # ---- rewriting the docs -----------------------------------------------------------------------
