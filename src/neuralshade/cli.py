@@ -210,7 +210,14 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     room_only = [f"--{k.replace('_', '-')}" for k in ROOM_FLAGS if getattr(args, k) is not None]
     ao2d_only = [f"--{k.replace('_', '-')}" for k in _render_values(args)]
     ao2d_only += ["--vary"] if args.vary else []
-    if args.source == "room":
+    if args.source == "shadow":
+        others = [f for f in room_only + ao2d_only if f != "--spp"]
+        if others:
+            raise ConfigError(f"{', '.join(others)}: not shadow's flags (see --help; --set "
+                              "sets any key of its config)")  # fmt: skip
+        if args.spp is not None:
+            values["spp"] = args.spp
+    elif args.source == "room":
         if ao2d_only:
             raise ConfigError(f"{', '.join(ao2d_only)}: ao2d's flags, not room's (see --help)")
         values.update({k: getattr(args, k) for k in ROOM_FLAGS if getattr(args, k) is not None})
@@ -587,14 +594,19 @@ def _render_options(p: argparse.ArgumentParser) -> None:
 def _dataset_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "source",
-        choices=["ao2d", "room"],
-        help="the source: ao2d (masks and their heightfield renders) or room (PrimitiveRoom "
-        "views on Mitsuba 3: every G-buffer, noisy and converged)",
+        choices=["ao2d", "room", "shadow"],
+        help="the source: ao2d (masks and their heightfield renders), room (PrimitiveRoom "
+        "views on Mitsuba 3: every G-buffer, noisy and converged) or shadow (objects on "
+        "textured ground: ARShadowGAN's quintuples with exact masks, on Mitsuba 3)",
     )
     p.add_argument("--out", required=True, help="dataset directory")
     p.add_argument("--config", help="YAML dataset config, or a shipped preset name (ao2d-data)")
-    p.add_argument("--count", type=int, help="samples (room: scenes) (default: 1000; room 250)")
-    p.add_argument("--size", type=int, help="image side in pixels (default: 256; room 64)")
+    p.add_argument(
+        "--count", type=int, help="samples (room: scenes) (default: 1000; room 250; shadow 1000)"
+    )
+    p.add_argument(
+        "--size", type=int, help="image side in pixels (default: 256; room 64; shadow 128)"
+    )
     p.add_argument("--seed", type=int, help="dataset seed (default: 0)")
     p.add_argument(
         "--buffers",
@@ -603,7 +615,10 @@ def _dataset_options(p: argparse.ArgumentParser) -> None:
     )
     room = p.add_argument_group("room only")
     room.add_argument("--views", type=int, help="views per scene (default: 4)")
-    room.add_argument("--spp", type=int, help="samples per pixel of the noisy pass (default: 4)")
+    room.add_argument(
+        "--spp", type=int, help="samples per pixel of the noisy pass (default: 4); shadow: of "
+        "its two renders (default: 64)",
+    )
     room.add_argument(
         "--spp-levels",
         help="lower sample counts also stored from the noisy pass, comma-separated, each "

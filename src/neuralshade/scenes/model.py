@@ -122,6 +122,26 @@ class Transform(Settings):
 # materials
 
 
+BUILTIN_TEXTURES = ("brick", "grass", "gravel", "checker", "noise")
+"""Textures every install has: scikit-image's photographs of brick, grass and gravel, and two
+procedural ones drawn from the texture's ``seed`` (:mod:`neuralshade.scenes.textures`)."""
+
+
+class Texture(Settings):
+    """An image on a surface's diffuse colour, repeated ``tiles`` times across its UV square
+    (a rectangle's [-1, 1]², say): a file (PNG or JPEG, sRGB) or one of
+    :data:`BUILTIN_TEXTURES`. The surface's albedo multiplies it, texel by texel, in linear
+    light (:func:`neuralshade.scenes.textures.texture_image`)."""
+
+    image: str = Field(description="a builtin name (BUILTIN_TEXTURES) or an image file")
+    tiles: float = Field(1.0, gt=0, description="repetitions across the UV square")
+    seed: int = Field(0, ge=0, description="the procedural textures' random seed")
+
+    @property
+    def builtin(self) -> bool:
+        return self.image in BUILTIN_TEXTURES
+
+
 class Material(Settings):
     """CNSR's material: a blend of a Lambertian lobe of colour ``albedo`` and a white GGX
     microfacet lobe (α = roughness²) with the dielectric Fresnel term of index ``ior``,
@@ -140,6 +160,9 @@ class Material(Settings):
     )
     ior: float = Field(15.0, gt=1.0, description="index of refraction of the Fresnel term")
     index: int = Field(0, ge=0, description="its number in the id buffer (id = index / max)")
+    texture: Texture | None = Field(
+        None, description="an image the albedo multiplies (None: the albedo alone)"
+    )
 
     @property
     def alpha(self) -> float:

@@ -106,7 +106,7 @@ def _rgb(value) -> dict[str, Any]:
     return {"type": "rgb", "value": list(value)}
 
 
-def material_dict(material: Material) -> dict[str, Any]:
+def material_dict(material: Material, mi: Any = None) -> dict[str, Any]:
     """CNSR's material as Mitsuba BSDFs:
 
     ``twosided(blendbsdf(weight=s, diffuse(reflectance=albedo),
@@ -117,7 +117,9 @@ def material_dict(material: Material) -> dict[str, Any]:
     ``roughconductor`` is F·D·G / (4 cos θ_i cos θ_o) with a white specular colour, GGX D of the
     same α, and the conductor Fresnel term, which for k = 0 is exactly the unpolarised
     dielectric Fresnel reflectance at ior (F0 = ((ior − 1)/(ior + 1))² ≈ 0.77 at 15);
-    ``twosided`` matches CNSR's use of |cos θ|.
+    ``twosided`` matches CNSR's use of |cos θ|. A textured material's diffuse reflectance is
+    a ``bitmap`` of the albedo × texture texels (linear, ``raw``), repeated ``tiles`` times
+    across the shape's UV square (``mi``: the module, needed for the bitmap).
 
     Deviations: Mitsuba's shadowing-masking term is the separable Smith G1(i)·G1(o), CNSR's
     the height-correlated Smith form, so the GGX lobe is darker here at grazing angles: for
@@ -129,7 +131,7 @@ def material_dict(material: Material) -> dict[str, Any]:
     layers the Lambert lobe under a Fresnel coating at every roughness, so at ior 15 it would
     be a strong mirror where CNSR's roughness 1 is pure Lambert.
     """
-    diffuse = {"type": "diffuse", "reflectance": _rgb(material.albedo)}
+    diffuse = {"type": "diffuse", "reflectance": _reflectance(mi, material)}
     specular = {
         "type": "roughconductor",
         "distribution": "ggx",
@@ -147,6 +149,24 @@ def material_dict(material: Material) -> dict[str, Any]:
     return {"type": "twosided", "material": inner}
 
 
+def _reflectance(mi: Any, material: Material) -> dict[str, Any]:
+    if material.texture is None:
+        return _rgb(material.albedo)
+    from neuralshade.scenes.textures import texture_image
+
+    assert mi is not None, "a textured material needs the mitsuba module"
+    texels = texture_image(material.texture, material.albedo)
+    tiles = material.texture.tiles
+    return {
+        "type": "bitmap",
+        "bitmap": mi.Bitmap(texels),
+        "raw": True,
+        "filter_type": "bilinear",
+        "wrap_mode": "repeat",
+        "to_uv": mi.ScalarTransform4f().scale([tiles, tiles, 1.0]),
+    }
+
+
 def shape_dict(mi: Any, shape: Shape, material: Material) -> dict[str, Any]:
     """One shape as a Mitsuba shape dict with its material nested."""
     out: dict[str, Any] = {"to_world": transform(mi, shape.to_world)}
@@ -160,7 +180,7 @@ def shape_dict(mi: Any, shape: Shape, material: Material) -> dict[str, Any]:
     else:
         assert isinstance(shape, (Cube, Rectangle)), f"unknown shape type {shape.type}"
         out["type"] = shape.type
-    out["bsdf"] = material_dict(material)
+    out["bsdf"] = material_dict(material, mi)
     return out
 
 
