@@ -14,14 +14,19 @@ from neuralshade.metrics import (
     MSE,
     PSNR,
     SSIM,
+    balanced_error_rate,
     compute,
     get_metric,
     l1,
+    local_ber,
+    masked_ssim,
     metric_names,
     mse,
     psnr,
     register_metric,
     relmse,
+    rmse,
+    shadow_mask_from_images,
     smape,
     ssim,
     ssim_map,
@@ -367,3 +372,135 @@ def test_compute_checks_every_name_first():
 def test_compute_checks_the_images():
     with pytest.raises(InputError, match=r"\(1, 3, 12, 12\).*\(1, 1, 12, 12\)"):
         compute(["l1"], torch.rand(1, 3, 12, 12), torch.rand(1, 1, 12, 12))
+
+
+# ---- masked metrics and binary masks -------------------------------------------------------
+
+
+def test_rmse_is_on_the_255_scale_over_all_pixels_and_channels():
+    x = torch.zeros(2, 3, 4, 5, dtype=torch.float64)
+    y = x.clone()
+    y[0] = 0.1  # every value off by 0.1: 25.5 levels
+    y[1, 2, 0, 0] = 1.0  # one value of 60 off by 1: √(1/60) · 255
+    np.testing.assert_allclose(rmse(x, y, reduction="none").numpy(), [25.5, 255 / np.sqrt(60)])
+    np.testing.assert_allclose(rmse(x, y).item(), (25.5 + 255 / np.sqrt(60)) / 2)
+    np.testing.assert_allclose(rmse(x, y, scale=1.0, reduction="none").numpy()[0], 0.1)
+
+
+def test_masked_rmse_counts_only_the_mask_s_pixels_in_every_channel():
+    rng = np.random.default_rng(8)
+    x, y = rng.random((2, 3, 6, 7)), rng.random((2, 3, 6, 7))
+    mask = np.zeros((2, 1, 6, 7))
+    mask[0, 0, 1:4, 2:6] = 1.0
+    mask[1, 0, 5, 0] = 0.7  # soft values count above 0.5
+    mask[1, 0, 0, 0] = 0.3
+    expected = []
+    for b in range(2):
+        inside = mask[b, 0] > 0.5
+        diffs = np.stack([(x[b, c] - y[b, c])[inside] for c in range(3)])  # (3, n)
+        expected.append(255 * np.sqrt((diffs**2).mean()))
+    got = rmse(torch.tensor(x), torch.tensor(y), torch.tensor(mask), reduction="none")
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
+
+
+def test_an_empty_mask_gives_nan_for_its_image_and_the_mean_skips_it():
+    x, y = torch.zeros(2, 3, 4, 4), torch.full((2, 3, 4, 4), 0.2)
+    mask = torch.zeros(2, 1, 4, 4)
+    mask[1, :, :2] = 1
+    per_image = rmse(x, y, mask, reduction="none")
+    assert torch.isnan(per_image[0]) and per_image[1].item() == pytest.approx(51.0)
+    assert rmse(x, y, mask).item() == pytest.approx(51.0)
+    assert torch.isnan(rmse(x, y, torch.zeros(2, 1, 4, 4)))  # no image has a pixel
+
+
+def test_masked_ssim_averages_scikit_image_s_ssim_map_inside_the_mask():
+    x, y = structured_pair((2, 3, 20, 17), seed=9)
+    mask = np.zeros((2, 1, 20, 17))
+    mask[0, 0, 3:12, 4:15] = 1  # partly within 5 pixels of the border: those do not count
+    mask[1, 0, 8:10, 6:9] = 1
+    expected = []
+    for b in range(2):
+        _, full = structural_similarity(x[b], y[b], gaussian_weights=True, sigma=1.5,
+                                        use_sample_covariance=False, data_range=1.0,
+                                        channel_axis=0, full=True)  # fmt: skip
+        inside = mask[b, 0, 5:-5, 5:-5] > 0.5  # the windows wholly inside the image
+        expected.append(full[:, 5:-5, 5:-5][:, inside].mean())
+    got = masked_ssim(torch.tensor(x), torch.tensor(y), torch.tensor(mask), reduction="none")
+    np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=1e-12)
+    ones = torch.ones(2, 1, 20, 17, dtype=torch.float64)  # the whole image: plain SSIM
+    torch.testing.assert_close(masked_ssim(torch.tensor(x), torch.tensor(y), ones),
+                               ssim(torch.tensor(x), torch.tensor(y)))  # fmt: skip
+    border = torch.zeros(1, 1, 20, 17)
+    border[..., :5, :] = 1  # only pixels too near the border for a window: undefined
+    assert torch.isnan(masked_ssim(torch.rand(1, 1, 20, 17), torch.rand(1, 1, 20, 17), border))
+
+
+def hand_masks():
+    """A 4×4 true mask of 5 pixels and a prediction with 3 of them and 2 false ones:
+    TP 3, FN 2, FP 2, TN 9."""
+    true = np.zeros((4, 4))
+    true[0, :3] = true[1, :2] = 1
+    pred = np.zeros((4, 4))
+    pred[0, :3] = 1  # 3 hits
+    pred[3, 2:] = 1  # 2 false alarms
+    return pred, true
+
+
+def test_ber_and_local_ber_match_hand_counted_rates():
+    pred, true = hand_masks()
+    tp, fn, fp, tn = 3, 2, 2, 9
+    assert (pred * true).sum() == tp and ((1 - pred) * (1 - true)).sum() == tn
+    p, t = torch.tensor(pred)[None, None], torch.tensor(true)[None, None]
+    ber = balanced_error_rate(p, t, reduction="none")
+    expected = 1 - (tp / (tp + fn) + tn / (tn + fp)) / 2
+    np.testing.assert_allclose(ber.numpy(), [expected], rtol=1e-6)  # rates in float32
+    np.testing.assert_allclose(local_ber(p, t, reduction="none").numpy(), [fn / (tp + fn)])
+    assert balanced_error_rate(t, t).item() == 0 and balanced_error_rate(1 - t, t).item() == 1
+    assert balanced_error_rate(torch.zeros_like(t), t).item() == 0.5  # predicts nothing
+    assert local_ber(torch.ones_like(t), t).item() == 0  # a full prediction misses nothing
+
+
+def test_ber_is_nan_where_a_rate_is_undefined_and_the_mean_skips_it():
+    pred, true = (torch.tensor(a, dtype=torch.float32)[None, None] for a in hand_masks())
+    empty, full = torch.zeros_like(true), torch.ones_like(true)
+    trues = torch.cat([true, empty, full])  # no TPR for the empty one, no TNR for the full
+    preds = torch.cat([pred, pred, pred])
+    ber = balanced_error_rate(preds, trues, reduction="none")
+    assert not torch.isnan(ber[0]) and torch.isnan(ber[1:]).all()
+    torch.testing.assert_close(balanced_error_rate(preds, trues), ber[0])
+    local = local_ber(preds, trues, reduction="none")
+    assert torch.isnan(local[1]) and local[2].item() == pytest.approx(1 - 5 / 16)
+
+
+def test_masks_of_other_shapes_are_input_errors_naming_them():
+    x = torch.rand(2, 3, 8, 8)
+    with pytest.raises(
+        InputError, match=r"mask must be \(B, 1, H, W\) = \(2, 1, 8, 8\).*\(2, 3, 8, 8\)"
+    ):
+        rmse(x, x, x)
+    with pytest.raises(InputError, match=r"true must be a mask batch.*\(2, 3, 8, 8\)"):
+        balanced_error_rate(torch.rand(2, 1, 8, 8), x)
+    with pytest.raises(InputError, match=r"pred must be.*\(2, 1, 8, 8\).*\(1, 1, 8, 8\)"):
+        local_ber(torch.rand(1, 1, 8, 8), torch.rand(2, 1, 8, 8))
+    with pytest.raises(InputError, match=r"mask must be"):
+        masked_ssim(torch.rand(1, 3, 12, 12), torch.rand(1, 3, 12, 12), torch.rand(1, 1, 12, 11))
+
+
+def test_the_shadow_mask_is_where_rec709_luma_drops_by_more_than_the_threshold():
+    before = np.full((1, 3, 2, 4), 0.6)
+    after = before.copy()
+    after[0, :, 0, 0] -= 0.05  # grey darkening of 12.75 levels: in
+    after[0, :, 0, 1] -= 0.03  # 7.65 levels: out
+    after[0, :, 0, 2] += 0.2  # brighter: out
+    after[0, 2, 0, 3] -= 0.3  # blue only: luma −0.0217 (5.5 levels): out
+    after[0, 1, 1, 0] -= 0.1  # green only: luma −0.0715 (18 levels): in
+    after[0, 0, 1, 1] -= 0.15  # red only: luma −0.0319 (8.1 levels): out ...
+    after[0, 0, 1, 2] -= 0.2  # ... −0.0425 (10.8 levels): in
+    luma = lambda im: 0.2126 * im[:, 0] + 0.7152 * im[:, 1] + 0.0722 * im[:, 2]  # noqa: E731
+    expected = (luma(before) - luma(after) > 10 / 255)[:, None].astype(np.float64)
+    got = shadow_mask_from_images(torch.tensor(before), torch.tensor(after))
+    assert got.shape == (1, 1, 2, 4) and got.dtype == torch.float64
+    np.testing.assert_array_equal(got.numpy(), expected)
+    np.testing.assert_array_equal(expected[0, 0], [[1, 0, 0, 0], [1, 0, 1, 0]])
+    loose = shadow_mask_from_images(torch.tensor(before), torch.tensor(after), threshold=0.02)
+    np.testing.assert_array_equal(loose[0, 0].numpy(), [[1, 1, 0, 1], [1, 1, 1, 0]])

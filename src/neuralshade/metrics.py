@@ -1,5 +1,5 @@
 """Image quality metrics: L1, MSE, PSNR, SSIM, relMSE and SMAPE, as torch functions, modules
-and a registry by name.
+and a registry by name; masked RMSE and SSIM, and error rates of binary masks, as functions.
 
 Images are float tensors ``(B, C, H, W)`` on any device; colour images are in [0, 1] unless a
 ``data_range`` says otherwise. Each metric is a function (``ssim(x, y)``) and a module
@@ -20,6 +20,14 @@ data_range=L, channel_axis=...)``, and the two agree (tests/test_metrics.py).
 
 relMSE and SMAPE are the Monte Carlo denoising literature's relative errors (REFERENCES.md,
 "Monte Carlo denoising"). They are not symmetric: ``x`` is the estimate, ``y`` the reference.
+
+Masked metrics (the DESOBA benchmark's, REFERENCES.md "Shadow generation for inserted
+objects"): :func:`rmse` on the 0–255 scale over the whole image or inside a mask,
+:func:`masked_ssim` (SSIM averaged inside a mask), the balanced error rate of binary masks
+(:func:`balanced_error_rate`, :func:`local_ber`), and :func:`shadow_mask_from_images`, the
+mask of where one image is darker than another. Masks are ``(B, 1, H, W)``, a pixel counting
+where its value is > 0.5. A value that is undefined for an image (a mask with no pixel inside)
+is NaN for that image, and ``reduction="mean"`` averages the others (nanmean; NaN if none).
 
 The registry (``get_metric(name)``, ``metric_names()``, ``compute(names, pred, target)``) holds
 each metric as a :class:`Metric`: its per-image function ``(pred, target) (B, C, H, W) → (B,)``
@@ -83,10 +91,21 @@ def _check_positive(name: str, value: float) -> None:
         raise ConfigError(f"{name} must be positive, got {value}")
 
 
-def _reduce(per_image: Tensor, reduction: str) -> Tensor:
-    """(B,) → scalar mean for "mean", unchanged for "none"."""
+def _check_mask(mask: Tensor, like: Tensor, name: str = "mask") -> Tensor:
+    """``mask`` (B, 1, H, W) matching ``like``'s (B, ·, H, W), as a bool tensor of value > 0.5;
+    else InputError giving the expected and the actual shape."""
+    expected = (like.shape[0], 1, *like.shape[-2:])
+    if not isinstance(mask, Tensor) or tuple(mask.shape) != expected:
+        got = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
+        raise InputError(f"{name} must be (B, 1, H, W) = {expected}, got {got}")
+    return mask > 0.5
+
+
+def _reduce(per_image: Tensor, reduction: str, skip_nan: bool = False) -> Tensor:
+    """(B,) → scalar mean for "mean" (of the non-NaN values with ``skip_nan``), unchanged for
+    "none"."""
     if reduction == "mean":
-        return per_image.mean()
+        return per_image.nanmean() if skip_nan else per_image.mean()
     if reduction == "none":
         return per_image
     raise ConfigError(f"unknown reduction {reduction!r}; known: {', '.join(REDUCTIONS)}")
@@ -150,6 +169,110 @@ def smape(x: Tensor, y: Tensor, eps: float = RELATIVE_EPS, reduction: str = "mea
     _check_pair(x, y)
     _check_positive("eps", eps)
     return _reduce(((x - y).abs() / (x.abs() + y.abs() + eps)).mean(dim=(1, 2, 3)), reduction)
+
+
+def rmse(
+    x: Tensor,
+    y: Tensor,
+    mask: Tensor | None = None,
+    scale: float = 255.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """Root mean squared error on the 0–``scale`` scale: scale · √mean((x − y)²) per image.
+
+    x, y: (B, C, H, W) in [0, 1]; the mean is over every channel and pixel, or with ``mask``
+    (B, 1, H, W) over every channel of the pixels where mask > 0.5 (DESOBA's local RMSE,
+    "LRMSE"; without it, "GRMSE"). An image whose mask has no such pixel gets NaN, and the
+    "mean" reduction is then the mean of the other images (nanmean). Returns a scalar, or
+    (B,) with "none".
+
+    >>> rmse(torch.zeros(1, 3, 2, 2), torch.full((1, 3, 2, 2), 0.1)).item()  # doctest: +ELLIPSIS
+    25.5...
+    """
+    _check_pair(x, y)
+    _check_positive("scale", scale)
+    squared = (x - y).square()
+    if mask is None:
+        mean = squared.mean(dim=(1, 2, 3))
+    else:
+        inside = _check_mask(mask, x).to(squared.dtype)
+        # 0 / 0 = NaN where the mask is empty
+        mean = (squared * inside).sum(dim=(1, 2, 3)) / (inside.sum(dim=(1, 2, 3)) * x.shape[1])
+    return _reduce(scale * mean.sqrt(), reduction, skip_nan=mask is not None)
+
+
+# ---- binary masks --------------------------------------------------------------------------
+
+
+def _binary_pair(pred: Tensor, true: Tensor) -> tuple[Tensor, Tensor]:
+    """pred and true (B, 1, H, W) of one shape, as bool tensors of value > 0.5."""
+    if not isinstance(true, Tensor) or true.dim() != 4 or true.shape[1] != 1:
+        got = tuple(true.shape) if isinstance(true, Tensor) else type(true).__name__
+        raise InputError(f"true must be a mask batch (B, 1, H, W), got {got}")
+    return _check_mask(pred, true, "pred"), true > 0.5
+
+
+def _rate(hits: Tensor, of: Tensor) -> Tensor:
+    """Per image, the fraction of the pixels ``of`` that are ``hits`` (NaN where ``of`` has
+    none): (B, 1, H, W) bool each → (B,) float32."""
+    return (hits & of).sum(dim=(1, 2, 3)).float() / of.sum(dim=(1, 2, 3)).float()
+
+
+def balanced_error_rate(pred: Tensor, true: Tensor, reduction: str = "mean") -> Tensor:
+    """Balanced error rate of a predicted binary mask, 1 − (TPR + TNR) / 2, in [0, 1].
+
+    pred, true: (B, 1, H, W) masks, a pixel positive where its value > 0.5. TPR = TP / (TP +
+    FN), the fraction of the true mask's pixels predicted; TNR = TN / (TN + FP), of the pixels
+    outside it left out. 0 for a perfect mask, 0.5 for an empty or a full prediction.
+    DESOBA's "GBER" of shadow masks. An image whose true mask is empty (no TPR) or full (no
+    TNR) gets NaN, and "mean" averages the others. Returns a scalar, or (B,) with "none".
+    """
+    p, t = _binary_pair(pred, true)
+    per_image = 1 - (_rate(p, t) + _rate(~p, ~t)) / 2
+    return _reduce(per_image, reduction, skip_nan=True)
+
+
+def local_ber(pred: Tensor, true: Tensor, reduction: str = "mean") -> Tensor:
+    """1 − TPR: the fraction of the true mask's pixels the prediction misses, in [0, 1].
+
+    pred, true: (B, 1, H, W) masks (> 0.5). DESOBA's "LBER", the error rate inside the true
+    shadow. NaN for an image whose true mask is empty; "mean" averages the others. Returns a
+    scalar, or (B,) with "none".
+    """
+    p, t = _binary_pair(pred, true)
+    return _reduce(1 - _rate(p, t), reduction, skip_nan=True)
+
+
+# Rec. 709 luma weights of linear R, G, B (also sRGB's primaries)
+REC709_LUMA = (0.2126, 0.7152, 0.0722)
+# 10 of 255 levels: see shadow_mask_from_images
+SHADOW_THRESHOLD = 10 / 255
+
+
+def shadow_mask_from_images(
+    before: Tensor, after: Tensor, threshold: float = SHADOW_THRESHOLD
+) -> Tensor:
+    """Where ``after`` is darker than ``before``: the mask of a shadow cast between the two.
+
+    before, after: (B, 3, H, W) RGB in [0, 1] (an image without and with the shadow). A pixel
+    is in the mask where the Rec. 709 luma (0.2126 R + 0.7152 G + 0.0722 B) of ``after`` is
+    below that of ``before`` by more than ``threshold``. The default, 10/255, sits above what
+    8-bit quantisation (half a level), compression and render noise (a few levels) change in
+    an unshadowed pixel, and well below what a visible shadow removes (a shadow taking 30 % of
+    the light off a mid-grey surface darkens it by about 38 levels). What it misses: the
+    faint outer edge of a soft penumbra, and shadows on surfaces so dark that 10 levels is
+    most of their brightness (the difference is absolute, not relative).
+
+    Returns (B, 1, H, W), 1.0 in the mask and 0.0 elsewhere, in ``before``'s dtype.
+    """
+    _check_pair(before, after)
+    if before.shape[1] != 3:
+        raise InputError(f"the images must be RGB (B, 3, H, W), got shape {tuple(before.shape)}")
+    if not threshold >= 0:
+        raise ConfigError(f"threshold must be >= 0, got {threshold}")
+    weights = torch.tensor(REC709_LUMA, dtype=before.dtype, device=before.device).view(1, 3, 1, 1)
+    darkening = ((before - after) * weights).sum(dim=1, keepdim=True)  # (B, 1, H, W)
+    return (darkening > threshold).to(before.dtype)
 
 
 # ---- SSIM ----------------------------------------------------------------------------------
@@ -242,6 +365,32 @@ def ssim(
     """
     per_image = ssim_map(x, y, data_range, window_size, sigma).mean(dim=(1, 2, 3))
     return _reduce(per_image, reduction)
+
+
+def masked_ssim(
+    x: Tensor,
+    y: Tensor,
+    mask: Tensor,
+    data_range: float = 1.0,
+    window_size: int = 11,
+    sigma: float = 1.5,
+    reduction: str = "mean",
+) -> Tensor:
+    """SSIM averaged over the pixels of a mask: DESOBA's local SSIM ("LSSIM").
+
+    x, y: (B, C, H, W) as for :func:`ssim`; mask: (B, 1, H, W), a pixel inside where > 0.5.
+    The mean over channels of :func:`ssim_map`'s values at the windows centred on mask
+    pixels. :func:`ssim_map` covers the windows inside the image only, so mask pixels within
+    ``window_size // 2`` (5) of the border do not count; an image with no other mask pixel
+    gets NaN, and "mean" averages the others. Whole-image SSIM is :func:`ssim`. Returns a
+    scalar, or (B,) with "none".
+    """
+    local = ssim_map(x, y, data_range, window_size, sigma)  # (B, C, H − 2r, W − 2r)
+    r = window_size // 2
+    height, width = x.shape[-2:]
+    inside = _check_mask(mask, x)[..., r : height - r, r : width - r].to(local.dtype)
+    per_image = (local * inside).sum(dim=(1, 2, 3)) / (inside.sum(dim=(1, 2, 3)) * x.shape[1])
+    return _reduce(per_image, reduction, skip_nan=True)
 
 
 # ---- modules -------------------------------------------------------------------------------
