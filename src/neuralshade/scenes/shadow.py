@@ -50,6 +50,7 @@ PLACEMENT = 2.6  # occluders at x, z within this radius of the view's target
 OBJECT_PLACEMENT = 1.4  # the inserted object nearer the middle
 CLEARANCE = 0.15  # the least gap between two shapes' footprints
 PLACEMENT_TRIES = 20
+CAMERA_CLEARANCE = 0.5  # the least gap between the camera and a sphere light's surface
 
 LightKind = Literal["sun", "sphere"]
 
@@ -219,6 +220,13 @@ def random_shadow_scene(
     origin = target + rng.uniform(4.5, 7.0) * view
     camera = Camera(origin=tuple(float(c) for c in origin), target=tuple(float(c) for c in target),
                     fov=float(rng.uniform(40, 50)))  # fmt: skip
+
+    if kind == "sphere":  # a camera inside (or grazing) the light: the light backs away
+        position = np.asarray(key.position)
+        gap = np.linalg.norm(origin - position) - key.radius
+        if gap < CAMERA_CLEARANCE:
+            position = position + (CAMERA_CLEARANCE - gap + key.radius) * towards
+            key = key.model_copy(update={"position": tuple(float(c) for c in position)})
 
     scene = Scene(
         film=Film(width=size, height=size), cameras=[camera],

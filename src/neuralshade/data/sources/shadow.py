@@ -195,6 +195,6 @@ class ShadowSource(Source):
 
     def toy_config(self) -> ShadowConfig:
         return self.load_config(
-            {"count": 3, "size": 16, "seed": 1, "spp": 2, "supersample": 2, "light_samples": 4,
+            {"count": 3, "size": 32, "seed": 1, "spp": 2, "supersample": 2, "light_samples": 4,
              "split": {"train": 1 / 3, "val": 1 / 3, "test": 1 / 3}}
         )  # fmt: skip

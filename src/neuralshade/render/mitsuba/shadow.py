@@ -69,7 +69,8 @@ def shadow_maps(
 
     film = setup.scene.film
     h, w, s = film.height, film.width, supersample
-    everything = to_mitsuba(setup.scene, variant=variant)
+    # the lights are hidden from the camera, as in the renders (hide_emitters)
+    everything = to_mitsuba(setup.scene.model_copy(update={"lights": []}), variant=variant)
     ids = [shape.id() for shape in everything.shapes()]
     pointers = dict(zip(ids, everything.shapes(), strict=True))
 
@@ -98,6 +99,9 @@ def shadow_maps(
 
     # ---- shadow rays from the ground hits, against the occluders alone and the object alone
     points = np.asarray(hit.p, np.float32).reshape(3, -1).T[ground]  # (P, 3)
+    if not len(points):  # no ground in view: nothing to shade
+        out["rshadow"] = out["objshadow"] = np.zeros((h, w), np.float32)
+        return out
     points[:, 1] = SHADOW_EPSILON
     directions, weights, lengths = _light_samples(setup, points, light_samples)
     k = directions.shape[1]
@@ -106,6 +110,9 @@ def shadow_maps(
     ray.maxt = mi.Float(lengths.reshape(-1))
     free_of = {}
     for part, names in (("occluders", setup.occluders), ("object", [setup.object])):
+        if not names:  # nothing of this part in the scene: every ray is free of it
+            free_of[part] = np.ones((len(points), k), bool)
+            continue
         shapes = setup.scene.model_copy(
             update={"shapes": [x for x in setup.scene.shapes if x.id in names], "lights": []}
         )
