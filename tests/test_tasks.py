@@ -22,6 +22,13 @@ from neuralshade.train import load_config, train
 TOY_MODELS = {
     "ao2d": {"net": {"name": "resconv", "args": {"channels": 4, "layers": 2, "strides": [1, 1]}}},
     "deep-shading": {"net": {"name": "deepshading", "args": {"widths": [4, 8], "groups": [1, 2]}}},
+    "shadow": {
+        "generator": {"name": "arshadow-generator", "args": {
+            "decoder_channels": [8, 8, 8, 8, 8], "features": 4, "encoder_width": 8}},
+        "attention": {"name": "resnet-unet", "args": {
+            "encoder": "resnet18", "decoder_channels": [8, 8, 8, 8, 8], "encoder_width": 8}},
+        "discriminator": {"name": "srgan-discriminator", "args": {"width": 4}},
+    },
 }
 
 

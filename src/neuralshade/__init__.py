@@ -1,6 +1,6 @@
 """neuralshade: learn expensive rendering effects from cheap inputs."""
 
-__all__ = ["__version__", "denoise", "infer", "shade"]
+__all__ = ["__version__", "denoise", "infer", "insert_shadow", "shade"]
 
 
 def __getattr__(name: str):
@@ -18,6 +18,10 @@ def __getattr__(name: str):
         import neuralshade.denoise as module
 
         return module
+    if name == "insert_shadow":
+        from neuralshade.shadowing import insert_shadow
+
+        return insert_shadow
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 

@@ -421,6 +421,17 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_shadow(args: argparse.Namespace) -> int:
+    from neuralshade.shadowing import shadow_file
+
+    start = time.perf_counter()
+    out = shadow_file(args.image, args.mask, args.out, model=args.model,
+                      device=str(_device(args.device)))  # fmt: skip
+    if not args.quiet:
+        print(f"wrote {out} ({(time.perf_counter() - start) * 1000:.0f} ms)")
+    return 0
+
+
 def cmd_infer(args: argparse.Namespace) -> int:
     from neuralshade.infer import infer_folder
 
@@ -725,6 +736,24 @@ def _shade_options(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_shade)
 
 
+def _shadow_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", help="the picture with the object pasted in (PNG, JPEG, …)")
+    p.add_argument(
+        "--mask", required=True,
+        help="the object's pixels, white on black, the picture's size (grey values are "
+        "thresholded at 0.5, with a warning)",
+    )  # fmt: skip
+    p.add_argument("-o", "--out", required=True, help="the output picture (.png)")
+    p.add_argument(
+        "--model", default="shadow-cpu",
+        help="a bundled model (shadow-cpu) or a checkpoint of the task shadow "
+        "(default: shadow-cpu)",
+    )  # fmt: skip
+    _add_device(p, "auto")
+    _add_quiet(p)
+    p.set_defaults(func=cmd_shadow)
+
+
 def _denoise_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "inputs",
@@ -968,6 +997,17 @@ COMMANDS: dict[str, tuple[dict[str, str], Callable[[argparse.ArgumentParser], No
             "with a warning. One input: -o is the output file; several: a folder.",
         ),
         _denoise_options,
+    ),
+    "shadow": (
+        dict(
+            help="give an object pasted into a picture its shadow (ARShadowGAN-like)",
+            description="IMAGE is a picture with an object pasted in, --mask the object's "
+            "pixels (white on black); write the picture with the object's shadow on the "
+            "ground, consistent with the shadows already there, to OUT (.png). A picture "
+            "larger than the model's training size runs at that size, and the shadow is "
+            "enlarged back onto the full picture.",
+        ),
+        _shadow_options,
     ),
     "infer": (
         dict(

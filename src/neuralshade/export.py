@@ -47,6 +47,7 @@ from neuralshade import checkpoint
 from neuralshade.errors import ConfigError, NeuralShadeError
 from neuralshade.imageio import atomic_path
 from neuralshade.outputs import check_outputs
+from neuralshade.task import Task, get_task
 
 # torch's exporter translates to opset 18 and newer; an older request is silently left at 18
 MIN_OPSET = 18
@@ -71,7 +72,10 @@ def export_onnx(
     Args:
         checkpoint_path: the checkpoint's stem, ``.safetensors`` or ``.json``.
         out_path: the ``.onnx`` file to write (one file, weights included).
-        network: which of the checkpoint's networks; None takes the only one.
+        network: which of the checkpoint's networks; None takes the only one, or, for a task
+            whose inference chains several (``shadow``: attention block, then generator),
+            that chain (:meth:`~neuralshade.task.Task.inference_network`), named
+            ``inference``.
         opset: ONNX opset to write, at least 18; None takes torch's default.
         check: before the file appears, run it in ONNX Runtime on a random input of another
             batch and size than the traced one and compare with torch; a mismatch raises
@@ -95,7 +99,13 @@ def export_onnx(
         raise ConfigError(f"opset must be at least {MIN_OPSET} for torch's exporter, got {opset}")
     out_path = Path(out_path)
     check_outputs(out_path.parent, [out_path], checkpoint.paths(checkpoint_path))
-    model, info = checkpoint.load(checkpoint_path, network=network)
+    info = checkpoint.read_meta(checkpoint_path)
+    if network is None and len(info["models"]) > 1 and _chains(info):
+        # a task whose inference chains its networks (attention, then generator): that chain
+        nets, info = checkpoint.load_networks(checkpoint_path)
+        model, network = get_task(info["task"]).inference_network(nets, info).eval(), "inference"
+    else:
+        model, info = checkpoint.load(checkpoint_path, network=network)
     if network is None:
         (network,) = info["models"]  # load took the only one
     min_size = getattr(model, "min_size", 1)
@@ -144,7 +154,8 @@ def metadata(info: dict[str, Any], network: str, min_size: int) -> dict[str, str
     ``info`` (:func:`neuralshade.checkpoint.read_meta`'s)."""
     values = {
         "network": network,
-        "model": info["models"][network],
+        # a chain of networks ("inference"): every network's spec
+        "model": info["models"].get(network, info["models"]),
         "task": info.get("task"),
         "inputs": info.get("inputs"),
         "targets": info.get("targets"),
@@ -162,6 +173,15 @@ def metadata(info: dict[str, Any], network: str, min_size: int) -> dict[str, str
         for key, value in values.items()
         if value is not None
     }
+
+
+def _chains(info: dict[str, Any]) -> bool:
+    """Whether the checkpoint's task runs more than its first network at inference."""
+    try:
+        task = get_task(str(info.get("task")))
+    except NeuralShadeError:
+        return False
+    return type(task).inference_network is not Task.inference_network
 
 
 def _require(*modules: str) -> None:

@@ -161,6 +161,13 @@ class Task:
         has no renderer whose quality grows with its samples."""
         return None
 
+    def inference_network(self, nets: Networks, info: Mapping[str, Any]) -> nn.Module:
+        """The one module inference runs, from a checkpoint's networks (``nets``, in eval
+        mode): by default the first of :attr:`networks`; a task whose inference chains
+        several (an attention block feeding a generator) returns a module that runs them all,
+        which :meth:`predict` then receives under the first name."""
+        return nets[self.networks[0]]
+
     def context(self, model: nn.Module, info: Mapping[str, Any]) -> int:
         """Pixels of context each side the network's output depends on (tiled inference)."""
         return getattr(model, "receptive_field", 1) // 2
