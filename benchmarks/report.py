@@ -1163,6 +1163,33 @@ def denoise_scenes_table(results: Results) -> str:
     return table(header, "lr" + "r" * len(methods), rows)
 
 
+SHADOW_LABELS = {
+    "input": "input (no shadow)",
+    "geometric": "geometric (from the true occluder maps)",
+    "l2": "L2 U-Net (no attention, no GAN)",
+    "ours": "**ours** (ARShadowGAN-like)",
+}
+SHADOW_METRICS = {
+    "grmse": ("GRMSE", min), "lrmse": ("LRMSE", min), "gssim": ("GSSIM", max),
+    "lssim": ("LSSIM", max), "gber": ("GBER", min), "lber": ("LBER", min),
+}  # fmt: skip
+
+
+def shadow_table(results: Results) -> str:
+    """Held-out scenes: DESOBA's metrics of each method; the best of each column in bold."""
+    r = lookup(results, "shadow")
+    methods = r["methods"]
+    rows = []
+    for m, v in methods.items():
+        cells = []
+        for key, (_, better) in SHADOW_METRICS.items():
+            best = better(methods, key=lambda n: methods[n]["mean"][key])
+            cells.append(bold(f"{v['mean'][key]:.3f}", m == best))
+        rows.append([SHADOW_LABELS.get(m, m), *cells])
+    header = ["method", *(label for label, _ in SHADOW_METRICS.values())]
+    return table(header, "l" + "r" * len(SHADOW_METRICS), rows)
+
+
 def speed_table(stem: str, labels: dict[str, str]) -> Callable[[Results], str]:
     """Milliseconds per frame of every method of ``stem``'s JSON at every size, timed in the
     same rounds (its ``speed.<side>.methods_ms``), each method named by ``labels``."""
@@ -1227,6 +1254,9 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "denoise_race": denoise_race_table,
     "denoise_scenes": denoise_scenes_table,
     "denoise_speed": speed_table("denoise", DENOISE_LABELS),
+    "shadow-command": command_line("shadow"),
+    "shadow": shadow_table,
+    "shadow_speed": speed_table("shadow", SHADOW_LABELS),
 }
 
 

@@ -1,0 +1,226 @@
+"""Shadows for inserted objects: ours (ARShadowGAN-like) against the baselines, DESOBA's metrics.
+
+Every figure comes from this one run, on this machine, on the held-out (test) scenes of the
+shadow dataset (whole pictures, renderer-exact masks):
+
+- the methods, each given the picture without the object's shadow and the object's mask:
+  ``input`` (the picture as given: no shadow), ``geometric`` (the light's image-space direction
+  and the shadows' darkness estimated from the occluders and their shadows — the dataset's
+  exact ``robject`` and ``rshadow``, an advantage no other method has — and the object's mask
+  cast along it: :func:`neuralshade.baselines.cast_shadow.cast_shadow`), ``l2`` (the same
+  generator trained with L2 only, no attention, no GAN: preset ``shadow-l2-cpu``) and ``ours``
+  (attention block + generator + discriminator as ARShadowGAN trains them: ``shadow-cpu``),
+  each as ``neuralshade shadow`` runs it;
+- DESOBA's metrics (Hong et al. 2022), per picture then averaged: GRMSE and GSSIM over the
+  whole picture, LRMSE and LSSIM inside the object's true shadow (``objshadow`` >= 0.5: where
+  it takes at least half the key light), RMSE on the 0–255 scale over pixels and channels;
+  GBER and LBER of the predicted shadow mask (pixels the method darkens by more than 10/255 in
+  luma, the object's own pixels excluded; :func:`neuralshade.metrics.shadow_mask_from_images`)
+  against the true one; pictures whose object casts no visible shadow count in the global
+  metrics only;
+- the attention block's IoU on the occluders and on their shadows (its maps thresholded at
+  0.5 against the true maps at 0.5);
+- milliseconds per picture on CPU at 128² and 256², all methods in the same rounds;
+- an image grid: input | geometric | L2 | ours | ground truth, on held-out scenes.
+
+Our data is not DESOBA's (renders, not photos; exact masks): the published figures
+(ARShadowGAN GRMSE 6.48 / LRMSE 75.1 on DESOBA) are for scale only; compare our methods with
+each other here.
+
+    python benchmarks/shadow.py --model ours=runs/shadow-cpu/checkpoints/best.safetensors \\
+        --model l2=runs/shadow-l2-cpu/checkpoints/best.safetensors
+    python benchmarks/shadow.py --quick --data /tmp/shadow   # smoke test (a tiny dataset)
+
+Without ``--model`` the bundled ``shadow-cpu`` and ``shadow-l2-cpu`` are scored. The JSON goes
+to ``benchmarks/results/shadow.json`` (``_quick`` with ``--quick``) and the grid beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from common import RESULTS, interleaved_ms, record
+from common import enlarged_picture as big
+
+from neuralshade.baselines.cast_shadow import cast_shadow
+from neuralshade.data.datasets import BufferDataset
+from neuralshade.data.generate import generate, load_config
+from neuralshade.imageio import write_png
+from neuralshade.infer import bundled_models, load_model, predict
+from neuralshade.metrics import (
+    balanced_error_rate,
+    local_ber,
+    masked_ssim,
+    rmse,
+    shadow_mask_from_images,
+    ssim,
+)
+from neuralshade.sheets import labelled
+from neuralshade.tasks.shadow import iou
+
+DEFAULT_MODELS = {"l2": "shadow-l2-cpu", "ours": "shadow-cpu"}
+LABELS = {"input": "input (no shadow)", "geometric": "geometric", "l2": "L2 U-Net",
+          "ours": "ours (ARShadowGAN-like)", "truth": "ground truth"}  # fmt: skip
+BUFFERS = ["noshadow", "mask", "robject", "rshadow", "shadow", "objshadow"]
+METRICS = ("grmse", "lrmse", "gssim", "lssim", "gber", "lber")
+SHADOW = 0.5  # the true shadow: where the object takes at least half the key light
+QUICK_DATA = {"count": 6, "size": 64, "seed": 0, "spp": 8, "supersample": 2,
+              "split": {"train": 0.5, "val": 0.0, "test": 0.5}}  # fmt: skip
+
+
+def network(net: torch.nn.Module):
+    def call(s: dict[str, torch.Tensor]) -> torch.Tensor:
+        return predict(net, {"noshadow": s["noshadow"][0], "mask": s["mask"][0]}, net.sidecar)[None]
+
+    return call
+
+
+def methods(nets: dict[str, torch.nn.Module]) -> dict[str, Any]:
+    out = {
+        "input": lambda s: s["noshadow"],
+        "geometric": lambda s: cast_shadow(s["noshadow"], s["mask"], s["robject"], s["rshadow"]),
+    }
+    return out | {name: network(net) for name, net in nets.items()}
+
+
+def scores(pred: torch.Tensor, s: dict[str, torch.Tensor]) -> dict[str, float]:
+    """DESOBA's metrics of one prediction (1, 3, H, W) in [0, 1]."""
+    truth, region = s["shadow"], (s["objshadow"] >= SHADOW).float()
+    outside = 1 - (s["mask"] > 0.5).float()
+    predicted = shadow_mask_from_images(s["noshadow"], pred) * outside
+    true_mask = region * outside
+    out = {
+        "grmse": float(rmse(pred, truth)),
+        "gssim": float(ssim(pred, truth)),
+        "gber": float(balanced_error_rate(predicted, true_mask)),
+    }
+    if region.sum() > 0:
+        out |= {
+            "lrmse": float(rmse(pred, truth, mask=region)),
+            "lssim": float(masked_ssim(pred, truth, region)),
+            "lber": float(local_ber(predicted, true_mask)),
+        }
+    return out
+
+
+def summary(rows: list[dict[str, float]]) -> dict[str, float]:
+    keys = sorted({k for r in rows for k in r})
+    return {k: float(np.nanmean([r[k] for r in rows if k in r])) for k in keys}
+
+
+def attention_iou(nets: dict[str, torch.nn.Module], samples) -> dict[str, float] | None:
+    """Mean IoU of the attention block's thresholded maps (the first network that has one)."""
+    block = next((n.attention for n in nets.values() if getattr(n, "reads_maps", False)), None)
+    if block is None:
+        return None
+    scores_ = []
+    with torch.inference_mode():
+        for s in samples:
+            maps = (torch.sigmoid(block(torch.cat([s["noshadow"], s["mask"]], 1))) > 0.5).float()
+            scores_.append(iou(maps, torch.cat([s["robject"], s["rshadow"]], 1))[0])
+    mean = torch.stack(scores_).mean(0)
+    return {"occluders": float(mean[0]), "occluder_shadows": float(mean[1])}
+
+
+def grid(calls, samples, shown: list[int], scale: int) -> np.ndarray:
+    rows = []
+    for i in shown:
+        s = samples[i]
+        pictures = [(LABELS[k], c(s)) for k, c in calls.items()] + [(LABELS["truth"], s["shadow"])]
+        rows.append(np.concatenate(
+            [labelled(label, big(p[0].permute(1, 2, 0).clamp(0, 1).numpy(), scale))
+             for label, p in pictures], axis=1))  # fmt: skip
+    return np.concatenate(rows, axis=0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a tiny dataset: a smoke test")
+    parser.add_argument("--data", default="data/shadow", help="the shadow dataset (README)")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
+                        help="a network to score (repeatable; ours, l2 replace the bundled)")
+    parser.add_argument("--repeats", type=int, default=7, help="timing rounds (default 7)")
+    parser.add_argument("--grid", type=int, default=6, help="held-out scenes in the grid")
+    parser.add_argument("--out", default=None, help="the JSON (default benchmarks/results/...)")
+    args = parser.parse_args(argv)  # fmt: skip
+    torch.manual_seed(0)
+    models = {k: v for k, v in DEFAULT_MODELS.items() if v in bundled_models()}
+    models.update(m.split("=", 1) for m in args.model)
+    stem = "shadow_quick" if args.quick else "shadow"
+    out = Path(args.out) if args.out else RESULTS / f"{stem}.json"
+    nets = {name: load_model(path, "cpu", task="shadow")[0] for name, path in models.items()}
+
+    root = Path(args.data)
+    if args.quick and not (root / "manifest.json").is_file():
+        print(f"no dataset at {root}: rendering a small one there")
+        generate(root, load_config(QUICK_DATA, source="shadow"), quiet=True)
+    data = BufferDataset(root, "test", BUFFERS, crop=None, mode="full")
+    samples = [{k: v[None] for k, v in data[i].items()} for i in range(len(data))]
+    size = int(data.config.size)
+    calls = methods(nets)
+    print(f"{len(samples)} held-out scenes of {root} at {size}²; methods {list(calls)}")
+
+    per_method: dict[str, Any] = {}
+    with torch.inference_mode():
+        for name, call in calls.items():
+            rows = [scores(call(s), s) for s in samples]
+            with_shadow = sum("lrmse" in r for r in rows)
+            per_method[name] = {"mean": summary(rows), "scenes_with_shadow": with_shadow}
+            m = {k: per_method[name]["mean"].get(k, float("nan")) for k in METRICS}
+            print(f"  {LABELS[name]}: " + " ".join(f"{k.upper()} {v:.4g}" for k, v in m.items()))
+    attention = attention_iou(nets, samples)
+    if attention:
+        print(f"  attention IoU: occluders {attention['occluders']:.3f}, their shadows "
+              f"{attention['occluder_shadows']:.3f}")  # fmt: skip
+
+    # the grid: the first held-out scenes whose object casts a visible shadow
+    with_shadow = [i for i, s in enumerate(samples) if (s["objshadow"] >= SHADOW).sum() > 20]
+    shown = with_shadow[: args.grid] or list(range(min(args.grid, len(samples))))
+    with torch.inference_mode():
+        picture = grid(calls, samples, shown, 2 if size <= 128 else 1)
+    grid_path = out.with_name(f"{stem}_grid.png")
+    write_png(grid_path, picture)
+    print(f"wrote {grid_path}")
+
+    # speed: every method at each size in the same rounds, on a held-out scene enlarged
+    speed: dict[str, Any] = {}
+    for side in sorted({size, *((64,) if args.quick else (128, 256))}):
+        s = {k: F.interpolate(v, size=(side, side), mode="nearest") for k, v in samples[0].items()}
+        with torch.inference_mode():
+            timed = {m: (lambda c=c, s=s: c(s)) for m, c in calls.items() if m != "input"}
+            ms = interleaved_ms(timed, 2 if args.quick else args.repeats)
+        speed[str(side)] = {"methods_ms": ms}
+        print(f"  {side}²: " + ", ".join(f"{LABELS[k]} {v:.1f} ms" for k, v in ms.items()))
+
+    record(
+        out,
+        "shadow",
+        args.quick,
+        {
+            "data": str(root),
+            "dataset": {"size": size, "test_scenes": len(samples), "shadow_threshold": SHADOW,
+                        "spp": data.config.spp, "lights": data.config.lights,
+                        "textures": data.config.textures},  # fmt: skip
+            "models": models,
+            "training": {
+                name: {"wall_seconds": n.sidecar.get("wall_seconds"),
+                       "steps": n.sidecar.get("step"), "model": n.sidecar["models"],
+                       "options": n.sidecar.get("config", {}).get("options")}
+                for name, n in nets.items()
+            },  # fmt: skip
+            "methods": per_method,
+            "attention_iou": attention,
+            "speed": speed,
+            "grid": grid_path.name,
+            "grid_scenes": shown,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
