@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from neuralshade.data.sources.shadow import srgb_encode
-from neuralshade.imageio import write_png
+from neuralshade.imageio import linear_to_srgb, write_png
 from neuralshade.render.mitsuba.shadow import render_quintuple
 from neuralshade.scenes.model import (
     Camera,
@@ -63,7 +62,7 @@ def teapot() -> tuple[np.ndarray, np.ndarray]:
     out = render_quintuple(ShadowScene(scene=scene, occluders=[]), spp=256, supersample=4)
     linear, coverage = out["with_object"], out["mask"]
     level = np.percentile(linear[coverage > 0.5].max(axis=1), 95)
-    return srgb_encode(linear * 0.85 / level), coverage
+    return linear_to_srgb(linear * 0.85 / level), coverage
 
 
 def main(folder: str = "out/shadow") -> None:

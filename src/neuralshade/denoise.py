@@ -52,8 +52,10 @@ from neuralshade.errors import ConfigError, InputError, OutputError
 from neuralshade.imageio import (
     DEFAULT_MAX_PIXELS,
     check_pixels,
+    linear_to_srgb,
     read_exr,
     read_image,
+    srgb_to_linear,
     write_exr,
     write_png,
 )
@@ -337,23 +339,6 @@ def _like(out: np.ndarray, color: Any) -> Any:
     if torch is not None and isinstance(color, torch.Tensor):
         return torch.from_numpy(np.ascontiguousarray(out)).to(color.device, color.dtype)
     return out.astype(np.asarray(color).dtype, copy=False)
-
-
-# ---- sRGB -------------------------------------------------------------------------------
-
-
-def srgb_to_linear(values: np.ndarray) -> np.ndarray:
-    """sRGB-encoded values in [0, 1] → linear light (IEC 61966-2-1), float32; values outside
-    [0, 1] are clipped first."""
-    v = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)  # float32 at the end
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(values: np.ndarray) -> np.ndarray:
-    """Linear light → sRGB-encoded values in [0, 1] (IEC 61966-2-1), float32; values outside
-    [0, 1] are clipped first."""
-    v = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)  # float32 at the end
-    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055).astype(np.float32)
 
 
 # ---- files ------------------------------------------------------------------------------

@@ -170,6 +170,20 @@ def read_exr(path: str | os.PathLike) -> np.ndarray:
     return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
+def srgb_to_linear(values: np.ndarray) -> np.ndarray:
+    """sRGB-encoded values in [0, 1] → linear light (IEC 61966-2-1), float32; values outside
+    [0, 1] are clipped first."""
+    v = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)  # float32 at the end
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(values: np.ndarray) -> np.ndarray:
+    """Linear light → sRGB-encoded values in [0, 1] (IEC 61966-2-1), float32; values outside
+    [0, 1] are clipped first."""
+    v = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)  # float32 at the end
+    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055).astype(np.float32)
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """Quantise a float image in [0, 1] to uint8 with rounding (values outside are clipped)."""
     return (np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

@@ -15,14 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from neuralshade.imageio import to_uint8
+from neuralshade.imageio import linear_to_srgb, to_uint8
 
 LABEL_HEIGHT = 18
-
-
-def _srgb(linear: np.ndarray) -> np.ndarray:
-    c = np.clip(linear, 0.0, 1.0)
-    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1 / 2.4) - 0.055)
 
 
 def display(array: np.ndarray, kind: str, *, exposure: float = 1.0) -> np.ndarray:
@@ -32,7 +27,7 @@ def display(array: np.ndarray, kind: str, *, exposure: float = 1.0) -> np.ndarra
     if kind == "srgb":
         out = a
     elif kind == "linear":
-        out = _srgb(exposure * a)
+        out = linear_to_srgb(exposure * a)
     elif kind == "vector":
         lo, hi = float(a.min()), float(a.max())
         if lo >= -1.0 and hi <= 1.0:  # unit vectors and directions

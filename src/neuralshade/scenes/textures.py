@@ -20,15 +20,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from neuralshade.imageio import srgb_to_linear
 from neuralshade.scenes.model import Texture
 
 PROCEDURAL_SIZE = 256
-
-
-def srgb_to_linear(value: np.ndarray) -> np.ndarray:
-    """The sRGB transfer curve inverted: display values in [0, 1] → linear light."""
-    value = np.asarray(value, np.float32)
-    return np.where(value <= 0.04045, value / 12.92, ((value + 0.055) / 1.055) ** 2.4)
 
 
 def texture_image(texture: Texture, albedo=(1.0, 1.0, 1.0)) -> np.ndarray:

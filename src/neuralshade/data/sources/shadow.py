@@ -32,6 +32,7 @@ from neuralshade.data.augment import D4, Symmetry
 from neuralshade.data.schema import Buffer, schema_of
 from neuralshade.data.sources import SOURCES, Source, check_split
 from neuralshade.errors import ConfigError
+from neuralshade.imageio import linear_to_srgb
 from neuralshade.scenes.model import BUILTIN_TEXTURES
 
 SCHEMA = schema_of(
@@ -107,12 +108,6 @@ def _seed(*key: int) -> int:
     return int(np.random.SeedSequence(list(key)).generate_state(1)[0])
 
 
-def srgb_encode(linear: np.ndarray) -> np.ndarray:
-    """Linear light → the sRGB curve, clipped to [0, 1]."""
-    x = np.clip(linear, 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
-
-
 @SOURCES.register("shadow")
 class ShadowSource(Source):
     name = "shadow"
@@ -179,8 +174,8 @@ class ShadowSource(Source):
             seed=_seed(config.seed, factors["noise"], 2), variant=variant,
         )  # fmt: skip
         k = exposure(q["without_object"])
-        with_object = srgb_encode(k * q["with_object"])
-        without = srgb_encode(k * q["without_object"])
+        with_object = linear_to_srgb(k * q["with_object"])
+        without = linear_to_srgb(k * q["without_object"])
         m = q["mask"][:, :, None]
         return {
             "shadow": with_object,
