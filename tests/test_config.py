@@ -44,7 +44,23 @@ REQUIRED = {
     "cameras": [{"origin": [0.0, 0.0, 0.0], "target": [0.0, 0.0, 1.0]}],
 }
 # required values that differ by class
-REQUIRED_BY_CLASS = {"Mesh": {"path": "mesh.obj"}, "EnvmapLight": {"path": "sky.exr"}}
+REQUIRED_BY_CLASS = {
+    "Mesh": {"path": "mesh.obj"},
+    "EnvmapLight": {"path": "sky.exr"},
+    "Texture": {"image": "brick"},
+    "ShadowScene": {  # the parts it names must be in its scene
+        "occluders": [],
+        "scene": {
+            "cameras": [{"origin": [0.0, 1.0, 3.0], "target": [0.0, 0.0, 0.0]}],
+            "materials": {"m": {}},
+            "shapes": [{"type": "rectangle", "id": "ground", "material": "m"},
+                       {"type": "sphere", "id": "object", "material": "m"}],
+            "lights": [{"type": "directional", "id": "key", "direction": [0.0, -1.0, 0.0],
+                        "irradiance": [1.0, 1.0, 1.0]},
+                       {"type": "constant", "id": "sky", "radiance": [1.0, 1.0, 1.0]}],
+        },
+    },
+}  # fmt: skip
 CLASSES = sorted(config_classes(), key=lambda c: f"{c.__module__}.{c.__name__}")
 
 

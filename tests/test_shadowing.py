@@ -135,3 +135,37 @@ def test_the_whole_chain_exports_to_onnx_and_matches_torch(model, tmp_path):
     result = export_onnx(model, tmp_path / "shadow.onnx")  # no network named: the chain
     assert result["trace_shape"][1] == 4  # picture and mask in, as neuralshade shadow runs it
     assert result["max_abs_diff"] <= result["tolerance"]
+
+
+def test_the_bundled_model_darkens_the_objects_true_shadow_more_than_the_rest(tmp_path):
+    """shadow-cpu on freshly rendered scenes (another seed than its data): inside the object's
+    true shadow it darkens the picture, elsewhere it leaves it nearly as it was."""
+    pytest.importorskip("mitsuba")
+    from neuralshade.data.sources import get_source
+    from neuralshade.errors import NeuralShadeError
+
+    try:
+        from neuralshade.render.mitsuba_scene import load_mitsuba
+
+        load_mitsuba()
+    except NeuralShadeError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"Mitsuba unavailable: {exc}")
+    source = get_source("shadow")
+    config = source.load_config({"count": 20, "size": 128, "seed": 7, "spp": 16,
+                                 "supersample": 2, "lights": ["sun"]})  # fmt: skip
+    inside, outside = [], []
+    luma = np.array([0.2126, 0.7152, 0.0722], np.float32)
+    for i in range(20):
+        s = source.render(config, source.factors(config, i), "cpu")
+        shade = (s["objshadow"] >= 0.5) & (s["mask"] == 0)
+        if shade.sum() < 20:
+            continue
+        drop = (s["noshadow"] - insert_shadow(s["noshadow"], s["mask"], device="cpu")) @ luma
+        free = (s["objshadow"] == 0) & (s["rshadow"] == 0) & (s["mask"] == 0)
+        inside.append(drop[shade].mean())
+        outside.append(np.abs(drop[free]).mean())
+        if len(inside) == 4:
+            break
+    assert len(inside) == 4
+    assert np.mean(inside) > 0.01  # darker where the shadow is, by more than 2.5/255
+    assert np.mean(inside) > 3 * np.mean(outside)
