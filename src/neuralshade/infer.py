@@ -88,11 +88,12 @@ def model_path(name_or_path: str | os.PathLike) -> Path:
 def _build(path: str, device: str, task: str | None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The network inference runs (its task's first), BatchNorm folded, context set."""
     info = checkpoint.read_meta(path)
-    if len(_task(path, info).networks) == 1:
+    owner = _task(path, info)
+    if len(owner.networks) == 1:
         model, info = checkpoint.load(path, device=device, task=task)
     else:  # a task of several networks (a GAN's) says which one predicts, or chains them
         nets, info = checkpoint.load_networks(path, device=device, task=task)
-        model = _task(path, info).inference_network(nets, info).eval()
+        model = owner.inference_network(nets, info).eval()
     # the cheapest way to run it that keeps its output (benchmarks/ao2d_models.py measured
     # the alternatives): BatchNorm folded into the convs
     fuse_batch_norm(model)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from neuralshade.errors import InputError, OutputError
+from neuralshade.metrics import REC709_LUMA
 
 DEFAULT_MODEL = "shadow-cpu"
 GREY_WARNING = 0.02  # warn when more than this fraction of the mask's pixels is grey
@@ -134,7 +135,7 @@ def _mask(mask: Any, size: tuple[int, int]) -> np.ndarray:
     values = _array(mask, "mask")
     if values.ndim == 3:
         channels = values[:, :, :3] if values.shape[2] >= 3 else values[:, :, :1]
-        values = channels @ np.array([0.2126, 0.7152, 0.0722], np.float32) \
+        values = channels @ np.array(REC709_LUMA, np.float32) \
             if channels.shape[2] == 3 else channels[:, :, 0]  # fmt: skip
     if values.shape != size:
         raise InputError(
@@ -166,9 +167,9 @@ def _array(x: Any, name: str) -> np.ndarray:
         return values.astype(np.float32) / 255.0
     if values.dtype == np.uint16:
         return values.astype(np.float32) / 65535.0
-    if not np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_:
-        if values.dtype == np.bool_:
-            return values.astype(np.float32)
+    if values.dtype == np.bool_:
+        return values.astype(np.float32)
+    if not np.issubdtype(values.dtype, np.number):
         raise InputError(f"{name}: expected numbers, got {values.dtype}")
     values = values.astype(np.float32)
     if not np.isfinite(values).all():

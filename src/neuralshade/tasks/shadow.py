@@ -234,9 +234,8 @@ class ShadowTask(Task):
             return sample["noshadow"][None]
         from neuralshade.baselines.cast_shadow import cast_shadow
 
-        out = cast_shadow(sample["noshadow"][None], sample["mask"][None],
-                          sample["robject"][None], sample["rshadow"][None])  # fmt: skip
-        return out[0] if isinstance(out, tuple) else out
+        return cast_shadow(sample["noshadow"][None], sample["mask"][None],
+                           sample["robject"][None], sample["rshadow"][None])  # fmt: skip
 
     def context(self, model, info: Mapping[str, Any]) -> int:
         """0: the network sees the picture as it is, whole (its receptive field spans it,
