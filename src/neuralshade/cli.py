@@ -372,6 +372,9 @@ def cmd_shade(args: argparse.Namespace) -> int:
         tile=args.tile,
         max_pixels=args.max_pixels,
         log=log,
+        light_azimuth=args.light_azimuth,
+        light_elevation=args.light_elevation,
+        height=args.height,
     )
     done, failed = result["done"], result["failed"]
     if done:
@@ -727,8 +730,25 @@ def _shade_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         default=None,
-        help="bundled model name or checkpoint path (default: ao2d-unet-cpu)",
+        help="bundled model name or checkpoint path (default: ao2d-unet-cpu; with a light of "
+        "your own, ao2d-unet-light-cpu)",
     )
+    light = p.add_argument_group(
+        "light", "a light of your own (the light-conditioned model; each left out keeps the "
+        "default: azimuth 135, elevation 30, height 24)",
+    )  # fmt: skip
+    light.add_argument(
+        "--light-azimuth", type=float, default=None, metavar="DEG",
+        help="degrees counter-clockwise on screen from +x (135: from the top left)",
+    )  # fmt: skip
+    light.add_argument(
+        "--light-elevation", type=float, default=None, metavar="DEG",
+        help="degrees above the ground (ao2d-unet-light-cpu: 20 to 70)",
+    )  # fmt: skip
+    light.add_argument(
+        "--height", type=float, default=None, metavar="PX",
+        help="height of the shapes in pixels (ao2d-unet-light-cpu: 12 to 36)",
+    )  # fmt: skip
     _add_device(p)
     _add_tile(p)
     _add_max_pixels(p)

@@ -10,12 +10,18 @@ image).
   transparent areas black) and grey levels are passed to the network as they are; bright
   means raised. The renderer would threshold a grey mask at 0.5.
 * The default model is the bundled ``ao2d-unet-cpu`` (``neuralshade/weights``): nothing
-  needs training or downloading before the first use.
+  needs training or downloading before the first use. It knows one light (azimuth 135°,
+  elevation 30°, shapes 24 px high). For any other (``light_azimuth``, ``light_elevation``,
+  ``height``: ``--light-azimuth`` … on the command line) the bundled light-conditioned
+  ``ao2d-unet-light-cpu`` runs instead, inside the ranges it was trained on (its sidecar's
+  ``vary``); at the fixed model's own light the fixed model stays, as it is more accurate
+  there (docs/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import glob
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -33,23 +39,107 @@ from neuralshade.masks import image_to_mask, load_mask
 from neuralshade.outputs import Source, plan_outputs
 
 DEFAULT_MODEL = "ao2d-unet-cpu"
+LIGHT_MODEL = "ao2d-unet-light-cpu"
 TASK = "ao2d"
+LIGHT_KEYS = ("light_azimuth", "light_elevation", "height")
+"""The scene settings a user may choose per call (degrees, degrees, pixels)."""
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 SHADED_TARGETS = ["target"]  # the shaded image: the only output `shade` knows how to write
 
 
 def _check_shading_model(path: str, info: dict[str, Any]) -> None:
-    """Refuse a checkpoint whose inputs or outputs are not a mask in, the shaded image out."""
-    if info.get("inputs") != ["source"]:
+    """Refuse a checkpoint whose inputs or outputs are not a mask (and the scene's per-image
+    settings) in, the shaded image out."""
+    from neuralshade.tasks.ao2d import CONDITIONS
+
+    inputs = info.get("inputs") or []
+    if inputs[:1] != ["source"] or not set(inputs[1:]) <= set(CONDITIONS):
         raise CheckpointError(
-            f"{path} takes {info.get('inputs')}, not a mask alone: "
-            "shade needs a model trained on inputs [source]"
+            f"{path} takes {inputs}, not a mask (and the light): shade needs a model trained "
+            f"on inputs [source] or [source, {', '.join(CONDITIONS)}]"
         )
     if info.get("targets") != SHADED_TARGETS:
         raise CheckpointError(
             f"{path} predicts {info.get('targets')}, not the shaded image: shade needs a model "
             f"trained on targets {SHADED_TARGETS} (evaluate this one with `neuralshade eval`)"
         )
+
+
+def choose_model(name_or_path: str | os.PathLike | None, light: dict[str, float]) -> str:
+    """The model to shade with: the one asked for, else the fixed-light default, unless the
+    light asked for (``light``: some of :data:`LIGHT_KEYS`) is not its own; then the bundled
+    light-conditioned :data:`LIGHT_MODEL`."""
+    if name_or_path is not None:
+        return str(name_or_path)
+    if not light:
+        return DEFAULT_MODEL
+    from neuralshade.tasks.ao2d import render_settings
+
+    fixed = render_settings(load_checkpoint_meta(DEFAULT_MODEL)).model_dump()
+    own = all(math.isclose(_wrapped(k, v), _wrapped(k, fixed[k])) for k, v in light.items())
+    return DEFAULT_MODEL if own else LIGHT_MODEL
+
+
+def load_checkpoint_meta(name_or_path: str | os.PathLike) -> dict[str, Any]:
+    """A bundled model's or checkpoint's sidecar, without loading its weights."""
+    from neuralshade import checkpoint
+    from neuralshade.infer import model_path
+
+    return checkpoint.read_meta(str(model_path(name_or_path)))
+
+
+def _wrapped(key: str, value: float) -> float:
+    return float(value) % 360.0 if key == "light_azimuth" else float(value)
+
+
+def scene_settings(info: dict[str, Any], light: dict[str, float], model: str = "the model"):
+    """A model's render settings with the light asked for (``light``: some of
+    :data:`LIGHT_KEYS`): :class:`~neuralshade.render.params.RenderParams`; None for a
+    fixed-light model asked for no light.
+
+    Raises InputError for a value that is not a finite number, a light a fixed-light model
+    does not know, or a value outside the range a conditioned model was trained on (its
+    sidecar's ``vary``; azimuths wrap around).
+    """
+    from neuralshade.tasks.ao2d import is_conditioned, render_settings
+
+    conditioned = is_conditioned(info)
+    if not light and not conditioned:
+        return None  # nothing to tell the network or to check
+    base = render_settings(info)
+    ranges = info.get("vary") or {}
+    update = {}
+    for key, value in light.items():
+        if key not in LIGHT_KEYS:
+            raise InputError(f"unknown scene setting {key!r}; known: {', '.join(LIGHT_KEYS)}")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"{key} must be a number, got {value!r}") from None
+        if not math.isfinite(value):
+            raise InputError(f"{key} must be a finite number, got {value}")
+        value = _wrapped(key, value)
+        own = _wrapped(key, getattr(base, key))
+        if conditioned and key in ranges:
+            low, high = ranges[key]
+            if key == "light_azimuth" and high - low >= 360:
+                pass  # every direction was trained
+            elif not low - 1e-6 <= value <= high + 1e-6:
+                raise InputError(
+                    f"{key} {value:g} is outside the range {model} was trained on "
+                    f"({low:g} to {high:g})"
+                )
+        elif not math.isclose(value, own, abs_tol=1e-6):
+            raise InputError(
+                f"{model} knows one {key.replace('_', ' ')}, {own:g}, not {value:g}: "
+                + (
+                    f"leave it out, or use the light-conditioned {LIGHT_MODEL}"
+                    if not conditioned
+                    else "leave it out"
+                )
+            )
+        update[key] = value
+    return base.model_copy(update=update)
 
 
 def load_model(
@@ -59,7 +149,7 @@ def load_model(
     inference on ``device`` (see :func:`neuralshade.infer.load_model`), and its sidecar.
 
     Raises CheckpointError for a checkpoint of another task or one that does not map a mask
-    to the shaded image.
+    (and the light) to the shaded image.
     """
     model, info = load_checkpoint_model(name_or_path or DEFAULT_MODEL, device, task=TASK)
     _check_shading_model(str(name_or_path or DEFAULT_MODEL), info)
@@ -71,17 +161,31 @@ def shade_mask(
     mask: np.ndarray,
     device: str | torch.device = "cpu",
     tile: int | None = None,
+    light: dict[str, float] | None = None,
+    name: str = "the model",
 ) -> np.ndarray:
     """Shade a mask: (H, W) float in [0, 1] → (H, W, 3) float32 sRGB in [0, 1].
 
     model: from :func:`load_model`. tile: side of the tiles (rounded up to the stride); None
-    tiles only images above :data:`neuralshade.infer.AUTO_TILE_PIXELS`.
+    tiles only images above :data:`neuralshade.infer.AUTO_TILE_PIXELS`. light: some of
+    :data:`LIGHT_KEYS` (:func:`scene_settings` checks them against the model); the rest are
+    the model's defaults. name: the model's, for messages.
     """
+    from neuralshade.data.sources.ao2d import condition_values
+
     mask = np.asarray(mask, dtype=np.float32)
     if mask.ndim != 2 or mask.size == 0:
         raise InputError(f"mask must be a non-empty (H, W) array, got shape {mask.shape}")
+    info = model.sidecar
+    params = scene_settings(info, light or {}, name)
     source = torch.from_numpy(mask).to(device)[None]  # (1, H, W)
-    out = predict(model, {"source": source}, tile=tile)
+    inputs = {"source": source}
+    values = condition_values(params) if params is not None else {}
+    for buffer in info["inputs"][1:]:  # the per-image constants of a conditioned network
+        inputs[buffer] = (
+            torch.from_numpy(values[buffer]).to(device)[:, None, None].expand(-1, *mask.shape)
+        )
+    out = predict(model, inputs, tile=tile)
     return out.clamp(0, 1).permute(1, 2, 0).float().cpu().numpy()
 
 
@@ -91,12 +195,18 @@ def shade(
     *,
     device: str = "auto",
     tile: int | None = None,
+    light_azimuth: float | None = None,
+    light_elevation: float | None = None,
+    height: float | None = None,
 ) -> np.ndarray:
     """Shade an image with a trained network: the Python face of ``neuralshade shade``.
 
     image: a path, a PIL image, or an array ((H, W) or (H, W, C); uint8, uint16, bool or
     float in [0, 1]); white = shape. model: a bundled model's name or a checkpoint path
-    (default: the bundled ``ao2d-unet-cpu``). Returns (H, W, 3) float32 sRGB in [0, 1].
+    (default: the bundled ``ao2d-unet-cpu``, or ``ao2d-unet-light-cpu`` for a light of one's
+    own). light_azimuth: degrees counter-clockwise on screen from +x (135: from the top left);
+    light_elevation: degrees above the ground; height: of the shapes, pixels. None: the
+    model's own. Returns (H, W, 3) float32 sRGB in [0, 1].
 
     Example::
 
@@ -104,11 +214,23 @@ def shade(
         >>> mask = np.zeros((64, 96), np.float32); mask[20:44, 30:60] = 1
         >>> neuralshade.shade(mask).shape
         (64, 96, 3)
+        >>> neuralshade.shade(mask, light_azimuth=45, light_elevation=50).shape
+        (64, 96, 3)
     """
-    net, _ = load_model(model, device)
+    light = light_settings(light_azimuth, light_elevation, height)
+    name = choose_model(model, light)
+    net, _ = load_model(name, device)
     dev = next(net.parameters()).device
     mask = load_mask(image) if isinstance(image, (str, os.PathLike)) else image_to_mask(image)
-    return shade_mask(net, mask, dev, tile)
+    return shade_mask(net, mask, dev, tile, light, name)
+
+
+def light_settings(
+    light_azimuth: float | None, light_elevation: float | None, height: float | None
+) -> dict[str, float]:
+    """The scene settings given (not None), by their :data:`LIGHT_KEYS` names."""
+    given = zip(LIGHT_KEYS, (light_azimuth, light_elevation, height), strict=True)
+    return {k: v for k, v in given if v is not None}
 
 
 def expand_inputs(
@@ -162,8 +284,12 @@ def shade_files(
     tile: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     log: Any = print,
+    light_azimuth: float | None = None,
+    light_elevation: float | None = None,
+    height: float | None = None,
 ) -> dict[str, Any]:
-    """Shade every input image into directory ``out``, one PNG each.
+    """Shade every input image into directory ``out``, one PNG each, under the light asked
+    for (as :func:`shade`; checked against the model before any image is read).
 
     Output names follow :func:`neuralshade.outputs.plan_outputs` (``<stem>.png``; folder
     structure kept; extensions or folders added where names would collide); a collision that
@@ -179,7 +305,10 @@ def shade_files(
     if max_pixels < 1:
         raise InputError(f"--max-pixels must be positive, got {max_pixels}")
     plan = plan_outputs(sources, out, ".png")
-    net, _ = load_model(model, device)
+    light = light_settings(light_azimuth, light_elevation, height)
+    name = choose_model(model, light)
+    net, info = load_model(name, device)
+    scene_settings(info, light, name)  # a bad light fails once, before any work
     dev = next(net.parameters()).device
     done, failed = [], []
     for source, target in plan:
@@ -187,7 +316,7 @@ def shade_files(
         try:
             mask = load_mask(path, max_pixels=max_pixels)
             start = time.perf_counter()
-            image = shade_mask(net, mask, dev, tile)
+            image = shade_mask(net, mask, dev, tile, light, name)
             ms = (time.perf_counter() - start) * 1e3
             write_png(target, image)
         except (InputError, OutputError) as exc:

@@ -474,3 +474,17 @@ def test_decoded_images_are_kept_and_crops_of_them_match_the_files(light90, monk
             for name in ("source", "target"):
                 assert torch.equal(ds[i][name], uncached[i][name])
         assert not uncached._decoded
+
+
+def test_the_shape_height_input_is_each_samples_height_over_24_under_every_symmetry(
+    tmp_path,
+):
+    root = make(tmp_path / "tall", count=4, size=24, vary={"height": [4, 8]})
+    ds = Pairs(root, "all", inputs=("source", "shape_height"), crop=None, augment=True)
+    heights = [ds.render_params(i).height for i in range(len(ds))]
+    assert len(set(heights)) == len(heights)  # drawn per sample
+    for s in D4:
+        ds.transforms = (s,)
+        for i, h in enumerate(heights):
+            x, _ = ds[i]
+            np.testing.assert_allclose(x[1].numpy(), np.full((24, 24), h / 24), rtol=1e-6)

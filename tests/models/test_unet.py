@@ -287,3 +287,28 @@ def test_the_kernel_head_is_checked_and_exports_to_onnx(tmp_path):
         ShadeUNet(**KERNEL, kernel_size=4)
     with pytest.raises(ValueError, match="kernel_inputs needs head 'kernel'"):
         ShadeUNet(**{**KERNEL, "head": "direct"})
+
+
+def test_film_starts_as_the_plain_network_and_reads_the_constants_mean():
+    """FiLM's last layer starts at zero: the conditioned network is then the plain one on the
+    image channels. The condition is the constant channels' mean, so a tile of the image
+    conditions the network as the whole image does."""
+    torch.manual_seed(0)
+    film = ShadeUNet(in_channels=3, widths=(4, 8, 8), blocks=(0, 1, 1), condition=2).eval()
+    plain = ShadeUNet(in_channels=1, widths=(4, 8, 8), blocks=(0, 1, 1)).eval()
+    plain.load_state_dict({k: v for k, v in film.state_dict().items() if "film" not in k})
+    x = torch.rand(2, 3, 21, 34)
+    x[:, 1:] = torch.rand(2, 2, 1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(film(x), plain(x[:, :1]))
+        for p in film.film.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+        y = film(x)
+        assert (y - plain(x[:, :1])).abs().max() > 1e-2  # now the condition acts
+        swapped = film(x[[1, 0]])  # each image keeps its own condition
+        torch.testing.assert_close(swapped, y[[1, 0]])
+
+
+def test_film_needs_an_image_channel_left():
+    with pytest.raises(ValueError, match="condition \\(3\\) must leave at least one"):
+        ShadeUNet(in_channels=3, condition=3)

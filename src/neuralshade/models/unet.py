@@ -215,6 +215,39 @@ class KernelHead(DirectHead):
         return alpha * filtered + (1 - alpha) * direct
 
 
+class FiLM(nn.Module):
+    """Feature-wise linear modulation (Perez et al. 2018) from a per-image condition vector.
+
+    A small MLP maps the condition (the light, the shape height) to a scale and a shift per
+    channel of every level; a level's features y become y · (1 + γ) + β. The last layer starts
+    at zero, so an untrained FiLM leaves the network as it is.
+
+    c: (B, c_cond) -> [(γ, β) per level, each (B, width, 1, 1)]
+    """
+
+    def __init__(self, c_cond: int, widths: list[int], hidden: int = 64):
+        super().__init__()
+        self.widths = list(widths)
+        self.mlp = nn.Sequential(
+            nn.Linear(c_cond, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 2 * sum(widths)),
+        )
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, c: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        out, start = [], 0
+        params = self.mlp(c)  # (B, 2 * sum(widths))
+        for w in self.widths:
+            gamma, beta = params[:, start : start + 2 * w, None, None].chunk(2, dim=1)
+            out.append((1 + gamma, beta))
+            start += 2 * w
+        return out
+
+
 @register("unet")
 class ShadeUNet(nn.Module):
     """Mask (or any buffers) to shaded image through ``len(widths)`` resolution levels.
@@ -256,6 +289,11 @@ class ShadeUNet(nn.Module):
         kernel_inputs: for the kernel head, the input channels filtered, one per output
             channel (a denoiser's noisy colour).
         kernel_size: side of the kernel head's kernel, odd (default 5).
+        condition: the last ``condition`` input channels are per-image constants (a light
+            direction, a height): instead of entering the convs, their spatial mean drives a
+            :class:`FiLM` that scales and shifts every level's features. 0 (default): none;
+            every input channel enters the convs. The other arguments' channel indices count
+            the remaining (image) channels.
 
     Attributes:
         border_is_ground: True: the zero padding is the renderer's empty ground beyond the
@@ -289,6 +327,7 @@ class ShadeUNet(nn.Module):
         bound_window: int = 15,
         kernel_inputs: tuple[int, ...] | None = None,
         kernel_size: int = 5,
+        condition: int = 0,
     ):
         super().__init__()
         for name, value in [
@@ -314,7 +353,15 @@ class ShadeUNet(nn.Module):
                 f"got {activation!r}"
             )
 
+        check_int("condition", condition, 0)
+        if condition >= in_channels:
+            raise ValueError(
+                f"condition ({condition}) must leave at least one of the {in_channels} input "
+                "channels for the image"
+            )
         self.in_channels = in_channels
+        self.condition = condition
+        in_channels -= condition  # what the convs read
         self.out_channels = out_channels
         self.total_stride = 2 ** len(widths)
         self.strides = (self.total_stride,)
@@ -330,6 +377,9 @@ class ShadeUNet(nn.Module):
         self.up = nn.ModuleList(
             UpLevel(widths[k + 1], widths[k], activation) for k in reversed(range(len(widths) - 1))
         )
+        # one (γ, β) per encoder level, then per decoder level, in the order forward meets them
+        levels = [*widths, *reversed(widths[:-1])]
+        self.film = FiLM(condition, levels) if condition else None
         check_int("kernel_size", kernel_size, 1)
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (centred on its pixel), got {kernel_size}")
@@ -371,15 +421,19 @@ class ShadeUNet(nn.Module):
             )
         h, w = x.shape[-2:]
         s = self.total_stride
+        film = iter(())
+        if self.film is not None:  # the constants' mean, before any padding dilutes it
+            film = iter(self.film(x[:, -self.condition :].mean(dim=(2, 3))))
+            x = x[:, : -self.condition]
         x = F.pad(x, (0, -w % s, 0, -h % s))  # zeros: empty ground, as beyond the image
         z = x if self.log_inputs is None else self.log_inputs(x)  # what the layers read
         y = self.stem(z)
         skips = []
         for level in self.down:
-            y = level(y)
+            y = _modulate(level(y), film)
             skips.append(y)
         for up, skip in zip(self.up, reversed(skips[:-1]), strict=True):
-            y = up(y, skip)
+            y = _modulate(up(y, skip), film)
         if isinstance(self.head, DirectHead):
             out = self.head(y, z, (h, w))[..., :h, :w]
             z = z[..., :h, :w]
@@ -392,6 +446,12 @@ class ShadeUNet(nn.Module):
         y = F.interpolate(self.head(y), size=x.shape[-2:], mode="bilinear")
         ground, raised = y.chunk(2, dim=1)
         return torch.where(x[:, :1] >= 0.5, raised, ground)[..., :h, :w]
+
+
+def _modulate(y: torch.Tensor, film) -> torch.Tensor:
+    """y · γ + β with the next (γ, β) of a FiLM's iterator, or y where there is none."""
+    scale_shift = next(film, None)
+    return y if scale_shift is None else y * scale_shift[0] + scale_shift[1]
 
 
 def _residual(

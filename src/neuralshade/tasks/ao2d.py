@@ -12,6 +12,7 @@ network's error (:mod:`neuralshade.render.ladder`).
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -41,6 +42,31 @@ def render_settings(info: Mapping[str, Any]) -> RenderParams:
         raise CheckpointError(f"its sidecar has no usable render settings: {exc}") from None
 
 
+CONDITIONS = ("light", "shape_height")
+"""The derived per-image inputs that tell a network the scene (the ao2d source's)."""
+
+
+def is_conditioned(info: Mapping[str, Any]) -> bool:
+    """True for a checkpoint whose network takes the light or the shape height as inputs."""
+    return any(name in CONDITIONS for name in info.get("inputs", ()))
+
+
+def longest_reach(info: Mapping[str, Any]) -> float:
+    """The renderer's reach (:meth:`RenderParams.reach`) for a checkpoint's render settings,
+    the longest over every corner of the ranges its data varied (``vary`` in its sidecar)."""
+    base = render_settings(info)
+    ranges = [(k, v) for k, v in (info.get("vary") or {}).items() if k in REACH_KEYS]
+    reach = base.reach()
+    for corner in itertools.product(*(bounds for _, bounds in ranges)):
+        update = {k: value for (k, _), value in zip(ranges, corner, strict=True)}
+        reach = max(reach, base.model_copy(update=update).reach())
+    return reach
+
+
+REACH_KEYS = ("height", "ao_radius", "light_elevation", "softness")
+"""The render settings a shape's reach depends on."""
+
+
 @TASKS.register("ao2d")
 class Ao2dTask(ImageTask):
     name = "ao2d"
@@ -52,17 +78,30 @@ class Ao2dTask(ImageTask):
     baselines = ("taps", "resconv")
 
     def checkpoint_meta(self, data_config: Any) -> dict[str, Any]:
-        return {"render": data_config.render.model_dump(mode="json")}
+        """The render settings and the ranges of the parameters that varied per sample (a
+        light-conditioned network is valid inside them)."""
+        return {
+            "render": data_config.render.model_dump(mode="json"),
+            "vary": {k: list(v) for k, v in data_config.vary.items()},
+        }
 
     def context(self, model: nn.Module, info: Mapping[str, Any]) -> int:
         """The smaller of the receptive radius and 1.25 × the renderer's reach (the farthest a
-        shape changes the image, :meth:`RenderParams.reach`): a network that sees farther
-        than that has nothing more to learn there. For ResConv that is its radius, for
-        ShadeUNet, which sees hundreds of pixels, the renderer's reach."""
+        shape changes the image, :meth:`RenderParams.reach`; the longest over the parameters'
+        ranges where they varied): a network that sees farther than that has nothing more to
+        learn there. For ResConv that is its radius, for ShadeUNet, which sees hundreds of
+        pixels, the renderer's reach."""
         radius = model.receptive_field // 2
         if info.get("render") is None:
             return radius
-        return min(radius, math.ceil(1.25 * render_settings(info).reach()))
+        return min(radius, math.ceil(1.25 * longest_reach(info)))
+
+    def baselines_for(self, info: Mapping[str, Any]) -> tuple[str, ...]:
+        """Without ``resconv`` for a light-conditioned network: the bundled ResConv knows one
+        light only."""
+        if is_conditioned(info):
+            return tuple(b for b in self.baselines if b != "resconv")
+        return self.baselines
 
     def race(self, data: Any, info: Mapping[str, Any], device: Any) -> Race | None:
         """Our renderer and Mitsuba 3 (its AO and hard shadow traced, our shading) at n AO rays

@@ -71,7 +71,26 @@ SCHEMA = schema_of(
     Buffer(name="light", channels=3, kind="vector", image_axes=(0, 1), y_down=False,
            description="constant (cos a, sin a, sin e) of the light azimuth a (counter-"
            "clockwise on screen from +x) and elevation e"),
+    Buffer(name="shape_height", channels=1, kind="scalar",
+           description="constant height of the shapes / HEIGHT_UNIT (24 px, the default)"),
 )  # fmt: skip
+
+HEIGHT_UNIT = 24.0
+"""Pixels of shape height per unit of the derived ``shape_height`` input."""
+
+
+def condition_values(params: RenderParams) -> dict[str, np.ndarray]:
+    """The derived per-image inputs of a scene: {'light': (3,), 'shape_height': (1,)} float32.
+
+    light = (cos a, sin a, sin e) of the light's azimuth a (counter-clockwise on screen from
+    +x) and elevation e; shape_height = height / HEIGHT_UNIT. A network conditioned on the
+    light reads them as constant channels (the browser page computes the same numbers).
+    """
+    a, e = math.radians(params.light_azimuth), math.radians(params.light_elevation)
+    return {
+        "light": np.array([math.cos(a), math.sin(a), math.sin(e)], np.float32),
+        "shape_height": np.array([params.height / HEIGHT_UNIT], np.float32),
+    }
 
 
 class DatasetConfig(Settings):
@@ -238,11 +257,8 @@ class Ao2dSource(Source):
         size: tuple[int, int],
         read: Callable[[str], np.ndarray],
     ) -> np.ndarray:
-        assert name == "light", name
-        params = render_params(config, record)
-        a, e = math.radians(params.light_azimuth), math.radians(params.light_elevation)
-        values = np.array([math.cos(a), math.sin(a), math.sin(e)], np.float32)
-        return np.broadcast_to(values[:, None, None], (3, *size))
+        values = condition_values(render_params(config, record))[name]
+        return np.broadcast_to(values[:, None, None], (len(values), *size))
 
     def symmetries(
         self, config: DatasetConfig, records: Sequence[Mapping[str, Any]], names: Sequence[str]
