@@ -455,6 +455,14 @@ def cmd_infer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from neuralshade.serve import serve
+
+    options = {k: getattr(args, k) for k in SERVE_OPTIONS}
+    serve(args.host, args.port, log_level=args.log_level, **options)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from neuralshade.demo import demo
 
@@ -861,6 +869,77 @@ def _infer_options(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_infer)
 
 
+# serve's options beyond --host and --port, as neuralshade.serve.ServeConfig names them (a
+# test keeps the defaults equal)
+SERVE_OPTIONS = ("model", "device", "max_upload_mb", "max_pixels", "max_render_pixels",
+                 "timeout", "workers", "queue", "web")  # fmt: skip
+
+
+def _serve_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens "
+        "it to the network)",
+    )
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="default model of /v1/shade and /v1/render: a bundled model or a checkpoint path "
+        "(default: ao2d-unet-cpu; with a light of the request's own, ao2d-unet-light-cpu)",
+    )
+    _add_device(p, "cpu")
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=20.0,
+        metavar="MB",
+        help="largest request body, in MB (default: 20)",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=4096 * 4096,
+        help="largest image, width × height (default: 4096×4096)",
+    )
+    p.add_argument(
+        "--max-render-pixels",
+        type=int,
+        default=512 * 512,
+        help="largest image /v1/render takes (default: 512×512)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds a request may take (default: 30; then 503 or 504)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=2, help="threads running the computations (default: 2)"
+    )
+    p.add_argument(
+        "--queue",
+        type=int,
+        default=16,
+        help="requests that may wait for a thread; more get 503 (default: 16)",
+    )
+    p.add_argument(
+        "--web",
+        default=None,
+        metavar="DIR",
+        help="folder of the browser page (default: the installed neuralshade/web)",
+    )
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn's log level (default: info)",
+    )
+    p.set_defaults(func=cmd_serve)
+
+
 def _demo_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text", default="hello world", help='text to draw (default: "hello world")')
     p.add_argument("--out", default="demo", help="output directory (default: demo)")
@@ -1038,6 +1117,16 @@ COMMANDS: dict[str, tuple[dict[str, str], Callable[[argparse.ArgumentParser], No
             "params.json). Writes OUT/<target>.exr, a PNG of it and infer.json.",
         ),
         _infer_options,
+    ),
+    "serve": (
+        dict(
+            help="serve the HTTP API and the browser page (FastAPI + uvicorn)",
+            description="Serve /v1/shade, /v1/render, /v1/denoise, /v1/shadow, /v1/infer, "
+            "/v1/models and /healthz, the interactive API documentation at /docs and the "
+            "browser page at /, on this machine only unless --host says otherwise. Needs: "
+            "pip install 'neuralshade[serve]'.",
+        ),
+        _serve_options,
     ),
     "demo": (
         dict(
