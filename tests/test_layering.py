@@ -11,7 +11,8 @@ PACKAGE = Path(neuralshade.__file__).parent
 # the modules that are about one task or source by design: the tasks themselves, the sources,
 # the command line and the package's front door (which wire names to functions), and the
 # front-ends of ao2d (shade, demo) and of denoise
-TASK_BOUND = {"cli.py", "__init__.py", "shading.py", "demo.py", "denoise.py", "shadowing.py"}
+TASK_BOUND = {"cli.py", "__init__.py", "shading.py", "demo.py", "denoise.py", "shadowing.py",
+              "webmodels.py"}  # fmt: skip
 TASK_BOUND_FOLDERS = {"tasks", "data/sources"}
 
 

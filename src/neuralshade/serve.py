@@ -57,9 +57,9 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -928,6 +928,34 @@ def make_server(config: ServeConfig, log_level: str = "info"):
     )
 
 
+@contextmanager
+def running(config: ServeConfig | None = None, log_level: str = "warning") -> Iterator[str]:
+    """The server in a thread of this process, on a free loopback port unless ``config`` names
+    one, for as long as the ``with`` block lasts: yields its base URL (``http://127.0.0.1:N``).
+    The browser tests and ``benchmarks/web_speed.py`` drive the page through it."""
+    import socket
+    import threading
+
+    config = config or ServeConfig()
+    if config.port == 0:
+        with socket.socket() as s:
+            s.bind((config.host, 0))
+            config = config.model_copy(update={"port": s.getsockname()[1]})
+    server = make_server(config, log_level)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise ConfigError(f"the server did not start on {config.host}:{config.port}")
+            time.sleep(0.02)
+        yield f"http://{config.host}:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "info", **options) -> None:
     """Serve the API and the browser page on ``host``:``port`` until interrupted.
 
@@ -939,4 +967,12 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "info",
     make_server(config, log_level).run()
 
 
-__all__ = ["ApiError", "ServeConfig", "create_app", "make_server", "serve", "served_models"]
+__all__ = [
+    "ApiError",
+    "ServeConfig",
+    "create_app",
+    "make_server",
+    "running",
+    "serve",
+    "served_models",
+]

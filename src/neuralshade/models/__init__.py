@@ -59,6 +59,11 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def model_class(name: str) -> type[torch.nn.Module] | None:
+    """The class registered as ``name``, or None."""
+    return _REGISTRY.get(name)
+
+
 def arguments(name: str) -> list[str]:
     """The constructor arguments of the model registered as ``name`` ([] for an unknown one:
     :func:`build` says so)."""
