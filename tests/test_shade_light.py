@@ -118,3 +118,28 @@ def test_a_conditioned_network_is_not_compared_with_the_fixed_light_resconv():
     task = Ao2dTask()
     assert "resconv" in task.baselines_for({"inputs": ["source"]})
     assert task.baselines_for({"inputs": ["source", "light", "shape_height"]}) == ("taps",)
+
+
+def test_the_command_line_shades_under_a_light_of_ones_own_and_refuses_one_out_of_range(
+    tmp_path, capsys
+):
+    from PIL import Image
+
+    from neuralshade.cli import main
+
+    Image.fromarray((mask() * 255).astype(np.uint8)).save(tmp_path / "m.png")
+    image = str(tmp_path / "m.png")
+    assert main(["shade", image, "-o", str(tmp_path / "default"), "--quiet"]) == 0
+    lit = ["--light-azimuth", "0", "--light-elevation", "60", "--height", "30"]
+    assert main(["shade", image, "-o", str(tmp_path / "lit"), "--quiet", *lit]) == 0
+    default = np.asarray(Image.open(tmp_path / "default" / "m.png"), np.float32)
+    moved = np.asarray(Image.open(tmp_path / "lit" / "m.png"), np.float32)
+    expected = shade_mask(load_model(LIGHT_MODEL, "cpu")[0], mask(), light={
+        "light_azimuth": 0, "light_elevation": 60, "height": 30}, name=LIGHT_MODEL)  # fmt: skip
+    assert np.abs(moved / 255 - expected).max() <= 1 / 255 + 1e-6  # the light model ran
+    assert np.abs(moved - default).mean() > 1  # and not the fixed one
+    capsys.readouterr()
+    low = ["--light-elevation", "5"]
+    assert main(["shade", str(tmp_path / "m.png"), "-o", str(tmp_path / "low"), *low]) == 2
+    assert "light_elevation 5 is outside the range" in capsys.readouterr().err
+    assert not (tmp_path / "low").exists()

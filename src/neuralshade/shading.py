@@ -14,8 +14,8 @@ image).
   elevation 30°, shapes 24 px high). For any other (``light_azimuth``, ``light_elevation``,
   ``height``: ``--light-azimuth`` … on the command line) the bundled light-conditioned
   ``ao2d-unet-light-cpu`` runs instead, inside the ranges it was trained on (its sidecar's
-  ``vary``); at the fixed model's own light the fixed model stays, as it is more accurate
-  there (docs/RESULTS.md).
+  ``vary``); at the fixed model's own light the fixed model stays (the two are about as
+  accurate there, docs/RESULTS.md, and every figure of the default was measured with it).
 """
 
 from __future__ import annotations
