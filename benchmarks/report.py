@@ -1207,6 +1207,53 @@ def speed_table(stem: str, labels: dict[str, str]) -> Callable[[Results], str]:
     return block
 
 
+LIGHT_LABELS = {
+    "film": "FiLM (`condition: 4`)",
+    "channels": "constant input channels (`condition: 0`)",
+    "light": "`ao2d-unet-light-cpu` (FiLM, bundled)",
+    "fixed": "`ao2d-unet-cpu` (fixed light)",
+}
+
+
+def light_table(stem: str, speed: bool = True) -> Callable[[Results], str]:
+    """Per light-conditioned model of ``stem``'s JSON: held-out L1 and PSNR, the sweep's mean
+    and worst cell (and its ratio to the mean), and (``speed``) ms at 512² against the fixed
+    model's in the same rounds."""
+
+    def block(results: Results) -> str:
+        r = lookup(results, stem)
+        rows = []
+        for name, held in r["held_out"]["models"].items():
+            sweep = r["sweep"]["models"][name]
+            worst = sweep["worst_cell"]
+            times = r["speed"]["512"]
+            rows.append([
+                LIGHT_LABELS.get(name, name), f"{held['l1']:.4f}", f"{held['psnr']:.2f} dB",
+                f"{sweep['mean']:.4f}",
+                f"{sweep['worst']:.4f} ({sweep['worst_over_mean']:.2f}× mean; "
+                f"{worst['light_azimuth']}°, {worst['light_elevation']}°)",
+            ] + ([f"{times['ms'][name]:.1f} ({times['over_fixed'][name]:.2f}× fixed)"]
+                 if speed else []))  # fmt: skip
+        header = ["model", "held-out L1", "PSNR", "sweep mean L1", "worst cell"]
+        header += ["ms at 512²"] if speed else []
+        return table(header, "lrrrr" + ("r" if speed else ""), rows)
+
+    return block
+
+
+def web_speed_table(results: Results) -> str:
+    """In-browser median ms per model and size: inference alone and the whole frame."""
+    r = lookup(results, "web_speed")
+    sizes = [str(s) for s in r["sizes"]]
+    rows = [
+        [LIGHT_LABELS.get(name, f"`{name}`"),
+         *(f"{m[s]['inference_ms']:.0f} / {m[s]['frame_ms']:.0f}" for s in sizes)]
+        for name, m in r["models"].items()
+    ]  # fmt: skip
+    header = ["model (ms: inference / frame)", *(f"{s}²" for s in sizes)]
+    return table(header, "l" + "r" * len(sizes), rows)
+
+
 BLOCKS: dict[str, Callable[[Results], str]] = {
     "machine": machine_line,
     "render_vs_mitsuba-command": command_line("render_vs_mitsuba"),
@@ -1257,6 +1304,10 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "shadow-command": command_line("shadow"),
     "shadow": shadow_table,
     "shadow_speed": speed_table("shadow", SHADOW_LABELS),
+    # the pilot's times were taken while other work ran: its quality only
+    "ao2d-light-pilot": light_table("ao2d_light_pilot", speed=False),
+    "ao2d-light": light_table("ao2d_light"),
+    "web-speed": web_speed_table,
 }
 
 

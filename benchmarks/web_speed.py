@@ -94,9 +94,33 @@ def measure(driver, models: list[dict], sizes: list[int], frames: int) -> dict[s
     return out
 
 
+def compose(driver) -> None:
+    """A mask made as a person makes one: a word typed in the text field, a wave drawn with the
+    mouse above it and a bar below (offsets in CSS pixels from the mask canvas's centre)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.ID, "clear").click()
+    for field, value in (("text", "shade"), ("fontsize", "64")):
+        element = driver.find_element(By.ID, field)
+        element.clear()
+        element.send_keys(value)
+    driver.find_element(By.ID, "addtext").click()
+    mask = driver.find_element(By.ID, "mask")
+    wave = ActionChains(driver).move_to_element_with_offset(mask, -100, -85).click_and_hold()
+    for dy in (-25, 25, -25, 25, -25):
+        wave.move_by_offset(40, dy)
+    wave.release().perform()
+    bar = ActionChains(driver).move_to_element_with_offset(mask, -60, 90).click_and_hold()
+    bar.move_by_offset(120, 0).release().perform()
+    call(driver, "await window.neuralshade.settled(); return 1;")
+
+
 def screenshots(driver, folder: Path, light_model: str | None) -> dict[str, str]:
-    """The page after typing and moving the light, then with the reference beside it."""
+    """The page after drawing, typing and moving the light, then with the reference beside
+    it."""
     call(driver, "await window.neuralshade.setSize(256); return 1;")
+    compose(driver)
     if light_model:
         call(driver, "await window.neuralshade.setModel(args[0]); return 1;", light_model)
         call(driver, "await window.neuralshade.setLight(40, 35, 28); return 1;")
@@ -135,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
                 " cores: navigator.hardwareConcurrency, agent: navigator.userAgent};"
             )
             threads = driver.execute_script("return window.neuralshade.threads;")
+            ort_version = driver.execute_script("return window.neuralshade.ortVersion;")
             speeds = measure(driver, models[:1] if args.quick else models, sizes, frames)
             light = next((m["name"] for m in models if len(m["channels"]) > 1), None)
             shots = screenshots(driver, images, light)
@@ -143,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
             driver.quit()
     record(out, "web_speed", args.quick, {
         "browser": f"Chromium {version} (headless)",
+        "ort_version": ort_version,
         "backend": about["backend"],
         "wasm_threads": threads,
         "cross_origin_isolated": about["isolated"],

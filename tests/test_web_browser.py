@@ -191,3 +191,49 @@ def test_the_page_logs_no_errors(server, browser):
     call(browser, "await window.neuralshade.render(); return 1;")
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
+
+
+def test_the_page_answers_the_pointer_while_a_frame_is_computed(server, browser):
+    """The WebAssembly provider runs in a worker: a timer on the page's thread keeps firing
+    during an inference instead of waiting for it (it waited the whole inference before)."""
+    open_page(browser, server)
+    assert browser.execute_script("return window.neuralshade.backend;") == "wasm"
+    worst, inference = call(browser, """
+        const ns = window.neuralshade;
+        let last = performance.now(), worst = 0;
+        const timer = setInterval(() => {
+          const t = performance.now(); worst = Math.max(worst, t - last); last = t;
+        }, 4);
+        ns.state.dirty = true;
+        const { ms } = await ns.render();
+        clearInterval(timer);
+        return [Math.max(worst, performance.now() - last), ms];""")  # fmt: skip
+    assert worst < 0.5 * inference, (worst, inference)
+
+
+def test_without_webassembly_the_page_falls_back_to_the_server(server, browser):
+    """A browser with no WebAssembly (removed before the page's scripts run) gets the server's
+    image, and the page says so."""
+    script = browser.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument", {"source": "delete globalThis.WebAssembly;"}
+    )
+    try:
+        open_page(browser, server)
+        assert browser.execute_script("return typeof WebAssembly;") == "undefined"
+        assert browser.execute_script("return window.neuralshade.backend;") == "server"
+        assert "server" in browser.find_element(By.ID, "status").text
+        assert np.abs(canvas(browser, "output")).max() > 0  # the server's image was drawn
+    finally:
+        browser.execute_cdp_cmd(
+            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]}
+        )
+        browser.get_log("browser")  # its expected warnings are not the next test's
+
+
+def test_opened_from_a_file_the_page_says_how_to_open_it(browser):
+    from neuralshade.serve import page_folder
+
+    browser.get((page_folder() / "index.html").as_uri())
+    status = browser.find_element(By.ID, "status")
+    assert "neuralshade serve" in status.text and "error" in status.get_attribute("class")
+    browser.get_log("browser")  # the browser's refusal to load app.js from a file

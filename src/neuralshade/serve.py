@@ -56,6 +56,7 @@ import io
 import logging
 import math
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -224,6 +225,19 @@ def served_models(extra: str | None = None) -> dict[str, ServedModel]:
 # ---- the application ------------------------------------------------------------------------
 
 
+def _warm_renderer() -> None:
+    """Render a tiny mask once, so the renderer's compiled kernels are ready."""
+    from neuralshade.render.heightfield import render
+    from neuralshade.render.params import RenderParams
+
+    mask = np.zeros((16, 16), np.float32)
+    mask[4:12, 4:12] = 1
+    try:
+        render(mask, RenderParams(height=4, ao_radius=4), seed=0)
+    except Exception:  # a warm-up only: the first real render reports any error
+        log.debug("renderer warm-up failed", exc_info=True)
+
+
 def create_app(config: ServeConfig | None = None) -> FastAPI:
     """The application: every endpoint, the error handlers, the limits, the browser page.
 
@@ -242,6 +256,9 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         # the default model loaded before the first request, which then does not pay for it
         default = api.default.ref if api.default else shading.DEFAULT_MODEL
         await asyncio.wrap_future(api.pool.submit(shading.load_model, default, config.device))
+        # the renderer compiles its kernels on first use (seconds): done now, in the background,
+        # so that the page's first reference render does not wait for it
+        threading.Thread(target=_warm_renderer, name="warm-renderer", daemon=True).start()
         yield
         api.pool.shutdown(wait=False, cancel_futures=True)
 
@@ -934,7 +951,6 @@ def running(config: ServeConfig | None = None, log_level: str = "warning") -> It
     one, for as long as the ``with`` block lasts: yields its base URL (``http://127.0.0.1:N``).
     The browser tests and ``benchmarks/web_speed.py`` drive the page through it."""
     import socket
-    import threading
 
     config = config or ServeConfig()
     if config.port == 0:

@@ -20,6 +20,9 @@ ort.env.wasm.wasmPaths = new URL("./vendor/onnxruntime-web/", import.meta.url).h
 ort.env.wasm.numThreads = self.crossOriginIsolated
   ? Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8)) : 1;
 ort.env.logLevel = "error";
+// WebGPU only where the browser offers an adapter (headless and blocklisted GPUs offer none)
+const gpuAdapter = navigator.gpu
+  ? navigator.gpu.requestAdapter().catch(() => null) : Promise.resolve(null);
 
 const state = {
   size: 256,
@@ -61,10 +64,17 @@ async function loadManifest() {
 
 async function startSession(model) {
   const forced = query.get("backend");
-  if (forced === "server") return { session: null, backend: "server" };
+  // onnxruntime-web needs WebAssembly for either provider (WebGPU's runtime is WebAssembly too)
+  if (forced === "server" || typeof WebAssembly !== "object") {
+    return { session: null, backend: "server" };
+  }
   const providers = [];
-  if (forced !== "wasm" && navigator.gpu) providers.push("webgpu");
+  if (forced !== "wasm" && (await gpuAdapter)) providers.push("webgpu");
   if (forced !== "webgpu") providers.push("wasm");
+  // The WebAssembly provider runs in a worker (onnxruntime-web's proxy), so the page keeps
+  // answering the pointer while a frame is computed. The proxy cannot host WebGPU and is
+  // fixed by the first session, so it follows the provider tried first (the same every time).
+  ort.env.wasm.proxy = providers[0] === "wasm";
   for (const ep of providers) {
     try {
       const session = await ort.InferenceSession.create(`models/${model.file}`, {
@@ -89,7 +99,8 @@ async function useModel(name) {
   state.session = session;
   state.backend = backend;
   configureLight();
-  const threads = backend === "wasm" ? `, ${ort.env.wasm.numThreads} thread(s)` : "";
+  const threads = backend !== "wasm" ? "" :
+    `, ${ort.env.wasm.numThreads} thread(s)${ort.env.wasm.proxy ? " in a worker" : ""}`;
   setStatus(`${model.name} · ${backend === "server" ? "server (POST /v1/shade)" : backend}${threads}`);
 }
 
@@ -501,6 +512,7 @@ window.neuralshade = {
   maskPNG: () => maskCanvas.toDataURL("image/png"),
   outputPNG: () => outCanvas.toDataURL("image/png"),
   get backend() { return state.backend; },
+  get ortVersion() { return ort.env.versions?.web ?? null; },
   get threads() { return state.backend === "wasm" ? ort.env.wasm.numThreads : null; },
   get lastMs() { return state.lastMs; },
 };
