@@ -253,7 +253,8 @@ def main(argv: list[str] | None = None) -> None:
     models = {"fixed": (load_model(DEFAULT_MODEL, "cpu")[0], DEFAULT_MODEL)}
     models.update({name: (load_model(path, "cpu")[0], path) for name, path in pairs})
     light_models = {k: v for k, v in models.items() if k != "fixed"}
-    base = render_settings(next(iter(light_models.values()))[0].sidecar)
+    first = next(iter(light_models.values()))[0].sidecar  # the first light model's
+    base = render_settings(first)
     size = 64 if args.quick else 256
     rng = np.random.default_rng(MASK_SEED)
     masks = [random_mask(size, rng, MaskConfig()).astype(np.float32) for _ in range(args.masks)]
@@ -261,7 +262,6 @@ def main(argv: list[str] | None = None) -> None:
     step = 120 if args.quick else args.azimuth_step
     repeats = 2 if args.quick else args.repeats
 
-    first = next(iter(light_models.values()))[0].sidecar
     result: dict[str, Any] = {
         "models": {name: label for name, (_, label) in models.items()},
         # the longest shadow (or AO radius) over the trained ranges, pixels

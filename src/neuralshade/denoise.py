@@ -118,12 +118,9 @@ def get_denoiser(name: str) -> Denoiser:
 def denoising_models() -> list[str]:
     """Every name ``--model`` takes without a path: the registered denoisers, then the
     bundled networks of the task ``denoise``."""
-    from neuralshade import checkpoint
-    from neuralshade.infer import bundled_models, model_path
+    from neuralshade.infer import bundled_models, read_model_meta
 
-    bundled = [
-        n for n in bundled_models() if checkpoint.read_meta(model_path(n)).get("task") == "denoise"
-    ]
+    bundled = [n for n in bundled_models() if read_model_meta(n).get("task") == "denoise"]
     return [*DENOISERS.names(), *bundled]
 
 

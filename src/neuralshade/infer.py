@@ -85,6 +85,11 @@ def model_path(name_or_path: str | os.PathLike) -> Path:
     )
 
 
+def read_model_meta(name_or_path: str | os.PathLike) -> dict[str, Any]:
+    """A bundled model's or a checkpoint's sidecar (:func:`model_path`), without its weights."""
+    return checkpoint.read_meta(str(model_path(name_or_path)))
+
+
 def _build(path: str, device: str, task: str | None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The network inference runs (its task's first), BatchNorm folded, context set."""
     info = checkpoint.read_meta(path)

@@ -70,8 +70,8 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from neuralshade import checkpoint, shading, shadowing
 from neuralshade import denoise as denoising
+from neuralshade import shading, shadowing
 from neuralshade.config import Settings, build
 from neuralshade.errors import ConfigError, InputError, NeuralShadeError
 
@@ -187,10 +187,8 @@ def served_models(extra: str | None = None) -> dict[str, ServedModel]:
     ``insert_shadow``'s, ``denoise``'s, the last only for networks reading a colour, albedo
     and normal); every other model runs at /v1/infer.
     """
-    from neuralshade.infer import bundled_models, model_path
-
-    def meta(ref: str) -> dict[str, Any]:
-        return checkpoint.read_meta(str(model_path(ref)))
+    from neuralshade.infer import bundled_models
+    from neuralshade.infer import read_model_meta as meta
 
     fronts = {
         meta(shading.DEFAULT_MODEL)["task"]: "/v1/shade",

@@ -20,6 +20,7 @@ image).
 
 from __future__ import annotations
 
+import functools
 import glob
 import math
 import os
@@ -73,19 +74,20 @@ def choose_model(name_or_path: str | os.PathLike | None, light: dict[str, float]
         return str(name_or_path)
     if not light:
         return DEFAULT_MODEL
-    from neuralshade.tasks.ao2d import render_settings
-
-    fixed = render_settings(load_checkpoint_meta(DEFAULT_MODEL)).model_dump()
+    fixed = _default_light()
     own = all(math.isclose(_wrapped(k, v), _wrapped(k, fixed[k])) for k, v in light.items())
     return DEFAULT_MODEL if own else LIGHT_MODEL
 
 
-def load_checkpoint_meta(name_or_path: str | os.PathLike) -> dict[str, Any]:
-    """A bundled model's or checkpoint's sidecar, without loading its weights."""
-    from neuralshade import checkpoint
-    from neuralshade.infer import model_path
+@functools.cache
+def _default_light() -> dict[str, float]:
+    """The one light of the bundled :data:`DEFAULT_MODEL` (read once: the server asks per
+    request)."""
+    from neuralshade.infer import read_model_meta
+    from neuralshade.tasks.ao2d import render_settings
 
-    return checkpoint.read_meta(str(model_path(name_or_path)))
+    settings = render_settings(read_model_meta(DEFAULT_MODEL))
+    return {k: float(getattr(settings, k)) for k in LIGHT_KEYS}
 
 
 def _wrapped(key: str, value: float) -> float:

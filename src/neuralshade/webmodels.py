@@ -25,8 +25,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from neuralshade import checkpoint
 from neuralshade.imageio import write_json
+from neuralshade.shading import LIGHT_KEYS
 
 MANIFEST = "models.json"
 #: the per-image inputs a page can compute, by the derived buffers' names
@@ -34,7 +34,6 @@ CONDITION_CHANNELS = {
     "light": ["cos_azimuth", "sin_azimuth", "sin_elevation"],
     "shape_height": ["height_over_unit"],
 }
-LIGHT_KEYS = ("light_azimuth", "light_elevation", "height")
 
 
 def web_folder() -> Path:
@@ -45,12 +44,12 @@ def web_folder() -> Path:
 def page_models() -> list[str]:
     """The bundled models the page can run: ao2d networks that take the mask (and the light)
     and treat the border as empty ground."""
-    from neuralshade.infer import bundled_models, model_path
+    from neuralshade.infer import bundled_models, read_model_meta
     from neuralshade.models import model_class
 
     names = []
     for name in bundled_models():
-        info = checkpoint.read_meta(str(model_path(name)))
+        info = read_model_meta(name)
         inputs = info.get("inputs") or []
         if info.get("task") != "ao2d" or inputs[:1] != ["source"]:
             continue
@@ -89,14 +88,14 @@ def build_web_models(
     """Export ``names`` (default: :func:`page_models`) to ``OUT/<name>.onnx`` and write the
     manifest ``OUT/models.json`` (both atomically); returns the manifest."""
     from neuralshade.export import export_onnx
-    from neuralshade.infer import model_path
+    from neuralshade.infer import model_path, read_model_meta
 
     out = Path(out_dir) if out_dir is not None else web_folder() / "models"
     out.mkdir(parents=True, exist_ok=True)
     entries = []
     for name in names if names is not None else page_models():
         path = str(model_path(name))
-        info = checkpoint.read_meta(path)
+        info = read_model_meta(path)
         # exported beside, then moved over the shipped file: export never replaces a file
         with tempfile.TemporaryDirectory(dir=out) as tmp:
             export_onnx(path, Path(tmp) / f"{name}.onnx")
