@@ -235,9 +235,9 @@ def main(argv: list[str] | None = None) -> None:
         "--model", action="append", default=[], metavar="NAME=PATH",
         help=f"a light-conditioned model (default: bundled {LIGHT_MODEL})",
     )  # fmt: skip
-    parser.add_argument("--masks", type=int, default=8, help="fresh masks in the sweep")
+    parser.add_argument("--masks", type=int, default=16, help="fresh masks in the sweep")
     parser.add_argument("--azimuth-step", type=int, default=30, help="degrees between azimuths")
-    parser.add_argument("--repeats", type=int, default=7, help="timing rounds")
+    parser.add_argument("--repeats", type=int, default=15, help="timing rounds")
     parser.add_argument("--out", default=None, help="the JSON (default benchmarks/results/...)")
     parser.add_argument("--images", default=None, help="folder of the plot and grid (docs/images)")
     args = parser.parse_args(argv)

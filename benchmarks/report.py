@@ -1208,35 +1208,41 @@ def speed_table(stem: str, labels: dict[str, str]) -> Callable[[Results], str]:
 
 
 LIGHT_LABELS = {
-    "film": "FiLM (`condition: 4`)",
-    "channels": "constant input channels (`condition: 0`)",
+    "film": "FiLM (`condition: 4`), told (cos a, sin a, sin e)",
+    "channels": "constant input channels (`condition: 0`), told (cos a, sin a, sin e)",
+    "dir": "FiLM (`condition: 4`), told the unit vector towards the light",
     "light": "`ao2d-unet-light-cpu` (FiLM, bundled)",
     "fixed": "`ao2d-unet-cpu` (fixed light)",
 }
 
 
-def light_table(stem: str, speed: bool = True) -> Callable[[Results], str]:
-    """Per light-conditioned model of ``stem``'s JSON: held-out L1 and PSNR, the sweep's mean
-    and worst cell (and its ratio to the mean), and (``speed``) ms at 512² against the fixed
-    model's in the same rounds."""
+def light_table(*stems: str, speed: bool = True) -> Callable[[Results], str]:
+    """Per light-conditioned model of the ``stems``' JSONs: held-out L1 and PSNR, the sweep's
+    mean, its highest elevation's row against the mean, and its worst cell (and that cell's
+    ratio to the mean), and (``speed``) ms at 512² against the fixed model's in the same
+    rounds."""
 
     def block(results: Results) -> str:
-        r = lookup(results, stem)
         rows = []
-        for name, held in r["held_out"]["models"].items():
-            sweep = r["sweep"]["models"][name]
-            worst = sweep["worst_cell"]
-            times = r["speed"]["512"]
-            rows.append([
-                LIGHT_LABELS.get(name, name), f"{held['l1']:.4f}", f"{held['psnr']:.2f} dB",
-                f"{sweep['mean']:.4f}",
-                f"{sweep['worst']:.4f} ({sweep['worst_over_mean']:.2f}× mean; "
-                f"{worst['light_azimuth']}°, {worst['light_elevation']}°)",
-            ] + ([f"{times['ms'][name]:.1f} ({times['over_fixed'][name]:.2f}× fixed)"]
-                 if speed else []))  # fmt: skip
-        header = ["model", "held-out L1", "PSNR", "sweep mean L1", "worst cell"]
+        for stem in stems:
+            r = lookup(results, stem)
+            top = r["sweep"]["elevations"][-1]
+            for name, held in r["held_out"]["models"].items():
+                sweep = r["sweep"]["models"][name]
+                worst = sweep["worst_cell"]
+                row = sweep["l1_grid"][-1]
+                rows.append([
+                    LIGHT_LABELS.get(name, name), f"{held['l1']:.4f}", f"{held['psnr']:.2f} dB",
+                    f"{sweep['mean']:.4f}",
+                    f"{sum(row) / len(row) / sweep['mean']:.2f}× mean ({top}°)",
+                    f"{sweep['worst']:.4f} ({sweep['worst_over_mean']:.2f}× mean; "
+                    f"{worst['light_azimuth']}°, {worst['light_elevation']}°)",
+                ] + ([f"{r['speed']['512']['ms'][name]:.1f} "
+                      f"({r['speed']['512']['over_fixed'][name]:.2f}× fixed)"]
+                     if speed else []))  # fmt: skip
+        header = ["model", "held-out L1", "PSNR", "sweep mean L1", "highest row", "worst cell"]
         header += ["ms at 512²"] if speed else []
-        return table(header, "lrrrr" + ("r" if speed else ""), rows)
+        return table(header, "lrrrrr" + ("r" if speed else ""), rows)
 
     return block
 
@@ -1305,7 +1311,9 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "shadow": shadow_table,
     "shadow_speed": speed_table("shadow", SHADOW_LABELS),
     # the pilot's times were taken while other work ran: its quality only
-    "ao2d-light-pilot": light_table("ao2d_light_pilot", speed=False),
+    "ao2d-light-pilot": light_table(
+        "ao2d_light_pilot", "ao2d_light_pilot_vector", speed=False
+    ),
     "ao2d-light": light_table("ao2d_light"),
     "web-speed": web_speed_table,
 }

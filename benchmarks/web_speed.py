@@ -73,15 +73,26 @@ return {inference, total};
 """
 
 
-def measure(driver, models: list[dict], sizes: list[int], frames: int) -> dict[str, Any]:
+def measure(
+    driver, models: list[dict], sizes: list[int], frames: int, engine_warmup: int = 30,
+    warmup: int = 15,
+) -> dict[str, Any]:
+    """Median ms per model and size, after ``warmup`` untimed frames of each. First
+    ``engine_warmup`` untimed frames of the first model at the first size: the browser
+    compiles WebAssembly in tiers, and without them the first model measured ran its first
+    dozen frames at two to three times its later speed; a model or size just switched to took
+    some ten frames to settle too."""
     out: dict[str, Any] = {}
+    call(driver, "await window.neuralshade.setModel(args[0]); return 1;", models[0]["name"])
+    call(driver, "await window.neuralshade.setSize(args[0]); return 1;", sizes[0])
+    call(driver, FRAMES, 1, engine_warmup, len(models[0]["channels"]) > 1)
     for model in models:
         call(driver, "await window.neuralshade.setModel(args[0]); return 1;", model["name"])
         out[model["name"]] = {}
         for size in sizes:
             call(driver, "await window.neuralshade.setSize(args[0]); return 1;", size)
             moves = len(model["channels"]) > 1
-            times = call(driver, FRAMES, frames, 3, moves)
+            times = call(driver, FRAMES, frames, warmup, moves)
             out[model["name"]][str(size)] = {
                 "inference_ms": statistics.median(times["inference"]),
                 "frame_ms": statistics.median(times["total"]),
@@ -160,7 +171,9 @@ def main(argv: list[str] | None = None) -> None:
             )
             threads = driver.execute_script("return window.neuralshade.threads;")
             ort_version = driver.execute_script("return window.neuralshade.ortVersion;")
-            speeds = measure(driver, models[:1] if args.quick else models, sizes, frames)
+            chosen = models[:1] if args.quick else models
+            warm = (2, 3) if args.quick else (30, 15)
+            speeds = measure(driver, chosen, sizes, frames, *warm)
             light = next((m["name"] for m in models if len(m["channels"]) > 1), None)
             shots = screenshots(driver, images, light)
             version = driver.capabilities.get("browserVersion", "?")

@@ -17,6 +17,7 @@ from PIL import Image
 import neuralshade
 from neuralshade import checkpoint, serve, shading
 from neuralshade.cli import SERVE_OPTIONS, build_parser
+from neuralshade.data.sources.ao2d import LIGHT_INPUT
 from neuralshade.errors import ConfigError
 from neuralshade.imageio import to_uint8
 from neuralshade.infer import bundled_models, model_path
@@ -136,6 +137,7 @@ def conditioned_checkpoint(folder) -> str:
         "vary": VARY,
         "render": RenderParams().model_dump(mode="json"),
         "inputs": ["source", "light", "shape_height"],
+        "light_input": LIGHT_INPUT,
     }
     return str(checkpoint.save(folder / "lit", net.eval(), info).with_suffix(".safetensors"))
 

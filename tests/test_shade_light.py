@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from neuralshade import checkpoint
-from neuralshade.errors import InputError
+from neuralshade.data.sources.ao2d import LIGHT_INPUT
+from neuralshade.errors import CheckpointError, InputError
 from neuralshade.models import build
 from neuralshade.render.params import RenderParams
 from neuralshade.shading import (
@@ -22,7 +23,8 @@ from neuralshade.tasks.ao2d import Ao2dTask, longest_reach
 
 RENDER = RenderParams().model_dump(mode="json")
 VARY = {"light_azimuth": [0, 360], "light_elevation": [20, 70], "height": [12, 36]}
-META = {"task": "ao2d", "targets": ["target"], "step": 0, "loss": "l1", "render": RENDER}
+META = {"task": "ao2d", "targets": ["target"], "step": 0, "loss": "l1", "render": RENDER,
+        "light_input": LIGHT_INPUT}  # fmt: skip
 
 
 def conditioned_net(condition: int) -> torch.nn.Module:
@@ -53,7 +55,9 @@ def test_the_network_gets_the_light_and_height_as_constant_channels(tmp_path, co
     x = torch.zeros(1, 5, 24, 40)
     x[0, 0] = torch.from_numpy(mask())
     ra, re = math.radians(a), math.radians(e)
-    x[0, 1:, :, :] = torch.tensor([math.cos(ra), math.sin(ra), math.sin(re), h / 24])[:, None, None]
+    # the unit vector towards the light (x right, y up the screen), then the height / 24 px
+    light = [math.cos(re) * math.cos(ra), math.cos(re) * math.sin(ra), math.sin(re), h / 24]
+    x[0, 1:, :, :] = torch.tensor(light)[:, None, None]
     with torch.no_grad():
         expected = net(x)[0].clamp(0, 1).permute(1, 2, 0).numpy()
     np.testing.assert_allclose(out, expected, atol=1e-5)
@@ -82,6 +86,16 @@ def test_a_light_outside_the_trained_ranges_is_refused(tmp_path, light, message)
     model, _ = load_model(path, "cpu")
     with pytest.raises(InputError, match=message):
         shade_mask(model, mask(), light=light)
+
+
+def test_a_network_told_the_light_in_the_earlier_form_is_refused(tmp_path):
+    """A checkpoint without ``light_input`` learned (cos a, sin a, sin e): it would read the
+    unit vector as a different light, so it is refused, naming the fix."""
+    info = {**META, "inputs": ["source", "light", "shape_height"], "vary": VARY}
+    del info["light_input"]
+    path = checkpoint.save(tmp_path / "old", conditioned_net(4), info).with_suffix(".safetensors")
+    with pytest.raises(CheckpointError, match="train it again"):
+        load_model(path, "cpu")
 
 
 def test_a_fixed_light_network_refuses_another_light_and_takes_its_own(tmp_path):

@@ -32,7 +32,7 @@ def test_the_manifest_lists_every_page_model_as_its_sidecar_describes_it():
 
 @pytest.mark.parametrize("name", page_models())
 def test_each_shipped_onnx_computes_what_the_checkpoint_does(name):
-    """The page's input convention (mask, then cos a, sin a, sin e, height / unit) fed to the
+    """The page's input convention (mask, then the light's unit vector, height / unit) fed to the
     shipped file gives the torch network's output on the same tensor."""
     (entry,) = [e for e in manifest()["models"] if e["name"] == name]
     model, _ = checkpoint.load(str(model_path(name)))
@@ -42,9 +42,9 @@ def test_each_shipped_onnx_computes_what_the_checkpoint_does(name):
     x[0, 0] = rng.random((64, 80)) > 0.7
     a, e, h = math.radians(210.0), math.radians(40.0), 20.0
     values = {
-        "cos_azimuth": math.cos(a),
-        "sin_azimuth": math.sin(a),
-        "sin_elevation": math.sin(e),
+        "light_x": math.cos(e) * math.cos(a),
+        "light_y": math.cos(e) * math.sin(a),
+        "light_z": math.sin(e),
         "height_over_unit": h / entry["height_unit"],
     }
     for k, channel in enumerate(entry["channels"][1:], start=1):

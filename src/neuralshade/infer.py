@@ -94,6 +94,10 @@ def _build(path: str, device: str, task: str | None) -> tuple[torch.nn.Module, d
     """The network inference runs (its task's first), BatchNorm folded, context set."""
     info = checkpoint.read_meta(path)
     owner = _task(path, info)
+    try:
+        owner.check_checkpoint(info)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     if len(owner.networks) == 1:
         model, info = checkpoint.load(path, device=device, task=task)
     else:  # a task of several networks (a GAN's) says which one predicts, or chains them

@@ -168,6 +168,10 @@ class Task:
         which :meth:`predict` then receives under the first name."""
         return nets[self.networks[0]]
 
+    def check_checkpoint(self, info: Mapping[str, Any]) -> None:
+        """Raise CheckpointError where this release cannot run a checkpoint of this task as it
+        was trained (its sidecar ``info``: say why, and the fix). By default every one runs."""
+
     def context(self, model: nn.Module, info: Mapping[str, Any]) -> int:
         """Pixels of context each side the network's output depends on (tiled inference)."""
         return getattr(model, "receptive_field", 1) // 2

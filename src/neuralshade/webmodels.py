@@ -7,8 +7,9 @@ model) or the ranges it was trained on (a light-conditioned one), and the hash o
 it was exported from, so that ``tests/test_webmodels.py`` fails when a shipped file is stale.
 
 The input tensor is ``input`` (1, C, H, W) float32: channel 0 the mask (white = 1), then for a
-light-conditioned network the constants ``cos a``, ``sin a``, ``sin e`` (a the azimuth,
-counter-clockwise on screen from +x, e the elevation) and ``height / HEIGHT_UNIT``; the output
+light-conditioned network the constants ``cos e cos a``, ``cos e sin a``, ``sin e`` (the unit
+vector towards the light: a the azimuth, counter-clockwise on screen from +x, e the elevation)
+and ``height / HEIGHT_UNIT``; the output
 ``output`` (1, 3, H, W) is sRGB, to be clamped to [0, 1]. Only ShadeUNet-style networks whose
 zero padding is the renderer's empty ground (``border_is_ground``) are exported: they run on
 the bare image, as the page gives it, and agree with ``neuralshade shade`` there.
@@ -31,7 +32,7 @@ from neuralshade.shading import LIGHT_KEYS
 MANIFEST = "models.json"
 #: the per-image inputs a page can compute, by the derived buffers' names
 CONDITION_CHANNELS = {
-    "light": ["cos_azimuth", "sin_azimuth", "sin_elevation"],
+    "light": ["light_x", "light_y", "light_z"],
     "shape_height": ["height_over_unit"],
 }
 

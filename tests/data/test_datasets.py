@@ -135,6 +135,12 @@ def which(original, moved):
 # ---- buffers, shapes, values -------------------------------------------------------------
 
 
+def light_vector(a, e):
+    """The unit vector towards the light (x right, y up the screen, z up) at azimuth a and
+    elevation e, radians: what the derived ``light`` input holds."""
+    return [math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)]
+
+
 def test_every_buffer_has_its_channels_dtype_and_value_range(light135):
     for name, channels in ((n, b.channels) for n, b in SCHEMA.items()):
         ds = Pairs(light135, "all", inputs=(name,), targets=("target",), mode="full")
@@ -155,7 +161,7 @@ def test_every_buffer_has_its_channels_dtype_and_value_range(light135):
             assert x[2].min() >= 0 and x[0].abs().max() > 0.5  # walls seen from above
         if name == "light":
             a, e = math.radians(135), math.radians(30)
-            expected = torch.tensor([math.cos(a), math.sin(a), math.sin(e)])
+            expected = torch.tensor(light_vector(a, e))
             torch.testing.assert_close(x, expected[:, None, None].expand(3, 40, 40))
 
 
@@ -378,7 +384,7 @@ def test_with_a_fixed_light_every_augmented_pair_is_a_true_render(
             used.setdefault(name, (i, pair))
             a, e = math.radians(azimuth), math.radians(30)  # the light itself never turns
             np.testing.assert_allclose(
-                x[1:, 0, 0], [math.cos(a), math.sin(a), math.sin(e)], atol=1e-6
+                x[1:, 0, 0], light_vector(a, e), atol=1e-6
             )
     assert set(used) == {"identity", mirror}
     # the mirrored pair is what the renderer gives for the mirrored mask under the same light;
@@ -421,7 +427,7 @@ def test_with_the_light_as_input_all_8_symmetries_are_true_renders_with_the_ligh
         azimuth = turn(params.light_azimuth)
         a, e = math.radians(azimuth), math.radians(params.light_elevation)
         np.testing.assert_allclose(
-            x[1:, 5, 7].numpy(), [math.cos(a), math.sin(a), math.sin(e)], atol=1e-6
+            x[1:, 5, 7].numpy(), light_vector(a, e), atol=1e-6
         )
         # a fresh render of the moved mask under the turned light gives the moved image and
         # its normals, which must turn with the image; under the old light it does not

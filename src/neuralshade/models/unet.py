@@ -449,9 +449,11 @@ class ShadeUNet(nn.Module):
 
 
 def _modulate(y: torch.Tensor, film) -> torch.Tensor:
-    """y · γ + β with the next (γ, β) of a FiLM's iterator, or y where there is none."""
+    """y · γ + β with the next (γ, β) of a FiLM's iterator, or y where there is none. The
+    product keeps y's memory layout (channels-last where inference runs so; ``addcmul`` with
+    β first would hand the next convolution a tensor to reorder) and takes β in place."""
     scale_shift = next(film, None)
-    return y if scale_shift is None else y * scale_shift[0] + scale_shift[1]
+    return y if scale_shift is None else (y * scale_shift[0]).add_(scale_shift[1])
 
 
 def _residual(

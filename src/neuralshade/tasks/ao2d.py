@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from neuralshade.config import build
+from neuralshade.data.sources.ao2d import LIGHT_INPUT
 from neuralshade.errors import CheckpointError, ConfigError, NeuralShadeError
 from neuralshade.render.params import RenderParams
 from neuralshade.task import TASKS, ImageTask, Race, Renderer
@@ -78,12 +79,26 @@ class Ao2dTask(ImageTask):
     baselines = ("taps", "resconv")
 
     def checkpoint_meta(self, data_config: Any) -> dict[str, Any]:
-        """The render settings and the ranges of the parameters that varied per sample (a
-        light-conditioned network is valid inside them)."""
+        """The render settings, the ranges of the parameters that varied per sample (a
+        light-conditioned network is valid inside them) and the meaning of the ``light`` input
+        (:data:`~neuralshade.data.sources.ao2d.LIGHT_INPUT`)."""
         return {
             "render": data_config.render.model_dump(mode="json"),
             "vary": {k: list(v) for k, v in data_config.vary.items()},
+            "light_input": LIGHT_INPUT,
         }
+
+    def check_checkpoint(self, info: Mapping[str, Any]) -> None:
+        """A network told the light must have learned it as this release gives it (the unit
+        vector, :data:`~neuralshade.data.sources.ao2d.LIGHT_INPUT`): one trained before
+        learned (cos a, sin a, sin e) and would read the vector as another light."""
+        if "light" in info.get("inputs", ()) and info.get("light_input") != LIGHT_INPUT:
+            raise CheckpointError(
+                "this network was told the light as (cos a, sin a, sin e), the input of an "
+                "earlier release; this one gives the unit vector towards the light (cos e cos "
+                "a, cos e sin a, sin e): train it again (neuralshade train "
+                "ao2d-unet-light-cpu), or use the bundled ao2d-unet-light-cpu"
+            )
 
     def context(self, model: nn.Module, info: Mapping[str, Any]) -> int:
         """The smaller of the receptive radius and 1.25 × the renderer's reach (the farthest a

@@ -5,8 +5,9 @@
 // neuralshade.webmodels` writes into models/. Where neither can start (no WebAssembly, the
 // page opened from a file), or with ?backend=server, the server's POST /v1/shade shades it.
 // The input tensor is (1, C, H, W): the mask (white = 1; colour read as Rec. 709 luminance,
-// as the server reads it), then, for a light-conditioned model, the constants cos a, sin a,
-// sin e (a: azimuth counter-clockwise on screen from +x, e: elevation) and height / unit.
+// as the server reads it), then, for a light-conditioned model, the constants of the unit
+// vector towards the light, (cos e cos a, cos e sin a, sin e) (a: azimuth counter-clockwise on
+// screen from +x, e: elevation), and height / unit.
 // Renders never queue up: while one runs, later changes only mark the state dirty, and the
 // latest state is rendered when it ends.
 
@@ -217,9 +218,9 @@ function inputTensor(mask) {
   const a = (state.light.azimuth * Math.PI) / 180;
   const e = (state.light.elevation * Math.PI) / 180;
   const constants = {
-    cos_azimuth: Math.cos(a),
-    sin_azimuth: Math.sin(a),
-    sin_elevation: Math.sin(e),
+    light_x: Math.cos(e) * Math.cos(a),
+    light_y: Math.cos(e) * Math.sin(a),
+    light_z: Math.sin(e),
     height_over_unit: state.light.height / state.model.height_unit,
   };
   channels.slice(1).forEach((name, k) => data.fill(constants[name], (k + 1) * n, (k + 2) * n));

@@ -69,8 +69,8 @@ SCHEMA = schema_of(
     Buffer(name="sdf", channels=1, kind="scalar", file="sdf.npy",
            description="2D signed distance to the shapes, pixels (negative inside)"),
     Buffer(name="light", channels=3, kind="vector", image_axes=(0, 1), y_down=False,
-           description="constant (cos a, sin a, sin e) of the light azimuth a (counter-"
-           "clockwise on screen from +x) and elevation e"),
+           description="constant unit vector towards the light, (cos e cos a, cos e sin a, "
+           "sin e), of its azimuth a (counter-clockwise on screen from +x) and elevation e"),
     Buffer(name="shape_height", channels=1, kind="scalar",
            description="constant height of the shapes / HEIGHT_UNIT (24 px, the default)"),
 )  # fmt: skip
@@ -78,17 +78,28 @@ SCHEMA = schema_of(
 HEIGHT_UNIT = 24.0
 """Pixels of shape height per unit of the derived ``shape_height`` input."""
 
+LIGHT_INPUT = "unit-vector"
+"""What the derived ``light`` input holds (:func:`condition_values`), recorded in a trained
+network's sidecar: networks trained before it was the unit vector (they were told
+(cos a, sin a, sin e) and have no record) are refused rather than fed numbers they never saw."""
+
 
 def condition_values(params: RenderParams) -> dict[str, np.ndarray]:
     """The derived per-image inputs of a scene: {'light': (3,), 'shape_height': (1,)} float32.
 
-    light = (cos a, sin a, sin e) of the light's azimuth a (counter-clockwise on screen from
-    +x) and elevation e; shape_height = height / HEIGHT_UNIT. A network conditioned on the
-    light reads them as constant channels (the browser page computes the same numbers).
+    light = (cos e cos a, cos e sin a, sin e), the unit vector towards the light of azimuth a
+    (counter-clockwise on screen from +x, y up) and elevation e; shape_height = height /
+    HEIGHT_UNIT. A network conditioned on the light reads them as constant channels (the
+    browser page computes the same numbers). The vector, rather than (cos a, sin a, sin e),
+    because it moves as fast as the light does at every elevation: sin e flattens towards the
+    zenith, just where the flat ground's highlight (sin e to the shininess) changes fastest,
+    and a network told sin e was least accurate at its highest elevations (docs/RESULTS.md).
     """
     a, e = math.radians(params.light_azimuth), math.radians(params.light_elevation)
     return {
-        "light": np.array([math.cos(a), math.sin(a), math.sin(e)], np.float32),
+        "light": np.array(
+            [math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)], np.float32
+        ),
         "shape_height": np.array([params.height / HEIGHT_UNIT], np.float32),
     }
 
