@@ -316,14 +316,36 @@ def _fit(r: Tensor, size: Sequence[int]) -> Tensor:
     return F.interpolate(r, size=tuple(size), mode="nearest")
 
 
-def _query_example(gen: nn.Module, batch: int, multiple: int) -> tuple[Tensor, Tensor, Tensor]:
-    size = (multiple * max(1, 16 // multiple),) * 2
-    x = torch.rand(batch, gen.query_channels, *size)
-    return x, torch.randn(batch, gen.pose_dim), torch.randn(batch, gen.representation_dim, 1, 1)
+class _Generator(nn.Module):
+    """What every generator shares: its sizes, the multiple of pixels its query buffers must
+    be, and inputs for the registry's generic tests."""
+
+    def __init__(
+        self, query_channels: int, representation_dim: int, pose_dim: int, out_channels: int,
+        multiple: int,
+    ):  # fmt: skip
+        super().__init__()
+        self.query_channels, self.representation_dim = query_channels, representation_dim
+        self.pose_dim, self.out_channels, self.multiple = pose_dim, out_channels, multiple
+
+    def _check(self, x: Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != self.query_channels:
+            shape = f"(B, {self.query_channels}, H, W)"
+            raise ValueError(f"query buffers must be {shape}, got {tuple(x.shape)}")
+        if x.shape[-1] % self.multiple or x.shape[-2] % self.multiple:
+            raise ValueError(
+                f"query buffers must be a multiple of {self.multiple} px, got {tuple(x.shape)}"
+            )
+
+    def example_inputs(self, batch: int = 2) -> tuple[Tensor, Tensor, Tensor]:
+        """Query buffers, the query pose and a representation it takes."""
+        size = (self.multiple * max(1, 16 // self.multiple),) * 2
+        x, pose = torch.rand(batch, self.query_channels, *size), torch.randn(batch, self.pose_dim)
+        return x, pose, torch.randn(batch, self.representation_dim, 1, 1)
 
 
 @register("cnsr-pixel")
-class PixelGenerator(nn.Module):
+class PixelGenerator(_Generator):
     """The Pixel generator (the original's "PixelCNN"): 1×1 convolutions only, each pixel shaded
     from its own buffers, the camera and the representation, re-joined at every layer as the
     ``propagate_*`` switches say; LeakyReLU; a final ReLU with ``end_relu``.
@@ -345,11 +367,8 @@ class PixelGenerator(nn.Module):
         propagate_viewpoint: bool = True,
         end_relu: bool = True,
     ):
-        super().__init__()
-        self.query_channels, self.representation_dim, self.pose_dim = (
-            query_channels, representation_dim, pose_dim
-        )  # fmt: skip
-        self.out_channels, self.end_relu = out_channels, end_relu
+        super().__init__(query_channels, representation_dim, pose_dim, out_channels, 1)
+        self.end_relu = end_relu
         self.propagate = (propagate_buffers, propagate_representation, propagate_viewpoint)
         sizes = (query_channels, representation_dim, pose_dim)
         joined = sum(n for n, on in zip(sizes, self.propagate, strict=True) if on)
@@ -359,11 +378,8 @@ class PixelGenerator(nn.Module):
         )
         self.final = nn.Conv2d(hidden_units, out_channels, 1)
 
-    def example_inputs(self, batch: int = 2) -> tuple[Tensor, Tensor, Tensor]:
-        """Query buffers, the query pose and a representation it takes."""
-        return _query_example(self, batch, 1)
-
     def forward(self, x: Tensor, pose: Tensor, representation: Tensor) -> Tensor:
+        self._check(x)
         size = x.shape[-2:]
         r, v = _fit(representation, size), _tile(pose, size)
         extra = [t for t, on in zip((x, r, v), self.propagate, strict=True) if on]
@@ -382,7 +398,7 @@ def _double_conv(cin: int, cout: int) -> nn.Sequential:
 
 
 @register("cnsr-unet")
-class UNetGenerator(nn.Module):
+class UNetGenerator(_Generator):
     """The U-Net generator: double 3×3 convolutions at ``widths`` (max-pooled between levels,
     to 1×1 at 64 px with the original's seven levels), the representation and the camera joined
     at every encoder level, 4×4/2 transposed convolutions up, skips concatenated; a final 1×1.
@@ -398,14 +414,12 @@ class UNetGenerator(nn.Module):
         widths: Sequence[int] = (128, 256, 512, 512, 512, 512, 512),
         end_relu: bool = True,
     ):
-        super().__init__()
         widths = list(widths)
         if len(widths) < 2:
             raise ValueError(f"widths needs two levels or more, got {widths}")
-        self.query_channels, self.representation_dim, self.pose_dim = (
-            query_channels, representation_dim, pose_dim
-        )  # fmt: skip
-        self.out_channels, self.end_relu, self.levels = out_channels, end_relu, len(widths)
+        multiple = 2 ** (len(widths) - 1)
+        super().__init__(query_channels, representation_dim, pose_dim, out_channels, multiple)
+        self.end_relu = end_relu
         joined = representation_dim + pose_dim
         ins = [query_channels, *widths[:-1]]
         self.down = nn.ModuleList(
@@ -420,14 +434,8 @@ class UNetGenerator(nn.Module):
         )
         self.final = nn.Conv2d(widths[0], out_channels, 1)
 
-    def example_inputs(self, batch: int = 2) -> tuple[Tensor, Tensor, Tensor]:
-        """Query buffers, the query pose and a representation it takes."""
-        return _query_example(self, batch, 2 ** (self.levels - 1))
-
     def forward(self, x: Tensor, pose: Tensor, representation: Tensor) -> Tensor:
-        multiple = 2 ** (self.levels - 1)
-        if x.shape[-1] % multiple or x.shape[-2] % multiple:
-            raise ValueError(f"query buffers must be a multiple of {multiple} px, got {x.shape}")
+        self._check(x)
         skips = []
         y = x
         for k, block in enumerate(self.down):
@@ -472,7 +480,7 @@ class _GRUCore(nn.Module):
 
 
 @register("cnsr-gqn")
-class GQNGenerator(nn.Module):
+class GQNGenerator(_Generator):
     """GQN's generator: ``core_count`` recurrent convolutional cores (LSTM or GRU, 5×5) at
     1/``downscaling`` of the resolution, each drawing a latent z and adding its state, upscaled,
     to a canvas; a 1×1 convolution of the canvas is the mean of log1p of the image.
@@ -501,13 +509,10 @@ class GQNGenerator(nn.Module):
         weight_sharing: bool = False,
         upscale_sharing: bool = True,
     ):
-        super().__init__()
         if cell_type not in ("LSTM", "GRU"):
             raise ValueError(f"cell_type must be 'LSTM' or 'GRU', got {cell_type!r}")
-        self.query_channels, self.representation_dim, self.pose_dim = (
-            query_channels, representation_dim, pose_dim
-        )  # fmt: skip
-        self.out_channels, self.latent_dim, self.state_dim = out_channels, latent_dim, state_dim
+        super().__init__(query_channels, representation_dim, pose_dim, out_channels, downscaling)
+        self.latent_dim, self.state_dim = latent_dim, state_dim
         self.core_count, self.downscaling = core_count, downscaling
         core = _LSTMCore if cell_type == "LSTM" else _GRUCore
         given = pose_dim + representation_dim
@@ -530,10 +535,6 @@ class GQNGenerator(nn.Module):
             for _ in range(1 if upscale_sharing else core_count)
         )
 
-    def example_inputs(self, batch: int = 2) -> tuple[Tensor, Tensor, Tensor]:
-        """Query buffers, the query pose and a representation it takes."""
-        return _query_example(self, batch, self.downscaling)
-
     @staticmethod
     def _normal(params: Tensor) -> torch.distributions.Normal:
         mean, scale = params.chunk(2, dim=1)
@@ -542,9 +543,8 @@ class GQNGenerator(nn.Module):
     def forward(
         self, x: Tensor, pose: Tensor, representation: Tensor, target: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
+        self._check(x)
         d = self.downscaling
-        if x.shape[-1] % d or x.shape[-2] % d:
-            raise ValueError(f"query buffers must be a multiple of {d} px, got {tuple(x.shape)}")
         small = (x.shape[-2] // d, x.shape[-1] // d)
         given = torch.cat([_tile(pose, small), _fit(representation, small)], dim=1)
         x_small = self.downsample(x)
