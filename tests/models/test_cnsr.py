@@ -245,3 +245,47 @@ def test_the_gqn_generator_reads_the_target_in_training_and_draws_from_its_prior
     assert (kl == 0).all()
     with pytest.raises(ValueError, match="multiple of 4"):
         gen(torch.rand(1, 3, 18, 16), torch.randn(1, 16), torch.randn(1, 8, 1, 1))
+
+
+@pytest.mark.parametrize(
+    "generator", [{"name": "cnsr-pixel", "args": {"layers": 2, "hidden_units": 8}},
+                  {"name": "cnsr-gqn", "args": {"state_dim": 4, "core_count": 2}}],
+)  # fmt: skip
+def test_the_whole_model_is_its_parts_in_a_chain(generator):
+    """encoder on every view → partition over each scene's views → generator on the query."""
+    torch.manual_seed(0)
+    r = 8
+    model = models.build("cnsr", encoder={"name": "cnsr-pool",
+                                          "args": {"in_channels": 4, "representation_dim": r}},
+                         partition={"args": {"representation_dim": r}},
+                         generator={**generator, "args": {**generator["args"], "query_channels": 3,
+                                                         "representation_dim": r}})  # fmt: skip
+    observed, poses = torch.rand(2, 3, 4, 16, 16), torch.randn(2, 3, 16)
+    query, query_pose = torch.rand(2, 3, 16, 16), torch.randn(2, 16)
+    target = torch.rand(2, 3, 16, 16)
+    torch.manual_seed(1)
+    out, rep, loss, kl = model(observed, poses, query, query_pose, factor=1, target=target)
+    views = model.encoder(observed.flatten(0, 1), poses.flatten(0, 1)).unflatten(0, (2, 3))
+    model.partition.step -= 1  # the chain's call advanced the schedule; replay that step
+    expected_rep, expected_loss = model.partition(views, 1)
+    torch.testing.assert_close(rep, expected_rep)
+    assert float(loss) == float(expected_loss) == 0
+    torch.manual_seed(1)
+    if generator["name"] == "cnsr-gqn":
+        expected, expected_kl = model.generator(query, query_pose, rep, target)
+        torch.testing.assert_close(kl, expected_kl)
+        assert (kl > 0).all()
+    else:
+        expected = model.generator(query, query_pose, rep)
+        assert (kl == 0).all()
+    torch.testing.assert_close(out, expected)
+    assert model.spec["args"]["generator"]["args"]["query_channels"] == 3  # whole specs
+
+
+def test_the_whole_model_refuses_parts_that_do_not_fit():
+    with pytest.raises(ConfigError, match="representation_dim differs"):
+        models.build("cnsr", partition={"args": {"representation_dim": 64}})
+    with pytest.raises(ConfigError, match="encoder must be one of"):
+        models.build("cnsr", encoder={"name": "cnsr-pixel"})
+    with pytest.raises(ConfigError, match="pose_dim differs"):
+        models.build("cnsr", generator={"name": "cnsr-pixel", "args": {"pose_dim": 12}})

@@ -16,6 +16,8 @@ Shapes (B scenes, K observed views, r = ``representation_dim``, P = ``pose_dim``
   log1p of the radiance (the loss names say so: :func:`neuralshade.losses.predicts_log1p`);
   ``cnsr-gqn`` predicts it always, and returns the KL term of its ELBO beside it.
 
+``cnsr`` chains the three as one module (one optimiser, one checkpoint).
+
 The configuration keys and defaults are the original's (its ``util/settings.py`` and
 ``configs/room_*.json``) so that a user of it can read ours; where ours differs it says so.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -567,3 +570,87 @@ class GQNGenerator(_Generator):
             gen_h, gen_c = cell(torch.cat([given, z, x_small], dim=1), gen_h, gen_c)
             canvas = canvas + self.upsample[k % len(self.upsample)](gen_h)
         return self.observation(canvas), kl
+
+
+ENCODERS = ("cnsr-pool", "cnsr-tower", "cnsr-pyramid")
+GENERATORS = ("cnsr-pixel", "cnsr-unet", "cnsr-gqn")
+
+
+@register("cnsr")
+class CNSR(nn.Module):
+    """CNSR's whole model as one module (one optimiser, one checkpoint): an ``encoder``, the
+    ``partition`` and a ``generator``, each a model spec ``{"name", "args"}`` of this file's
+    (defaults: Pool, the partition's defaults, Pixel).
+
+    forward(observed (B, K, C, H, W), observed_pose (B, K, P), query (B, Cq, H', W'),
+    query_pose (B, P), factor=None, target=None) → (prediction (B, out_channels, H', W'),
+    the scenes' representations (B, r, h, w), the partition loss (scalar), the KL of GQN's
+    ELBO per scene (B,), zeros for the other generators). ``factor``: the factor a training
+    batch varies (0 lighting, 1 geometry, 2 material) or None; ``target``: the query's image
+    (linear), which only GQN reads, in training.
+    """
+
+    def __init__(
+        self,
+        encoder: dict[str, Any] | None = None,
+        partition: dict[str, Any] | None = None,
+        generator: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        from neuralshade.models import build  # the registry imports this file
+
+        parts = {}
+        for key, spec, default, allowed in (
+            ("encoder", encoder, "cnsr-pool", ENCODERS),
+            ("partition", partition, "cnsr-partition", ("cnsr-partition",)),
+            ("generator", generator, "cnsr-pixel", GENERATORS),
+        ):
+            spec = dict(spec or {})
+            name = spec.pop("name", default)
+            if name not in allowed:
+                raise ValueError(f"{key} must be one of {', '.join(allowed)}, got {name!r}")
+            unknown = set(spec) - {"args"}
+            if unknown:
+                raise ValueError(f"{key}: a spec holds name and args, not {sorted(unknown)}")
+            parts[key] = build(name, **spec.get("args", {}))
+        self.encoder, self.partition, self.generator = (
+            parts["encoder"], parts["partition"], parts["generator"]
+        )  # fmt: skip
+        dims = {k: m.representation_dim for k, m in parts.items()}
+        if len(set(dims.values())) > 1:
+            raise ValueError(f"representation_dim differs between the parts: {dims}")
+        if self.encoder.pose_dim != self.generator.pose_dim:
+            raise ValueError(
+                f"pose_dim differs: encoder {self.encoder.pose_dim}, generator "
+                f"{self.generator.pose_dim}"
+            )
+        self.in_channels, self.out_channels = self.encoder.in_channels, self.generator.out_channels
+        self.representation_dim = self.encoder.representation_dim
+
+    def spec_args(self) -> dict[str, Any]:
+        """Every part's complete spec (its defaults filled in), so a sidecar rebuilds it."""
+        return {k: getattr(self, k).spec for k in ("encoder", "partition", "generator")}
+
+    def example_inputs(self, batch: int = 2) -> tuple[Tensor, ...]:
+        """Three observed views of ``batch`` scenes and a query view, as it takes them."""
+        views, poses = self.encoder.example_inputs(3 * batch)
+        query, query_pose, _ = self.generator.example_inputs(batch)
+        return views.unflatten(0, (batch, 3)), poses.unflatten(0, (batch, 3)), query, query_pose
+
+    def forward(
+        self,
+        observed: Tensor,
+        observed_pose: Tensor,
+        query: Tensor,
+        query_pose: Tensor,
+        factor: int | None = None,
+        target: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        b, k = observed.shape[:2]
+        views = self.encoder(observed.flatten(0, 1), observed_pose.flatten(0, 1))
+        representation, partition_loss = self.partition(views.unflatten(0, (b, k)), factor)
+        if isinstance(self.generator, GQNGenerator):
+            out, kl = self.generator(query, query_pose, representation, target)
+        else:
+            out, kl = self.generator(query, query_pose, representation), query.new_zeros(b)
+        return out, representation, partition_loss, kl
