@@ -43,11 +43,17 @@ def _tile(v: Tensor, size: Sequence[int]) -> Tensor:
     return v.reshape(v.shape[0], -1, 1, 1).expand(-1, -1, *size)
 
 
-def _check_views(x: Tensor, pose: Tensor, in_channels: int, pose_dim: int, multiple: int) -> None:
-    if x.ndim != 4 or x.shape[1] != in_channels:
-        raise ValueError(f"views must be (N, {in_channels}, H, W), got {tuple(x.shape)}")
+def _check_images(x: Tensor, what: str, channels: int, multiple: int) -> None:
+    """Raise ValueError unless ``x`` is (N, channels, H, W) with H and W multiples of
+    ``multiple``; ``what`` names it in the message."""
+    if x.ndim != 4 or x.shape[1] != channels:
+        raise ValueError(f"{what} must be (N, {channels}, H, W), got {tuple(x.shape)}")
     if x.shape[-1] % multiple or x.shape[-2] % multiple:
-        raise ValueError(f"views must be a multiple of {multiple} pixels, got {tuple(x.shape)}")
+        raise ValueError(f"{what} must be a multiple of {multiple} px, got {tuple(x.shape)}")
+
+
+def _check_views(x: Tensor, pose: Tensor, in_channels: int, pose_dim: int, multiple: int) -> None:
+    _check_images(x, "views", in_channels, multiple)
     if pose.shape[0] != x.shape[0] or pose[0].numel() != pose_dim:
         raise ValueError(f"poses must be ({x.shape[0]}, {pose_dim}), got {tuple(pose.shape)}")
 
@@ -253,10 +259,6 @@ class Partition(nn.Module):
         low = splits[factor - 1] if factor else 0.0
         return basket(self.positions, low, splits[factor], self.steepness())
 
-    def inside(self, factor: int) -> Tensor:
-        """(r,) the soft mask of partition ``factor``'s dimensions: 1 − :meth:`outside`."""
-        return 1 - self.outside(factor)
-
     def example_inputs(self, batch: int = 2) -> tuple[Tensor, int]:
         """The encoders' outputs for ``batch`` scenes × 3 views, and a factor."""
         return torch.randn(batch, 3, self.representation_dim, 1, 1), 1
@@ -272,10 +274,9 @@ class Partition(nn.Module):
             )
         ruled = self.latent_separation and factor is not None
         if ruled:
-            shape = (1, -1, 1, 1)
             own = views.mean(dim=1)  # (B, r, h, w)
             batch = views.mean(dim=(0, 1), keepdim=True)[0]  # (1, r, h, w)
-            outside = self.outside(factor).view(shape)
+            outside = self.outside(factor).view(1, -1, 1, 1)
             rep = (1 - outside) * own + outside * batch
             if self.training:
                 self.step += 1
@@ -305,8 +306,8 @@ class Partition(nn.Module):
     def swap(self, a: Tensor, b: Tensor, factor: int) -> Tensor:
         """Scene ``a``'s representation with partition ``factor`` taken from ``b`` (both
         (B, r, h, w)): the composition of two scenes."""
-        inside = self.inside(factor).view(1, -1, 1, 1)
-        return (1 - inside) * a + inside * b
+        outside = self.outside(factor).view(1, -1, 1, 1)
+        return outside * a + (1 - outside) * b
 
 
 # ---- generators ------------------------------------------------------------------------------
@@ -315,7 +316,7 @@ class Partition(nn.Module):
 def _fit(r: Tensor, size: Sequence[int]) -> Tensor:
     """A representation (B, r, h, w) at ``size``: a vector tiled, a map resized (nearest)."""
     if r.shape[-2:] == (1, 1):
-        return r.expand(-1, -1, *size)
+        return _tile(r, size)
     return F.interpolate(r, size=tuple(size), mode="nearest")
 
 
@@ -332,13 +333,7 @@ class _Generator(nn.Module):
         self.pose_dim, self.out_channels, self.multiple = pose_dim, out_channels, multiple
 
     def _check(self, x: Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != self.query_channels:
-            shape = f"(B, {self.query_channels}, H, W)"
-            raise ValueError(f"query buffers must be {shape}, got {tuple(x.shape)}")
-        if x.shape[-1] % self.multiple or x.shape[-2] % self.multiple:
-            raise ValueError(
-                f"query buffers must be a multiple of {self.multiple} px, got {tuple(x.shape)}"
-            )
+        _check_images(x, "query buffers", self.query_channels, self.multiple)
 
     def example_inputs(self, batch: int = 2) -> tuple[Tensor, Tensor, Tensor]:
         """Query buffers, the query pose and a representation it takes."""
