@@ -91,7 +91,7 @@ LINEAR_FORMULAS = {
 
 
 def test_every_loss_has_its_formula_checked():
-    assert set(LINEAR_FORMULAS) | {"logl1", "logssim"} == set(loss_names())
+    assert set(LINEAR_FORMULAS) | {"logl1", "logssim", "logl1+logssim"} == set(loss_names())
 
 
 @pytest.mark.parametrize("name", LINEAR_FORMULAS)
@@ -120,7 +120,16 @@ def test_logssim_is_one_minus_ssim_of_log1p_target_and_prediction():
 
 
 def test_only_log_losses_predict_log1p():
-    assert {name for name in loss_names() if predicts_log1p(name)} == {"logl1", "logssim"}
+    log_losses = {"logl1", "logssim", "logl1+logssim"}
+    assert {name for name in loss_names() if predicts_log1p(name)} == log_losses
+
+
+def test_cnsr_s_loss_is_logl1_plus_logssim():
+    rng = np.random.default_rng(2)
+    target = torch.tensor(np.expm1(3 * image(6).double().numpy()))
+    pred = torch.log1p(target) + torch.tensor(rng.normal(0, 0.2, tuple(target.shape)))
+    both = build_loss("logl1")(pred, target) + build_loss("logssim")(pred, target)
+    assert build_loss("logl1+logssim")(pred, target).item() == pytest.approx(both.item(), abs=1e-12)
 
 
 def test_log_space_round_trips_and_clamps_negative_radiance_to_zero():

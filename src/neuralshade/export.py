@@ -47,7 +47,7 @@ from neuralshade import checkpoint
 from neuralshade.errors import ConfigError, NeuralShadeError
 from neuralshade.imageio import atomic_path
 from neuralshade.outputs import check_outputs
-from neuralshade.task import Task, get_task
+from neuralshade.task import Task, get_task, not_single_view
 
 # torch's exporter translates to opset 18 and newer; an older request is silently left at 18
 MIN_OPSET = 18
@@ -100,6 +100,7 @@ def export_onnx(
     out_path = Path(out_path)
     check_outputs(out_path.parent, [out_path], checkpoint.paths(checkpoint_path))
     info = checkpoint.read_meta(checkpoint_path)
+    _check_single_view(info)
     if network is None and len(info["models"]) > 1 and _chains(info):
         # a task whose inference chains its networks (attention, then generator): that chain
         nets, info = checkpoint.load_networks(checkpoint_path)
@@ -182,6 +183,16 @@ def _chains(info: dict[str, Any]) -> bool:
     except NeuralShadeError:
         return False
     return type(task).inference_network is not Task.inference_network
+
+
+def _check_single_view(info: dict[str, Any]) -> None:
+    """NeuralShadeError for a checkpoint of a task whose network reads several views."""
+    try:
+        task = get_task(str(info.get("task")))
+    except NeuralShadeError:
+        return
+    if not task.single_view:
+        raise NeuralShadeError(not_single_view(task))
 
 
 def _require(*modules: str) -> None:

@@ -52,7 +52,7 @@ from neuralshade import checkpoint
 from neuralshade.devices import resolve_device
 from neuralshade.errors import CheckpointError, InputError, NeuralShadeError
 from neuralshade.models.unet import fuse_batch_norm
-from neuralshade.task import Task, get_task
+from neuralshade.task import Task, get_task, not_single_view
 
 AUTO_TILE_PIXELS = 2048 * 2048
 AUTO_TILE = 1024
@@ -94,6 +94,8 @@ def _build(path: str, device: str, task: str | None) -> tuple[torch.nn.Module, d
     """The network inference runs (its task's first), BatchNorm folded, context set."""
     info = checkpoint.read_meta(path)
     owner = _task(path, info)
+    if not owner.single_view:
+        raise CheckpointError(f"{path}: {not_single_view(owner)}")
     try:
         owner.check_checkpoint(info)
     except CheckpointError as exc:

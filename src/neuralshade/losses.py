@@ -28,6 +28,7 @@ radiance back. ``predicts_log1p(name)`` says which losses these are.
   across DistributedDataParallel ranks) and keeps the constants from collapsing on an all-dark
   batch, which a batch-max L would do. L = 1 is the log1p of linear e − 1 ≈ 1.7, the scale of
   lit diffuse surfaces: the range the constants should be small against.
+- ``logl1+logssim``: their sum, CNSR's loss.
 
 >>> loss = build_loss("l1+ssim")
 >>> x = torch.rand(2, 3, 16, 16)
@@ -148,3 +149,10 @@ def log_ssim_loss(pred: Tensor, target: Tensor) -> Tensor:
     """1 − SSIM(log1p(y), Y), data range ``LOG_SSIM_DATA_RANGE`` (Granskog et al. 2020).
     pred Y: (B, C, H, W) in log1p space; target y: linear HDR ≥ 0; H, W ≥ 11."""
     return 1.0 - metrics.ssim(to_log_space(target), pred, data_range=LOG_SSIM_DATA_RANGE)
+
+
+@register("logl1+logssim", log1p_output=True)
+def log_l1_ssim_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """``logl1`` + ``logssim``, summed with equal weights as CNSR trains every generator but
+    GQN (its ``"loss": ["logl1", "logssim"]``)."""
+    return log_l1_loss(pred, target) + log_ssim_loss(pred, target)

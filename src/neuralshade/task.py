@@ -16,7 +16,7 @@ Tasks register by name in :data:`TASKS` (``@TASKS.register("name")``), found thr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -56,6 +56,23 @@ class Race:
     reference: dict[str, Any]
 
 
+@dataclass
+class StepData:
+    """What a run trains and validates on, for a task whose batches are not stacks of crops
+    (:meth:`Task.step_data`).
+
+    ``data``: the training split as a :class:`~neuralshade.data.datasets.BufferDataset` (its
+    source, config and channels name the run's data); ``train``: item s = this process's share
+    of the batch of step s (a dict of tensors), a pure function of (seed, s) so that a resumed
+    run sees the batches it would have seen; ``val()``: the validation batches, each with the
+    number of samples its values are weighted by, the same every time.
+    """
+
+    data: Any
+    train: Any
+    val: Callable[[], Iterable[tuple[Batch, int]]]
+
+
 class Task:
     """Base of every task; subclasses set the class attributes and the methods they need."""
 
@@ -75,6 +92,10 @@ class Task:
     """Metrics ``eval`` reports (:mod:`neuralshade.metrics`); the first decides equal quality."""
     baselines: ClassVar[tuple[str, ...]] = ()
     """Names of the classic methods ``eval`` runs beside the network (:meth:`baseline`)."""
+    single_view: ClassVar[bool] = True
+    """Whether its network maps one image's input buffers to its targets, as ``eval``,
+    ``shade``, ``serve`` and ``export`` run networks. A task whose network reads several views
+    of a scene (``cnsr``) is measured by its own benchmark (``benchmarks/<task>.py``)."""
 
     # ---- building a run
     def check(self, config: Any) -> None:
@@ -93,6 +114,13 @@ class Task:
         by default :meth:`buffers`; a task may read more (every sample count of a noisy
         input, say) and choose among them in :meth:`train_step`."""
         return self.buffers(config.inputs, config.targets)
+
+    def step_data(self, config: Any, rank: int, world: int) -> StepData | None:
+        """The run's batches, or None (the default): random crops of :meth:`training_buffers`
+        of the training split, ``batch_size`` of them per step, and fixed crops of the
+        validation split. A task whose step reads something else (several views of a scene,
+        groups that vary one factor) returns its own; ``rank`` of ``world`` processes."""
+        return None
 
     def checkpoint_meta(self, data_config: Any) -> dict[str, Any]:
         """Extra sidecar keys the task's inference needs from its dataset's config."""
@@ -221,3 +249,12 @@ def get_task(name: str) -> Task:
 def task_names() -> list[str]:
     """The registered task names, sorted."""
     return TASKS.names()
+
+
+def not_single_view(task: Task) -> str:
+    """Why the image pipeline (eval, shade, serve, export) does not run ``task``'s network."""
+    return (
+        f"a {task.name} network shades a view from other views of its scene, not from one "
+        f"image's buffers: eval, shade, serve and export do not run it (its benchmark, "
+        f"benchmarks/{task.name.replace('-', '_')}.py, measures it)"
+    )

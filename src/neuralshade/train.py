@@ -32,7 +32,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -283,25 +283,47 @@ def _evaluating(nets: Mapping[str, torch.nn.Module]) -> Iterator[None]:
 def validate(
     task: Task,
     nets: Mapping[str, torch.nn.Module],
-    data: BufferDataset,
+    batches: Iterable[tuple[dict[str, torch.Tensor], int]],
     config: TrainConfig,
     device: torch.device,
 ) -> dict[str, float]:
-    """The task's validation values (its "loss" first) averaged over the fixed crops."""
+    """The task's validation values (its "loss" first) averaged over the validation batches,
+    each weighted by its number of samples."""
     total: dict[str, float] = {}
+    count = 0
     with _evaluating(nets):
-        for start in range(0, len(data), config.batch_size):
-            items = [data[i] for i in range(start, min(len(data), start + config.batch_size))]
-            batch = {k: torch.stack([item[k] for item in items]).to(device) for k in items[0]}
+        for batch, n in batches:
+            batch = {k: v.to(device) for k, v in batch.items()}
             for key, value in task.validate(nets, batch, config).items():
-                total[key] = total.get(key, 0.0) + value * len(items)
-    return {k: v / len(data) for k, v in total.items()}
+                total[key] = total.get(key, 0.0) + value * n
+            count += n
+    return {k: v / count for k, v in total.items()}
+
+
+def _chunks(data: BufferDataset, batch_size: int) -> Iterator[tuple[dict[str, torch.Tensor], int]]:
+    """The samples of ``data`` in order, as batches of ``batch_size`` (the last one smaller)."""
+    for start in range(0, len(data), batch_size):
+        items = [data[i] for i in range(start, min(len(data), start + batch_size))]
+        yield {k: torch.stack([item[k] for item in items]) for k in items[0]}, len(items)
+
+
+def merge_args(base: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """Model arguments: ``given`` (a config's) over ``base`` (what the data decides), key by
+    key, nested dicts merged the same way (a composite model's part specs)."""
+    out = dict(base)
+    for key, value in given.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge_args(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 @torch.no_grad()
 def _preview(task: Task, nets: Mapping[str, torch.nn.Module], batch, config) -> torch.Tensor:
     """The task's panels of a batch, its networks in eval mode (no statistics updated)."""
-    info = {"inputs": config.inputs, "targets": config.targets, "loss": config.loss}
+    info = {"inputs": config.inputs, "targets": config.targets, "loss": config.loss,
+            "config": config.model_dump(mode="json")}  # fmt: skip
     with _evaluating(nets):
         return _grid(task.panels(batch, task.predict(nets, batch, info), info))
 
@@ -359,33 +381,38 @@ def train(
     check_outputs(run, written + ([] if resuming else [run / "config.yaml"]), inputs)
 
     # ---- data
-    buffers = task.training_buffers(config)
-    train_data = BufferDataset(
-        config.data,
-        "train",
-        buffers,
-        crop=config.crop,
-        mode="random",
-        augment=config.augment,
-        seed=config.seed,
-    )
-    if train_data.source.name != task.source:
-        raise ConfigError(
-            f"{config.data} is a {train_data.source.name!r} dataset; task {task.name} learns "
-            f"from {task.source!r} datasets (`neuralshade dataset {task.source}`)"
-        )
-    val_data = BufferDataset(
-        config.data, "val", buffers, crop=config.val_crop or config.crop, mode="fixed",
-        seed=config.seed,
-    )  # fmt: skip
-    batches = StepBatches(train_data, config.batch_size, config.seed, rank, world)
+    def check_source(data: BufferDataset) -> None:
+        if data.source.name != task.source:
+            raise ConfigError(
+                f"{config.data} is a {data.source.name!r} dataset; task {task.name} learns "
+                f"from {task.source!r} datasets (`neuralshade dataset {task.source}`)"
+            )
+
+    custom = task.step_data(config, rank, world)
+    if custom is None:
+        train_data = BufferDataset(
+            config.data, "train", task.training_buffers(config), crop=config.crop,
+            mode="random", augment=config.augment, seed=config.seed,
+        )  # fmt: skip
+        check_source(train_data)
+        val_data = BufferDataset(
+            config.data, "val", task.training_buffers(config),
+            crop=config.val_crop or config.crop, mode="fixed", seed=config.seed,
+        )  # fmt: skip
+        batches = StepBatches(train_data, config.batch_size, config.seed, rank, world)
+
+        def val_batches() -> Iterable[tuple[dict[str, torch.Tensor], int]]:
+            return _chunks(val_data, config.batch_size)
+    else:
+        train_data, batches, val_batches = custom.data, custom.train, custom.val
+        check_source(train_data)
 
     # ---- networks, optimizers
     torch.manual_seed(config.seed)
     models: dict[str, torch.nn.Module] = {}
     for name in task.networks:
         spec = config.models[name]
-        args = {**task.model_args(name, config, train_data.channels), **spec.args}
+        args = merge_args(task.model_args(name, config, train_data.channels), spec.args)
         models[name] = build_model(spec.name, **args).to(device)
     trained = [name for name in task.networks if name not in config.freeze]
     optimizers = {
@@ -489,7 +516,7 @@ def train(
             # ---- validation and checkpoints (state after `step` optimizer steps)
             if step > start or start == 0:
                 if step % config.val_interval == 0 and main:
-                    val = validate(task, models, val_data, config, device)
+                    val = validate(task, models, val_batches(), config, device)
                     _log_val(writer, history, step, val)
                     if val["loss"] < best:
                         best = val["loss"]
@@ -536,7 +563,7 @@ def train(
         step = config.steps
     # ---- the end: final validation and checkpoints
     if main:
-        val = validate(task, models, val_data, config, device)
+        val = validate(task, models, val_batches(), config, device)
         _log_val(writer, history, step, val)
         if val["loss"] < best:
             best = val["loss"]

@@ -9,6 +9,7 @@ factor-varied datasets, the ``factor`` its group varies). On top of
   from ``default_rng([seed, epoch, scene])`` ("random") or ``[seed, scene]`` ("fixed").
 - :class:`FactorBatches`: item g = every scene of factor group g as a batch (B, …) of
   :class:`SceneViews` items, with the factor it varies (None for a fully random test group).
+- :class:`FactorSteps`: item s = the batch of training step s, one group's scenes.
 """
 
 from __future__ import annotations
@@ -119,15 +120,64 @@ class FactorBatches(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.groups)
 
-    def __getitem__(self, g: int) -> dict[str, Any]:
-        items = [self.views.item(s) for s in self.groups[g]]
+    def factor(self, g: int) -> str | None:
+        """The factor group ``g`` varies (None: a fully random group)."""
+        return self._factor[self._names[g]]
+
+    def batch(self, g: int, scenes: Sequence[int] | None = None) -> dict[str, Any]:
+        """Group ``g`` as one batch, of ``scenes`` (some of its scenes) or all of them."""
+        scenes = list(self.groups[g] if scenes is None else scenes)
+        items = [self.views.item(s) for s in scenes]
         observed = {
             n: torch.stack([it["observed"][n] for it in items]) for n in items[0]["observed"]
         }
         query = {n: torch.stack([it["query"][n] for it in items]) for n in items[0]["query"]}
-        return {
-            "observed": observed,
-            "query": query,
-            "factor": self._factor[self._names[g]],
-            "scenes": self.groups[g],
-        }
+        return {"observed": observed, "query": query, "factor": self.factor(g), "scenes": scenes}
+
+    def __getitem__(self, g: int) -> dict[str, Any]:
+        return self.batch(g)
+
+
+class FactorSteps(torch.utils.data.Dataset):
+    """Item s = the batch of training step s over the factor groups of ``groups`` (a
+    :class:`FactorBatches` in mode "random"), a pure function of (seed, s), so a resumed run
+    sees the batches it would have seen.
+
+    Step s takes group ``order[s mod G]`` of epoch s // G (``order``: a permutation of the G
+    groups drawn from ``default_rng([seed, epoch])``), its views drawn for that epoch;
+    ``batch_size`` of its scenes (all of them when it has no more: a batch is one group, as
+    the original's ``[:batch_size]`` of a stored group), and K observed views, K drawn
+    uniformly from ``k_range`` (CNSR's ``random_num_views``) or fixed, from
+    ``default_rng([seed, s])``.
+    """
+
+    def __init__(
+        self, groups: FactorBatches, batch_size: int, seed: int, k_range: tuple[int, int]
+    ):
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be 1 or more, got {batch_size}")
+        low, high = k_range
+        if not 1 <= low <= high <= groups.views.k:
+            raise ConfigError(f"observed views {k_range} must lie in 1 ... {groups.views.k}")
+        self.groups, self.batch_size, self.seed, self.k_range = groups, batch_size, seed, k_range
+
+    def __len__(self) -> int:  # steps are unbounded; the loop decides when to stop
+        return 2**62
+
+    def __getitem__(self, step: int) -> dict[str, Any]:
+        count = len(self.groups)
+        epoch, position = divmod(step, count)
+        g = int(np.random.default_rng([self.seed, epoch]).permutation(count)[position])
+        rng = np.random.default_rng([self.seed, step])
+        scenes = self.groups.groups[g]
+        if self.batch_size < len(scenes):
+            scenes = sorted(rng.choice(scenes, self.batch_size, replace=False).tolist())
+        views = self.groups.views
+        views.set_epoch(epoch)
+        low, high = self.k_range
+        full = views.k
+        views.k = int(rng.integers(low, high + 1))
+        try:
+            return self.groups.batch(g, scenes)
+        finally:
+            views.k = full

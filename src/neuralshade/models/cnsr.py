@@ -575,7 +575,8 @@ GENERATORS = ("cnsr-pixel", "cnsr-unet", "cnsr-gqn")
 class CNSR(nn.Module):
     """CNSR's whole model as one module (one optimiser, one checkpoint): an ``encoder``, the
     ``partition`` and a ``generator``, each a model spec ``{"name", "args"}`` of this file's
-    (defaults: Pool, the partition's defaults, Pixel).
+    (defaults: Pool, the partition's defaults, Pixel); ``representation_dim`` (the original's
+    key), when given, is every part's unless its own args say otherwise.
 
     forward(observed (B, K, C, H, W), observed_pose (B, K, P), query (B, Cq, H', W'),
     query_pose (B, P), factor=None, target=None) → (prediction (B, out_channels, H', W'),
@@ -590,6 +591,7 @@ class CNSR(nn.Module):
         encoder: dict[str, Any] | None = None,
         partition: dict[str, Any] | None = None,
         generator: dict[str, Any] | None = None,
+        representation_dim: int | None = None,
     ):
         super().__init__()
         from neuralshade.models import build  # the registry imports this file
@@ -607,7 +609,10 @@ class CNSR(nn.Module):
             unknown = set(spec) - {"args"}
             if unknown:
                 raise ValueError(f"{key}: a spec holds name and args, not {sorted(unknown)}")
-            parts[key] = build(name, **spec.get("args", {}))
+            args = dict(spec.get("args", {}))
+            if representation_dim is not None:
+                args.setdefault("representation_dim", representation_dim)
+            parts[key] = build(name, **args)
         self.encoder, self.partition, self.generator = (
             parts["encoder"], parts["partition"], parts["generator"]
         )  # fmt: skip
