@@ -5,6 +5,7 @@ from importlib import resources
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from neuralshade.cli import main
@@ -177,14 +178,17 @@ def test_every_shipped_preset_is_a_valid_complete_config():
     for preset in presets:
         values = load_yaml(str(preset))
         # a preset shows every key: nothing is left to a hidden default
-        if values.get("source") == "shadow":  # another source's dataset preset
+        if values.get("source") in ("shadow", "room"):  # another source's dataset preset
             from neuralshade.data.generate import load_config as load_dataset_config
+            from neuralshade.data.sources import get_source
             from neuralshade.data.sources.shadow import ShadowConfig
 
             data = dict(values)
-            data.pop("source")
-            assert load_dataset_config(data, source="shadow") == ShadowConfig(), preset.name
-            assert set(data) == set(ShadowConfig.model_fields), preset.name
+            source = data.pop("source")
+            config = load_dataset_config(data, source=source)
+            assert set(data) == set(get_source(source).Config.model_fields), preset.name
+            if source == "shadow":  # the shadow preset is the source's defaults
+                assert config == ShadowConfig(), preset.name
         elif "count" in values:
             config = load_config(values)
             assert set(values) == set(DatasetConfig.model_fields), preset.name
@@ -197,6 +201,31 @@ def test_every_shipped_preset_is_a_valid_complete_config():
             assert set(values["schedule"]) == set(type(config.schedule).model_fields)
     default = resources.files("neuralshade") / "configs/ao2d-data.yaml"
     assert load_config(load_yaml(str(default))) == DatasetConfig()
+
+
+def test_the_cnsr_presets_build_the_original_s_networks():
+    # the room presets' data: observations beauty, normal, position, id (10 channels), queries
+    # normal, position, id (7), the beauty out (3); sizes as REFERENCES.md gives them
+    from neuralshade.models import build
+    from neuralshade.task import get_task
+    from neuralshade.train import load_config as load_train_config
+    from neuralshade.train import merge_args
+
+    widths = {"beauty": 3, "normal": 3, "position": 3, "id": 1, "beauty_reference": 3}
+    expected = {"cnsr-pixel-gpu": ("cnsr-pixel", 4.2e6), "cnsr-unet-gpu": ("cnsr-unet", 80.6e6),
+                "cnsr-gqn-gpu": ("cnsr-gqn", None), "cnsr-cpu": ("cnsr-pixel", None)}  # fmt: skip
+    for name, (generator, size) in expected.items():
+        config = load_train_config(
+            load_yaml(str(resources.files("neuralshade") / "configs" / f"{name}.yaml"))
+        )
+        args = get_task("cnsr").model_args("net", config, lambda ns: sum(widths[n] for n in ns))
+        with torch.device("meta"):
+            model = build("cnsr", **merge_args(args, config.models["net"].args))
+        assert model.encoder.spec["name"] == "cnsr-pool" and model.encoder.in_channels == 10
+        assert model.generator.spec["name"] == generator, name
+        if size:
+            count = sum(p.numel() for p in model.generator.parameters())
+            assert count == pytest.approx(size, rel=0.01), name
 
 
 def test_train_presets_build_the_source_network():

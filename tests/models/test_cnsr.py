@@ -80,6 +80,21 @@ def test_the_pixel_generator_shades_each_pixel_from_its_own_buffers_alone():
     assert not torch.allclose(gen(x, pose + 1, rep), out)
 
 
+@pytest.mark.parametrize("propagate", [(True, True, True), (False, True, False),
+                                       (True, False, False), (False, False, True)])
+def test_the_pixel_generator_s_per_image_bias_is_the_original_s_tiling(propagate):
+    # a vector representation and the pose enter each 1×1 layer as a per-image bias instead of
+    # being tiled to every pixel: the same sums, to float rounding, whatever is re-joined
+    torch.manual_seed(1)
+    b, r, v = propagate
+    gen = models.build("cnsr-pixel", query_channels=5, representation_dim=12, layers=3,
+                       hidden_units=20, propagate_buffers=b, propagate_representation=r,
+                       propagate_viewpoint=v, end_relu=False).double()  # fmt: skip
+    x, pose = torch.rand(3, 5, 6, 7).double(), torch.randn(3, 16).double()
+    rep = torch.randn(3, 12, 1, 1).double()
+    torch.testing.assert_close(gen(x, pose, rep), gen.tiled(x, pose, rep), rtol=1e-12, atol=1e-12)
+
+
 def test_the_unet_generator_sees_the_representation_at_every_level_and_needs_its_multiple():
     torch.manual_seed(0)
     gen = models.build("cnsr-unet", query_channels=3, representation_dim=4, widths=[8, 16, 16])
