@@ -292,6 +292,8 @@ INDEPENDENT = {
     "dssim": lambda x, y: (1 - skimage_ssim(x, y)) / 2,
     "relmse": lambda x, y: ((x - y) ** 2 / (y**2 + 0.01)).mean(axis=(1, 2, 3)),
     "smape": lambda x, y: (np.abs(x - y) / (np.abs(x) + np.abs(y) + 0.01)).mean(axis=(1, 2, 3)),
+    "log_l1": lambda x, y: np.abs(np.log1p(np.maximum(x, 0)) - np.log1p(np.maximum(y, 0)))
+    .mean(axis=(1, 2, 3)),
 }
 
 

@@ -593,3 +593,13 @@ def _relmse_per_image(pred: Tensor, target: Tensor) -> Tensor:
 )
 def _smape_per_image(pred: Tensor, target: Tensor) -> Tensor:
     return smape(pred, target, reduction="none")
+
+
+@register_metric(
+    "log_l1",
+    higher_is_better=False,
+    description="mean |log1p p − log1p t| of linear radiance, CNSR's HDR error",
+    fmt=".4f",
+)
+def _log_l1_per_image(pred: Tensor, target: Tensor) -> Tensor:
+    return l1(torch.log1p(pred.clamp(min=0)), torch.log1p(target.clamp(min=0)), reduction="none")

@@ -427,9 +427,6 @@ class RoomSource(Source):
         """The view's scene on Mitsuba and the :func:`render_gbuffers` settings the dataset
         renders it with (AO radius, path length, roughness, sensor, hidden lights). ``lens``:
         its camera through the view's thin lens (:meth:`lens`), as the ``dof`` buffer sees it."""
-        from neuralshade.render.mitsuba.scene_dict import to_mitsuba
-        from neuralshade.scenes.model import surface_table
-
         scene = self.scene(config, factors)
         if lens:
             view = factors["view"]
@@ -437,11 +434,22 @@ class RoomSource(Source):
             thin = factors.get("lens") or self.lens(config, factors["noise"])
             cameras[view] = cameras[view].model_copy(update=thin)
             scene = scene.model_copy(update={"cameras": cameras})
+        return self.mitsuba_scene(config, scene, factors["view"], device)
+
+    def mitsuba_scene(
+        self, config: RoomConfig, scene: Any, view: int, device: str = "cpu"
+    ) -> tuple[Any, dict[str, Any]]:
+        """Any room :class:`~neuralshade.scenes.model.Scene` (a mix of two rooms' factors, say)
+        on Mitsuba, and the settings the dataset renders its camera ``view`` with: as
+        :meth:`mitsuba_view`."""
+        from neuralshade.render.mitsuba.scene_dict import to_mitsuba
+        from neuralshade.scenes.model import surface_table
+
         variant = "cuda_ad_rgb" if str(device).startswith("cuda") else "llvm_ad_rgb"
         table = surface_table(scene)
         roughness = dict(zip(table.shape_ids, table.roughness.tolist(), strict=True))
         common = {"ao_radius": config.ao_radius, "max_depth": config.max_depth,
-                  "roughness": roughness, "sensor": factors["view"],
+                  "roughness": roughness, "sensor": view,
                   "hide_emitters": scene.lights_hidden}  # fmt: skip
         return to_mitsuba(scene, variant=variant), common
 

@@ -1,0 +1,395 @@
+"""CNSR on held-out room scenes: query views against Mitsuba, composition against renders of the
+mixed scenes, the learned partitions and where the network looks.
+
+Every figure comes from this one run, on this machine, on the test split of a cnsr dataset
+(``neuralshade dataset room --config cnsr-data``; its test groups are fully random scenes the
+training never saw), each scene seen in the checkpoint's K observed views and shaded in its
+query view:
+
+- **quality** per checkpoint: log-L1 (mean |log1p p − log1p t|, linear radiance), PSNR and
+  SSIM (radiance tone-mapped x / (1 + x)) of the query view against the converged Mitsuba
+  render;
+- **speed**: milliseconds per query view on CPU, the whole network (encode K views, partition,
+  generate) and the generator alone (a representation already computed, as a viewer moving the
+  camera runs it), in the same rounds; and Mitsuba's plain render of the same views at equal
+  log-L1 (:func:`neuralshade.evaluate.equal_quality`: the fewest samples per pixel whose mean
+  error reaches the network's, and its time);
+- **composition against ground truth**: for pairs (A, B) of held-out scenes and each factor f,
+  the scene "A with B's f" (A's lights, shapes or materials replaced by B's) is rendered by
+  Mitsuba from A's query camera (G-buffers at the dataset's spp, the converged beauty), and the
+  network shades that G-buffer from A's representation with partition f taken from B's
+  (``swapped``); beside it, the same G-buffer shaded from A's representation unchanged
+  (``kept``) and from B's whole (``other``), and A's own query view as predicted (``unmixed``);
+  a partition that holds its factor makes ``swapped`` the best of the three;
+- **partitions**: the learned shares of lighting, geometry and material;
+- **attributions** (the original's analysis): gradient × input of the predicted view with
+  respect to each partition of the representation (|∂y/∂r · r| summed over the partition's
+  dimensions and the colours, per pixel), and of a patch at the view's centre with respect to
+  each input buffer (the query's and the observed views').
+
+    python benchmarks/cnsr.py --checkpoint cpu=runs/cnsr-cpu/checkpoints/best.safetensors
+
+``--quick``: four scenes, two pairs, a short Mitsuba ladder (a smoke test for CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import RESULTS, enlarged_picture, interleaved_ms, record  # noqa: E402
+
+from neuralshade import checkpoint  # noqa: E402
+from neuralshade.data.views import FactorBatches  # noqa: E402
+from neuralshade.evaluate import equal_quality  # noqa: E402
+from neuralshade.imageio import write_png  # noqa: E402
+from neuralshade.infer import model_path  # noqa: E402
+from neuralshade.metrics import compute  # noqa: E402
+from neuralshade.task import Race, Renderer  # noqa: E402
+from neuralshade.tasks.cnsr import (  # noqa: E402
+    FACTORS,
+    POSE,
+    cnsr_options,
+    flat_batch,
+    observations,
+    queries,
+    tonemap,
+)
+
+METRICS = ("log_l1", "psnr", "ssim")
+DEFAULT_MODELS = {"cpu": "cnsr-cpu"}
+PATCH = 8  # the attribution patch's side, pixels, at the view's centre
+
+
+def scores(pred: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
+    """log-L1 on radiance, PSNR and SSIM tone-mapped, of one view (1, 3, H, W)."""
+    out = {"log_l1": float(compute(("log_l1",), pred, truth)["log_l1"][0])}
+    shown = compute(("psnr", "ssim"), tonemap(pred), tonemap(truth))
+    out.update({k: float(v[0]) for k, v in shown.items()})
+    return out
+
+
+def means(rows: list[dict[str, float]]) -> dict[str, float]:
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
+class Scenes:
+    """The held-out scenes of a cnsr dataset as a checkpoint reads them: per scene its flat
+    batch (B = 1), its room scene and the record of its query view."""
+
+    def __init__(self, root: str, info: dict[str, Any], limit: int | None):
+        opts = cnsr_options(info["config"]["options"])
+        self.observed = list(dict.fromkeys(opts.observation_passes))
+        self.query = list(dict.fromkeys((*info["inputs"], *info["targets"])))
+        views = {"observed": (*self.observed, POSE), "query": (*self.query, POSE),
+                 "k": opts.views_per_scene - 1}  # fmt: skip
+        self.groups = FactorBatches(root, "test", mode="fixed", seed=0, **views)
+        self.views = self.groups.views
+        self.data = self.views.data
+        self.scenes = [s for g in self.groups.groups for s in g][:limit]
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    @functools.cache
+    def batch(self, i: int) -> dict[str, torch.Tensor]:
+        item = self.views.item(self.scenes[i])
+        batch = flat_batch(
+            {"observed": {k: v[None] for k, v in item["observed"].items()},
+             "query": {k: v[None] for k, v in item["query"].items()}},
+            self.observed, self.query,
+        )  # fmt: skip
+        batch["_query_view"] = torch.tensor(item["views"][-1])
+        return batch
+
+    def record(self, i: int) -> dict[str, Any]:
+        """The manifest's record of scene i's query view."""
+        scene, view = self.scenes[i], int(self.batch(i)["_query_view"])
+        return self.data.record(self.views._views[scene][view])
+
+    def room(self, i: int):
+        """Scene i as a :class:`~neuralshade.scenes.model.Scene`."""
+        return self.data.source.scene(self.data.config, self.record(i))
+
+
+def representation(model, batch, opts) -> torch.Tensor:
+    b, k = batch["observed_pose"].shape[:2]
+    views = model.encoder(observations(batch, opts.observation_passes).flatten(0, 1),
+                          batch["observed_pose"].flatten(0, 1))  # fmt: skip
+    return model.partition(views.unflatten(0, (b, k)))[0]
+
+
+def shade(model, query: torch.Tensor, pose: torch.Tensor, rep: torch.Tensor) -> torch.Tensor:
+    """The generator's radiance (linear) for query buffers, pose and a representation."""
+    out = model.generator(query, pose, rep)
+    out = out[0] if isinstance(out, tuple) else out
+    return torch.expm1(out).clamp(min=0)
+
+
+def mixed(a, b, factor: str):
+    """Room ``a`` with factor ``factor`` (its lights, shapes or materials) taken from ``b``."""
+    key = {"lighting": "lights", "geometry": "shapes", "material": "materials"}[factor]
+    return a.model_copy(update={key: getattr(b, key)})
+
+
+def render_view(source, config, scene, view: int, buffers: list[str], seed: int):
+    """Buffers of a view of any room scene at the dataset's settings: the query passes from
+    the noisy pass (spp), the beauty converged (reference_spp); as (1, C, H, W) tensors named
+    as a batch's query buffers."""
+    from neuralshade.render.mitsuba.gbuffer import render_gbuffers
+
+    mi_scene, common = source.mitsuba_scene(config, scene, view)
+    noisy = render_gbuffers(mi_scene, spp=config.spp, seed=seed, buffers=buffers, **common)
+    clean = render_gbuffers(mi_scene, spp=config.reference_spp, seed=seed + 1,
+                            buffers=["beauty"], **common)  # fmt: skip
+
+    def chw(a: np.ndarray) -> torch.Tensor:
+        a = a if a.ndim == 3 else a[..., None]
+        return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].float()
+
+    return {**{f"query/{n}": chw(noisy[n]) for n in buffers},
+            "query/beauty_reference": chw(clean["beauty"])}  # fmt: skip
+
+
+def composition(model, info, scenes: Scenes, pairs: int) -> dict[str, Any]:
+    """Each pair's mixed scenes rendered and predicted (module docstring)."""
+    opts = cnsr_options(info["config"]["options"])
+    source, config = scenes.data.source, scenes.data.config
+    rows: dict[str, dict[str, list]] = {f: {"swapped": [], "kept": [], "other": []}
+                                        for f in FACTORS}  # fmt: skip
+    pictures = []
+    for j in range(pairs):
+        a, b = 2 * j, 2 * j + 1
+        ba, bb = scenes.batch(a), scenes.batch(b)
+        with torch.inference_mode():
+            ra, rb = representation(model, ba, opts), representation(model, bb, opts)
+        view = int(ba["_query_view"])
+        row = [tonemap(queries(ba, info["targets"])), tonemap(queries(bb, info["targets"]))]
+        for k, factor in enumerate(FACTORS):
+            scene = mixed(scenes.room(a), scenes.room(b), factor)
+            views = render_view(source, config, scene, view, list(info["inputs"]),
+                                seed=1_000_003 * (j + 1) + k)  # fmt: skip
+            query, truth = queries(views, info["inputs"]), views["query/beauty_reference"]
+            pose = ba["query_pose"]
+            with torch.inference_mode():
+                swapped = shade(model, query, pose, model.partition.swap(ra, rb, k))
+                rows[factor]["swapped"].append(scores(swapped, truth))
+                rows[factor]["kept"].append(scores(shade(model, query, pose, ra), truth))
+                rows[factor]["other"].append(scores(shade(model, query, pose, rb), truth))
+            row += [tonemap(truth), tonemap(swapped)]
+        pictures.append(torch.cat([r[0] for r in row], dim=2))
+    out = {f: {m: means(v) for m, v in r.items()} for f, r in rows.items()}
+    return {"factors": out, "picture": torch.cat(pictures, dim=1)}
+
+
+def attributions(model, info, batch) -> tuple[torch.Tensor, dict[str, Any]]:
+    """(a picture: reference | prediction | each partition's map | each input buffer's map
+    for the centre patch, one row; the shares of each partition's attribution)."""
+    opts = cnsr_options(info["config"]["options"])
+    obs = observations(batch, opts.observation_passes).clone().requires_grad_(True)
+    query = queries(batch, info["inputs"]).clone().requires_grad_(True)
+    pose, opose = batch["query_pose"], batch["observed_pose"]
+    b, k = opose.shape[:2]
+    views = model.encoder(obs.flatten(0, 1), opose.flatten(0, 1))
+    rep = model.partition(views.unflatten(0, (b, k)))[0]
+    h, w = query.shape[-2:]
+
+    # each partition's map: |∂y_p/∂r · r| summed over its dimensions and the colours
+    rep_d = rep.detach()
+
+    def image(r: torch.Tensor) -> torch.Tensor:
+        out = model.generator(query.detach(), pose, r)
+        return (out[0] if isinstance(out, tuple) else out).sum(dim=1)  # (1, H, W), log1p
+
+    jac = torch.autograd.functional.jacobian(image, rep_d, vectorize=True)  # (1,H,W,1,r,h',w')
+    contrib = (jac.flatten(3) * rep_d.flatten()).abs()  # (1, H, W, r·h'·w')
+    dims = rep_d.shape[1]
+    contrib = contrib.unflatten(3, (dims, -1)).sum(-1)  # (1, H, W, r)
+    inside = 1 - torch.stack([model.partition.outside(f) for f in range(3)])  # (3, r)
+    maps = torch.einsum("bhwr,fr->bfhw", contrib, inside.clamp(0, 1))[0]  # (3, H, W)
+    shares = (maps.sum(dim=(1, 2)) / maps.sum()).tolist()
+
+    # each input buffer's map for the centre patch: |∂(patch sum)/∂x · x|, summed over channels
+    out = model.generator(query, pose, rep)
+    out = out[0] if isinstance(out, tuple) else out
+    top, left = (h - PATCH) // 2, (w - PATCH) // 2
+    out[..., top : top + PATCH, left : left + PATCH].sum().backward()
+    buffer_maps, c = [], 0
+    widths = {n: batch[f"query/{n}"].shape[1] for n in info["inputs"]}
+    for name, width in widths.items():
+        g = (query.grad[:, c : c + width] * query[:, c : c + width]).abs().sum(1)[0]
+        buffer_maps.append((f"query {name}", g.detach()))
+        c += width
+    c = 0
+    for name in opts.observation_passes:
+        width = batch[f"observed/{name}"].shape[2]
+        g = (obs.grad[0, :, c : c + width] * obs[0, :, c : c + width]).abs().sum(1).sum(0)
+        buffer_maps.append((f"observed {name}", g.detach()))
+        c += width
+
+    def grey(m: torch.Tensor) -> torch.Tensor:
+        return (m / m.max().clamp(min=1e-12)).expand(3, -1, -1)
+
+    pred = tonemap(torch.expm1(out.detach()).clamp(min=0))[0]
+    truth = tonemap(queries(batch, info["targets"]))[0]
+    patch = truth.clone()
+    patch[:, top : top + PATCH, left], patch[:, top : top + PATCH, left + PATCH - 1] = 1, 1
+    patch[:, top, left : left + PATCH], patch[:, top + PATCH - 1, left : left + PATCH] = 1, 1
+    scale = maps.max().clamp(min=1e-12)  # the three partitions on one scale: comparable
+    panels = [patch, pred, *((m / scale).expand(3, -1, -1) for m in maps),
+              *(grey(m) for _, m in buffer_maps)]  # fmt: skip
+    labels = ["reference (patch)", "network", *(f"partition {f}" for f in FACTORS),
+              *(n for n, _ in buffer_maps)]  # fmt: skip
+    return torch.cat(panels, dim=2).detach(), {"partition_shares": dict(zip(FACTORS, shares,
+                                                                   strict=True)),
+                                      "panels": labels}  # fmt: skip
+
+
+def race(scenes: Scenes, count: int) -> Race:
+    """Mitsuba's plain render of the first ``count`` held-out query views at n spp."""
+    from neuralshade.render.mitsuba.gbuffer import render_gbuffers
+    from neuralshade.render.mitsuba_scene import load_mitsuba
+
+    source, config = scenes.data.source, scenes.data.config
+
+    @functools.cache
+    def prepared(i: int):  # the Mitsuba scene, once per view, not timed
+        return source.mitsuba_view(config, scenes.record(i))
+
+    def truth(i: int) -> np.ndarray:
+        return scenes.batch(i)["query/beauty_reference"][0].permute(1, 2, 0).numpy()
+
+    def mitsuba(i: int, n: int):
+        scene, common = prepared(i)
+        start = time.perf_counter()
+        out = render_gbuffers(scene, spp=n, seed=n, buffers=["beauty"], **common)["beauty"]
+        return out, time.perf_counter() - start
+
+    def notes() -> dict[str, Any]:
+        mi = load_mitsuba()
+        return {"variant": mi.variant(), "version": mi.__version__, "buffer": "beauty"}
+
+    reference = {"renderer": "mitsuba", "buffer": "beauty", "samples": config.reference_spp}
+    return Race(truth, {"mitsuba": Renderer(mitsuba, usual=config.spp, notes=notes)}, reference)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a few scenes: a smoke test")
+    parser.add_argument("--data", default="data/cnsr", help="the cnsr dataset (README)")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
+                        help="a cnsr checkpoint to score (repeatable; default: the bundled)")
+    parser.add_argument("--scenes", type=int, default=None, help="held-out scenes (all)")
+    parser.add_argument("--pairs", type=int, default=12, help="scene pairs composed (12)")
+    parser.add_argument("--race", type=int, default=8, help="views raced against Mitsuba (8)")
+    parser.add_argument("--repeats", type=int, default=15, help="timing rounds (default 15)")
+    parser.add_argument("--out", default=None, help="the JSON (default benchmarks/results/...)")
+    args = parser.parse_args(argv)  # fmt: skip
+    torch.manual_seed(0)
+    if args.quick:
+        args.scenes, args.pairs, args.race, args.repeats = 4, 2, 2, 3
+    given = dict(m.split("=", 1) for m in args.checkpoint) or DEFAULT_MODELS
+    stem = "cnsr_quick" if args.quick else "cnsr"
+    out = Path(args.out) if args.out else RESULTS / f"{stem}.json"
+    nets = {}
+    for name, path in given.items():
+        model, info = checkpoint.load(str(model_path(path)), "cpu", task="cnsr")
+        nets[name] = (model.eval(), info)
+    first = next(iter(nets.values()))[1]
+    scenes = Scenes(args.data, first, args.scenes)
+    size = int(scenes.data.config.size)
+    print(f"{len(scenes)} held-out scenes of {args.data} at {size}²; networks {list(nets)}")
+
+    results: dict[str, Any] = {}
+    pictures = []
+    for name, (model, info) in nets.items():
+        opts = cnsr_options(info["config"]["options"])
+        rows, preds = [], []
+        with torch.inference_mode():
+            for i in range(len(scenes)):
+                batch = scenes.batch(i)
+                pred = shade(model, queries(batch, info["inputs"]), batch["query_pose"],
+                             representation(model, batch, opts))  # fmt: skip
+                preds.append(pred)
+                rows.append(scores(pred, queries(batch, info["targets"])))
+        quality = means(rows)
+        print(f"  {name}: " + ", ".join(f"{k} {v:.4g}" for k, v in quality.items()))
+
+        batch = scenes.batch(0)
+        with torch.inference_mode():
+            rep = representation(model, batch, opts)
+            query = queries(batch, info["inputs"])
+            calls = {
+                "network": lambda b=batch: shade(model, queries(b, info["inputs"]),
+                                                 b["query_pose"], representation(model, b, opts)),
+                "generator": lambda: shade(model, query, batch["query_pose"], rep),
+            }  # fmt: skip
+            ms = interleaved_ms(calls, args.repeats)
+        print(f"  {name}: {ms['network']:.2f} ms per query view, generator {ms['generator']:.2f}")
+        count = min(args.race, len(scenes))
+        images = [p[0].permute(1, 2, 0).numpy() for p in preds[:count]]
+        equal = equal_quality(race(scenes, count), images, ms["network"] / 1e3, "log_l1",
+                              repeats=3)  # fmt: skip
+        found = equal["renderers"]["mitsuba"]
+        print(f"  Mitsuba at equal log-L1: {found['samples']} spp, "
+              f"{found['median_seconds'] * 1e3:.1f} ms ({found['time_ratio'] or 0:.0f}x)")
+
+        composed = composition(model, info, scenes, min(args.pairs, len(scenes) // 2))
+        for factor, r in composed["factors"].items():
+            print(f"  {factor}: " + ", ".join(f"{m} {v['log_l1']:.4f}" for m, v in r.items()))
+        comp_path = out.with_name(f"{stem}_{name}_composition.png")
+        write_png(comp_path, enlarged_picture(composed["picture"].permute(1, 2, 0).numpy(),
+                                              max(1, 128 // size)))  # fmt: skip
+
+        picture, attributed = [], []
+        for i in range(min(3, len(scenes))):
+            row, found_shares = attributions(model, info, scenes.batch(i))
+            picture.append(row)
+            attributed.append(found_shares)
+        attr_path = out.with_name(f"{stem}_{name}_attributions.png")
+        write_png(attr_path, enlarged_picture(torch.cat(picture, 1).permute(1, 2, 0).numpy(),
+                                              max(1, 128 // size)))  # fmt: skip
+        pictures += [comp_path.name, attr_path.name]
+        results[name] = {
+            "checkpoint": str(given[name]),
+            "model": info["models"]["net"],
+            "steps": info.get("step"),
+            "wall_seconds": info.get("wall_seconds"),
+            "quality": quality,
+            "ms_per_query_view": ms,
+            "equal_quality": equal,
+            "composition": {
+                "factors": composed["factors"],
+                "unmixed": means(rows[: 2 * min(args.pairs, len(scenes) // 2): 2]),
+                "picture": comp_path.name,
+            },
+            "partition_sizes": dict(zip(FACTORS, model.partition.sizes()[:3].tolist(),
+                                        strict=True)),  # fmt: skip
+            "attributions": {"picture": attr_path.name, "panels": attributed[0]["panels"],
+                             "partition_shares": [a["partition_shares"] for a in attributed]},
+        }
+    record(
+        out,
+        "cnsr",
+        args.quick,
+        {
+            "data": args.data,
+            "dataset": {"size": size, "test_scenes": len(scenes),
+                        "spp": scenes.data.config.spp,
+                        "reference_spp": scenes.data.config.reference_spp},  # fmt: skip
+            "networks": results,
+            "pictures": pictures,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
