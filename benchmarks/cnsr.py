@@ -95,12 +95,17 @@ class Scenes:
         self.views = self.groups.views
         self.data = self.views.data
         self.scenes = [s for g in self.groups.groups for s in g][:limit]
+        self._batches: dict[int, dict[str, torch.Tensor]] = {}
 
     def __len__(self) -> int:
         return len(self.scenes)
 
-    @functools.cache
     def batch(self, i: int) -> dict[str, torch.Tensor]:
+        if i not in self._batches:
+            self._batches[i] = self._read(i)
+        return self._batches[i]
+
+    def _read(self, i: int) -> dict[str, torch.Tensor]:
         item = self.views.item(self.scenes[i])
         batch = flat_batch(
             {"observed": {k: v[None] for k, v in item["observed"].items()},
@@ -132,6 +137,12 @@ def shade(model, query: torch.Tensor, pose: torch.Tensor, rep: torch.Tensor) -> 
     out = model.generator(query, pose, rep)
     out = out[0] if isinstance(out, tuple) else out
     return torch.expm1(out).clamp(min=0)
+
+
+def whole(model, batch, info, opts) -> torch.Tensor:
+    """A query view shaded from its scene's observed views: encoder, partition, generator."""
+    rep = representation(model, batch, opts)
+    return shade(model, queries(batch, info["inputs"]), batch["query_pose"], rep)
 
 
 def mixed(a, b, factor: str):
@@ -316,8 +327,7 @@ def main(argv: list[str] | None = None) -> None:
         with torch.inference_mode():
             for i in range(len(scenes)):
                 batch = scenes.batch(i)
-                pred = shade(model, queries(batch, info["inputs"]), batch["query_pose"],
-                             representation(model, batch, opts))  # fmt: skip
+                pred = whole(model, batch, info, opts)
                 preds.append(pred)
                 rows.append(scores(pred, queries(batch, info["targets"])))
         quality = means(rows)
@@ -328,10 +338,9 @@ def main(argv: list[str] | None = None) -> None:
             rep = representation(model, batch, opts)
             query = queries(batch, info["inputs"])
             calls = {
-                "network": lambda b=batch: shade(model, queries(b, info["inputs"]),
-                                                 b["query_pose"], representation(model, b, opts)),
-                "generator": lambda: shade(model, query, batch["query_pose"], rep),
-            }  # fmt: skip
+                "network": functools.partial(whole, model, batch, info, opts),
+                "generator": functools.partial(shade, model, query, batch["query_pose"], rep),
+            }
             ms = interleaved_ms(calls, args.repeats)
         print(f"  {name}: {ms['network']:.2f} ms per query view, generator {ms['generator']:.2f}")
         count = min(args.race, len(scenes))
