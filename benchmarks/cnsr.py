@@ -132,9 +132,14 @@ def representation(model, batch, opts) -> torch.Tensor:
     return model.partition(views.unflatten(0, (b, k)))[0]
 
 
-def shade(model, query: torch.Tensor, pose: torch.Tensor, rep: torch.Tensor) -> torch.Tensor:
-    """The generator's radiance (linear) for query buffers, pose and a representation."""
-    out = model.generator(query, pose, rep)
+def shade(model, batch, inputs, pose: torch.Tensor, rep: torch.Tensor) -> torch.Tensor:
+    """The generator's radiance (linear) for a batch's query buffers ``inputs``, a pose and a
+    representation (a chain of generators: its last link's)."""
+    if model.generator is None:
+        outs = model.run_chain({n: batch[f"query/{n}"] for n in inputs}, pose, rep)[0]
+        last = outs[-1]
+        return last if model.links[-1]["name"] == "sum" else torch.expm1(last).clamp(min=0)
+    out = model.generator(queries(batch, inputs), pose, rep)
     out = out[0] if isinstance(out, tuple) else out
     return torch.expm1(out).clamp(min=0)
 
@@ -142,7 +147,7 @@ def shade(model, query: torch.Tensor, pose: torch.Tensor, rep: torch.Tensor) -> 
 def whole(model, batch, info, opts) -> torch.Tensor:
     """A query view shaded from its scene's observed views: encoder, partition, generator."""
     rep = representation(model, batch, opts)
-    return shade(model, queries(batch, info["inputs"]), batch["query_pose"], rep)
+    return shade(model, batch, info["inputs"], batch["query_pose"], rep)
 
 
 def mixed(a, b, factor: str):
@@ -188,13 +193,15 @@ def composition(model, info, scenes: Scenes, pairs: int) -> dict[str, Any]:
             scene = mixed(scenes.room(a), scenes.room(b), factor)
             views = render_view(source, config, scene, view, list(info["inputs"]),
                                 seed=1_000_003 * (j + 1) + k)  # fmt: skip
-            query, truth = queries(views, info["inputs"]), views["query/beauty_reference"]
+            truth = views["query/beauty_reference"]
             pose = ba["query_pose"]
             with torch.inference_mode():
-                swapped = shade(model, query, pose, model.partition.swap(ra, rb, k))
+                swapped = shade(model, views, info["inputs"], pose,
+                                model.partition.swap(ra, rb, k))  # fmt: skip
                 rows[factor]["swapped"].append(scores(swapped, truth))
-                rows[factor]["kept"].append(scores(shade(model, query, pose, ra), truth))
-                rows[factor]["other"].append(scores(shade(model, query, pose, rb), truth))
+                for kept, r in (("kept", ra), ("other", rb)):
+                    rows[factor][kept].append(
+                        scores(shade(model, views, info["inputs"], pose, r), truth))
             row += [tonemap(truth), tonemap(swapped)]
         pictures.append(torch.cat([r[0] for r in row], dim=2))
     out = {f: {m: means(v) for m, v in r.items()} for f, r in rows.items()}
@@ -336,11 +343,11 @@ def main(argv: list[str] | None = None) -> None:
         batch = scenes.batch(0)
         with torch.inference_mode():
             rep = representation(model, batch, opts)
-            query = queries(batch, info["inputs"])
             calls = {
                 "network": functools.partial(whole, model, batch, info, opts),
-                "generator": functools.partial(shade, model, query, batch["query_pose"], rep),
-            }
+                "generator": functools.partial(shade, model, batch, info["inputs"],
+                                               batch["query_pose"], rep),
+            }  # fmt: skip
             ms = interleaved_ms(calls, args.repeats)
         print(f"  {name}: {ms['network']:.2f} ms per query view, generator {ms['generator']:.2f}")
         count = min(args.race, len(scenes))
@@ -358,15 +365,17 @@ def main(argv: list[str] | None = None) -> None:
         write_png(comp_path, enlarged_picture(composed["picture"].permute(1, 2, 0).numpy(),
                                               max(1, 128 // size)))  # fmt: skip
 
-        picture, attributed = [], []
-        for i in range(min(3, len(scenes))):
-            row, found_shares = attributions(model, info, scenes.batch(i))
-            picture.append(row)
-            attributed.append(found_shares)
-        attr_path = out.with_name(f"{stem}_{name}_attributions.png")
-        write_png(attr_path, enlarged_picture(torch.cat(picture, 1).permute(1, 2, 0).numpy(),
-                                              max(1, 128 // size)))  # fmt: skip
-        pictures += [comp_path.name, attr_path.name]
+        attributed = None
+        if model.generator is not None:  # a chain's links are not attributed (yet)
+            rows_a = [attributions(model, info, scenes.batch(i))
+                      for i in range(min(3, len(scenes)))]  # fmt: skip
+            attr_path = out.with_name(f"{stem}_{name}_attributions.png")
+            picture = torch.cat([r for r, _ in rows_a], 1).permute(1, 2, 0).numpy()
+            write_png(attr_path, enlarged_picture(picture, max(1, 128 // size)))
+            attributed = {"picture": attr_path.name, "panels": rows_a[0][1]["panels"],
+                          "partition_shares": [a["partition_shares"] for _, a in rows_a]}
+            pictures.append(attr_path.name)
+        pictures.append(comp_path.name)
         results[name] = {
             "checkpoint": str(given[name]),
             "model": info["models"]["net"],
@@ -382,8 +391,7 @@ def main(argv: list[str] | None = None) -> None:
             },
             "partition_sizes": dict(zip(FACTORS, model.partition.sizes()[:3].tolist(),
                                         strict=True)),  # fmt: skip
-            "attributions": {"picture": attr_path.name, "panels": attributed[0]["panels"],
-                             "partition_shares": [a["partition_shares"] for a in attributed]},
+            "attributions": attributed,
         }
     record(
         out,

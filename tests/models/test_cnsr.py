@@ -304,3 +304,95 @@ def test_the_whole_model_refuses_parts_that_do_not_fit():
         models.build("cnsr", encoder={"name": "cnsr-pixel"})
     with pytest.raises(ConfigError, match="pose_dim differs"):
         models.build("cnsr", generator={"name": "cnsr-pixel", "args": {"pose_dim": 12}})
+
+
+# ---- chains of generators (the original's generators list) ---------------------------------
+
+CHANNELS = {"normal": 3, "position": 3, "id": 1, "direct": 3, "indirect": 3, "beauty": 3}
+PIXEL = {"layers": 1, "hidden_units": 8}
+
+
+def chain_model(links, r=6):
+    torch.manual_seed(0)
+    return models.build("cnsr", representation_dim=r, generators=links, pass_channels=CHANNELS,
+                        encoder={"args": {"in_channels": 4}})  # fmt: skip
+
+
+def chain_inputs(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    observed, poses = torch.rand(2, 3, 4, 8, 8, generator=g), torch.randn(2, 3, 16, generator=g)
+    buffers = {p: torch.rand(2, c, 8, 8, generator=g) for p, c in CHANNELS.items()}
+    return observed, poses, buffers, torch.randn(2, 16, generator=g)
+
+
+def test_a_sum_link_adds_what_the_links_before_it_predicted_or_were_given():
+    links = [
+        {"name": "cnsr-pixel", "args": PIXEL, "query_passes": ["normal", "position", "id"],
+         "output_passes": ["direct"], "override_sample": True},
+        {"name": "cnsr-pixel", "args": PIXEL, "query_passes": ["normal", "position", "id"],
+         "output_passes": ["indirect"], "override_sample": True},
+        {"name": "sum", "query_passes": ["direct", "indirect"], "output_passes": ["beauty"]},
+    ]  # fmt: skip
+    model = chain_model(links)
+    observed, poses, buffers, pose = chain_inputs()
+    # in training (no override_train) the sum reads the given buffers: teacher forcing
+    outs, *_ = model(observed, poses, buffers, pose)
+    torch.testing.assert_close(outs[2], buffers["direct"] + buffers["indirect"])
+    # at inference (override_sample) it adds the two generators' radiance, expm1 of their log1p
+    model.eval()
+    outs, *_ = model(observed, poses, buffers, pose)
+    torch.testing.assert_close(outs[2], torch.expm1(outs[0]) + torch.expm1(outs[1]))
+    assert [len(o[0]) for o in outs] == [3, 3, 3]
+
+
+def test_a_copy_link_runs_an_earlier_generator_s_weights_and_the_spec_rebuilds_the_chain():
+    links = [
+        {"name": "cnsr-pixel", "args": PIXEL, "query_passes": ["normal"],
+         "output_passes": ["direct"]},
+        {"name": "copy", "index": 0, "query_passes": ["position"], "output_passes": ["indirect"]},
+    ]  # fmt: skip
+    model = chain_model(links).eval()
+    observed, poses, buffers, pose = chain_inputs()
+    outs, rep, _, _ = model(observed, poses, buffers, pose)
+    # the copy is generator 0 on its own passes; its weights are stored once
+    torch.testing.assert_close(outs[1], model.chain[0](buffers["position"], pose, rep))
+    assert len(model.chain) == 1
+    again = models.build("cnsr", **model.spec["args"])
+    again.load_state_dict(model.state_dict())
+    torch.testing.assert_close(again.eval()(observed, poses, buffers, pose)[0][1], outs[1])
+
+
+def test_override_train_feeds_the_prediction_on_and_detach_stops_its_gradient():
+    def links(detach):
+        return [
+            {"name": "cnsr-pixel", "args": {**PIXEL, "end_relu": False},
+             "query_passes": ["normal"], "output_passes": ["direct"], "override_train": True,
+             "detach": detach},
+            {"name": "cnsr-pixel", "args": {**PIXEL, "end_relu": False},
+             "query_passes": ["direct"], "output_passes": ["beauty"]},
+        ]  # fmt: skip
+
+    observed, poses, buffers, pose = chain_inputs()
+    for detach in (False, True):
+        model = chain_model(links(detach))
+        outs, rep, _, _ = model(observed, poses, buffers, pose)
+        fed = torch.expm1(outs[0]).clamp(min=0)
+        torch.testing.assert_close(outs[1], model.chain[1](fed, pose, rep))  # not the given
+        outs[1].sum().backward()
+        grads = [p.grad for p in model.chain[0].parameters()]
+        assert all(g is None or not g.any() for g in grads) == detach
+
+
+def test_a_chain_that_does_not_fit_is_refused():
+    base = {"query_passes": ["normal"], "output_passes": ["direct"]}
+    with pytest.raises(ConfigError, match="sum adds 2 or more"):
+        chain_model([{"name": "sum", "query_passes": ["normal", "id"],
+                      "output_passes": ["beauty"]}])  # fmt: skip
+    with pytest.raises(ConfigError, match="copy needs the index of an earlier"):
+        chain_model([{"name": "copy", "index": 0, **base}])
+    with pytest.raises(ConfigError, match="unknown keys \\['overide_train'\\]"):
+        chain_model([{**base, "overide_train": True}])
+    with pytest.raises(ConfigError, match="missing: \\['albedo'\\]"):
+        chain_model([{**base, "query_passes": ["albedo"]}])
+    with pytest.raises(ConfigError, match="generator or generators"):
+        models.build("cnsr", generator={}, generators=[base], pass_channels=CHANNELS)

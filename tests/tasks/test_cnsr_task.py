@@ -152,3 +152,33 @@ def test_the_panels_show_views_query_network_and_reference(factor_data):
     assert names == ["observed 1", "observed 2", "query normal", "network", "reference"]
     shown = dict(CnsrTask().panels(batch, pred, info))["network"]
     assert torch.allclose(shown, pred / (1 + pred)) and np.isfinite(shown.numpy()).all()
+
+
+def test_a_chain_of_generators_trains_each_link_on_its_own_passes(factor_data, tmp_path):
+    from neuralshade import checkpoint
+    from neuralshade.tasks.cnsr import CnsrTask, observations
+
+    # the dataset holds the converged beauty only: a chain of a Pixel generator predicting it
+    # and a sum link adding that to itself, fed the prediction at inference (override_sample)
+    # and the true image in training; a sum has no loss
+    chain = {**SMALL, "generator": None, "generators": [
+        {"name": "cnsr-pixel", "args": {"layers": 1, "hidden_units": 8},
+         "query_passes": ["normal", "position", "id"], "output_passes": ["beauty_reference"],
+         "override_sample": True},
+        {"name": "sum", "query_passes": ["beauty_reference", "beauty_reference"],
+         "output_passes": ["beauty_reference"]},
+    ]}  # fmt: skip
+    chain.pop("generator")
+    config = train_config(run_values(factor_data, model={"name": "cnsr", "args": chain}))
+    assert config.inputs == ["normal", "position", "id"]
+    assert config.targets == ["beauty_reference"]
+    result = train(config, tmp_path / "run", quiet=True)
+    assert math.isfinite(result["val"]["loss"])
+    model, info = checkpoint.load(result["last"])
+    batch = CnsrTask().step_data(config, 0, 1).train[0]
+    pred = CnsrTask().predict({"net": model}, batch, info)
+    # at inference the sum adds the generator's prediction to itself: twice its radiance
+    buffers = {n: batch[f"query/{n}"] for n in info["inputs"]}
+    outs = model(observations(batch, ["beauty", "normal", "position", "id"]),
+                 batch["observed_pose"], buffers, batch["query_pose"])[0]  # fmt: skip
+    torch.testing.assert_close(pred, 2 * torch.expm1(outs[0]).clamp(min=0))

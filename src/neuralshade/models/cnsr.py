@@ -603,6 +603,23 @@ class GQNGenerator(_Generator):
 
 ENCODERS = ("cnsr-pool", "cnsr-tower", "cnsr-pyramid")
 GENERATORS = ("cnsr-pixel", "cnsr-unet", "cnsr-gqn")
+HELPERS = ("sum", "copy")
+"""The original's helpers in a chain: ``sum`` adds its query passes (linear radiance: direct +
+indirect → beauty); ``copy`` runs generator ``index`` of the chain again (its weights) on its
+own passes."""
+LINK_KEYS = {"name", "args", "query_passes", "output_passes", "override_train",
+             "override_sample", "detach", "discard_loss", "index"}  # fmt: skip
+
+
+class _Sum(nn.Module):
+    """The original's Sum generator: its query buffers, each ``channels`` wide, added."""
+
+    def __init__(self, channels: int, count: int):
+        super().__init__()
+        self.channels, self.count = channels, count
+
+    def forward(self, x: Tensor, pose: Tensor, representation: Tensor) -> Tensor:
+        return x.unflatten(1, (self.count, self.channels)).sum(dim=1)
 
 
 @register("cnsr")
@@ -618,6 +635,18 @@ class CNSR(nn.Module):
     ELBO per scene (B,), zeros for the other generators). ``factor``: the factor a training
     batch varies (0 lighting, 1 geometry, 2 material) or None; ``target``: the query's image
     (linear), which only GQN reads, in training.
+
+    **A chain of generators** (the original's ``generators`` list) instead of one: give
+    ``generators``, a list of links ``{"name", "args", "query_passes", "output_passes",
+    "override_train", "override_sample", "detach", "discard_loss"}`` (a ``copy`` link names
+    the ``index`` of the generator it runs again) and ``pass_channels`` ({buffer: channels}).
+    Link i reads its query passes, concatenated, from the query's buffers as overridden so
+    far: a link with ``override_train`` (in training) or ``override_sample`` (otherwise)
+    replaces the buffers named by its output passes with what it predicted, linear (detached
+    with ``detach``), for the links after it. Then ``query`` and ``target`` are dicts of
+    named buffers, the prediction is a list: each link's output, its ``output_passes``
+    concatenated (log1p for a learned generator, linear for ``sum``), and the KL is per link
+    (links, B). A link's loss is left out with ``discard_loss`` (the task reads it).
     """
 
     def __init__(
@@ -626,16 +655,16 @@ class CNSR(nn.Module):
         partition: dict[str, Any] | None = None,
         generator: dict[str, Any] | None = None,
         representation_dim: int | None = None,
+        generators: list[dict[str, Any]] | None = None,
+        pass_channels: dict[str, int] | None = None,
     ):
         super().__init__()
         from neuralshade.models import build  # the registry imports this file
 
-        parts = {}
-        for key, spec, default, allowed in (
-            ("encoder", encoder, "cnsr-pool", ENCODERS),
-            ("partition", partition, "cnsr-partition", ("cnsr-partition",)),
-            ("generator", generator, "cnsr-pixel", GENERATORS),
-        ):
+        if generators is not None and generator is not None:
+            raise ValueError("give generator or generators (a chain), not both")
+
+        def part(key: str, spec: dict[str, Any] | None, default: str, allowed, **extra):
             spec = dict(spec or {})
             name = spec.pop("name", default)
             if name not in allowed:
@@ -643,48 +672,167 @@ class CNSR(nn.Module):
             unknown = set(spec) - {"args"}
             if unknown:
                 raise ValueError(f"{key}: a spec holds name and args, not {sorted(unknown)}")
-            args = dict(spec.get("args", {}))
+            args = {**extra, **spec.get("args", {})}
             if representation_dim is not None:
                 args.setdefault("representation_dim", representation_dim)
-            parts[key] = build(name, **args)
-        self.encoder, self.partition, self.generator = (
-            parts["encoder"], parts["partition"], parts["generator"]
-        )  # fmt: skip
-        dims = {k: m.representation_dim for k, m in parts.items()}
-        if len(set(dims.values())) > 1:
+            return build(name, **args)
+
+        self._pass_channels = dict(pass_channels or {})
+        self.encoder = part("encoder", encoder, "cnsr-pool", ENCODERS)
+        self.partition = part("partition", partition, "cnsr-partition", ("cnsr-partition",))
+        self.links: list[dict[str, Any]] = []
+        if generators is None:
+            self.generator = part("generator", generator, "cnsr-pixel", GENERATORS)
+            learned = [self.generator]
+        else:
+            self.generator = None
+            learned = self._chain(generators, dict(pass_channels or {}), part)
+        dims = {"encoder": self.encoder.representation_dim,
+                "partition": self.partition.representation_dim,
+                **{f"generator {i}": g.representation_dim for i, g in enumerate(learned)}}
+        if len(set(dims.values())) > 1:  # fmt: skip
             raise ValueError(f"representation_dim differs between the parts: {dims}")
-        if self.encoder.pose_dim != self.generator.pose_dim:
-            raise ValueError(
-                f"pose_dim differs: encoder {self.encoder.pose_dim}, generator "
-                f"{self.generator.pose_dim}"
-            )
-        self.in_channels, self.out_channels = self.encoder.in_channels, self.generator.out_channels
+        for g in learned:
+            if self.encoder.pose_dim != g.pose_dim:
+                raise ValueError(
+                    f"pose_dim differs: encoder {self.encoder.pose_dim}, generator {g.pose_dim}"
+                )
+        last = learned[-1] if generators is None else None
+        self.in_channels = self.encoder.in_channels
+        self.out_channels = last.out_channels if last is not None else sum(
+            dict(pass_channels or {})[p] for p in self.links[-1]["output_passes"]
+        )  # fmt: skip
         self.representation_dim = self.encoder.representation_dim
+
+    def _chain(self, links: list[dict[str, Any]], channels: dict[str, int], part) -> list:
+        """Build the chain's generators (``self.chain``: the learned ones, a copy sharing its
+        original's module) and check each link's passes; returns the learned generators."""
+        if not links:
+            raise ValueError("generators: give one link or more")
+        self.chain = nn.ModuleList()
+        modules: list[nn.Module] = []  # per link: its module (a copy: its original's)
+        for i, link in enumerate(links):
+            link = dict(link)
+            unknown = set(link) - LINK_KEYS
+            if unknown:
+                raise ValueError(f"generators[{i}]: unknown keys {sorted(unknown)}; "
+                                 f"known: {sorted(LINK_KEYS)}")  # fmt: skip
+            name = link.get("name", "cnsr-pixel")
+            queries = list(link.get("query_passes", []))
+            outputs = list(link.get("output_passes", []))
+            missing = [p for p in (*queries, *outputs) if p not in channels]
+            if missing or not outputs:
+                raise ValueError(f"generators[{i}]: needs output_passes, and pass_channels for "
+                                 f"every pass (missing: {missing})")  # fmt: skip
+            width = sum(channels[p] for p in queries)
+            out = sum(channels[p] for p in outputs)
+            if name == "sum":
+                widths = {channels[p] for p in queries}
+                if len(queries) < 2 or len(widths) > 1 or widths != {out}:
+                    raise ValueError(f"generators[{i}]: sum adds 2 or more query passes as wide "
+                                     "as its output")  # fmt: skip
+                module: nn.Module = _Sum(out, len(queries))
+            elif name == "copy":
+                j = link.get("index")
+                if not isinstance(j, int) or not 0 <= j < i or links[j].get("name") in HELPERS:
+                    raise ValueError(f"generators[{i}]: copy needs the index of an earlier "
+                                     "learned generator")  # fmt: skip
+                module = modules[j]
+                if (module.query_channels, module.out_channels) != (width, out):
+                    raise ValueError(f"generators[{i}]: its passes are not as wide as "
+                                     f"generator {j}'s")  # fmt: skip
+            else:
+                spec = {"name": name, "args": link.get("args", {})}
+                module = part(f"generators[{i}]", spec, "cnsr-pixel", GENERATORS,
+                              query_channels=width, out_channels=out)  # fmt: skip
+                self.chain.append(module)
+            modules.append(module)
+            self.links.append({
+                "name": name, "query_passes": queries, "output_passes": outputs,
+                "override_train": bool(link.get("override_train", False)),
+                "override_sample": bool(link.get("override_sample", False)),
+                "detach": bool(link.get("detach", False)),
+                "discard_loss": bool(link.get("discard_loss", False)),
+                "channels": [channels[p] for p in outputs],
+            })  # fmt: skip
+        self._modules_of_links = modules
+        return list(self.chain)
 
     def spec_args(self) -> dict[str, Any]:
         """Every part's complete spec (its defaults filled in), so a sidecar rebuilds it."""
-        return {k: getattr(self, k).spec for k in ("encoder", "partition", "generator")}
+        out = {k: getattr(self, k).spec for k in ("encoder", "partition")}
+        if self.generator is not None:
+            return {**out, "generator": self.generator.spec}
+        links = []
+        for link, module in zip(self.links, self._modules_of_links, strict=True):
+            entry = {k: v for k, v in link.items() if k != "channels"}
+            if link["name"] in GENERATORS:
+                entry["args"] = {k: v for k, v in module.spec["args"].items()
+                                 if k not in ("query_channels", "out_channels")}  # fmt: skip
+            elif link["name"] == "copy":
+                entry["index"] = self._modules_of_links.index(module)
+            links.append(entry)
+        return {**out, "generators": links, "pass_channels": dict(self._pass_channels)}
 
-    def example_inputs(self, batch: int = 2) -> tuple[Tensor, ...]:
-        """Three observed views of ``batch`` scenes and a query view, as it takes them."""
+    def example_inputs(self, batch: int = 2) -> tuple[Any, ...]:
+        """Three observed views of ``batch`` scenes and a query view, as it takes them (a
+        chain: every pass it names, by name)."""
         views, poses = self.encoder.example_inputs(3 * batch)
-        query, query_pose, _ = self.generator.example_inputs(batch)
+        first = self.generator if self.generator is not None else self._modules_of_links[0]
+        query, query_pose, _ = first.example_inputs(batch)
+        if self.generator is None:
+            query = {p: torch.rand(batch, c, *query.shape[-2:])
+                     for p, c in self._pass_channels.items()}  # fmt: skip
         return views.unflatten(0, (batch, 3)), poses.unflatten(0, (batch, 3)), query, query_pose
 
     def forward(
         self,
         observed: Tensor,
         observed_pose: Tensor,
-        query: Tensor,
+        query: Tensor | dict[str, Tensor],
         query_pose: Tensor,
         factor: int | None = None,
-        target: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        target: Tensor | dict[str, Tensor] | None = None,
+    ) -> tuple[Any, Tensor, Tensor, Tensor]:
         b, k = observed.shape[:2]
         views = self.encoder(observed.flatten(0, 1), observed_pose.flatten(0, 1))
         representation, partition_loss = self.partition(views.unflatten(0, (b, k)), factor)
-        if isinstance(self.generator, GQNGenerator):
-            out, kl = self.generator(query, query_pose, representation, target)
-        else:
-            out, kl = self.generator(query, query_pose, representation), query.new_zeros(b)
+        if self.generator is None:
+            outs, kl = self.run_chain(query, query_pose, representation, target)
+            return outs, representation, partition_loss, kl
+        out, kl = _generate(self.generator, query, query_pose, representation, target)
         return out, representation, partition_loss, kl
+
+    def run_chain(
+        self,
+        buffers: dict[str, Tensor],
+        pose: Tensor,
+        representation: Tensor,
+        target: dict[str, Tensor] | None = None,
+    ) -> tuple[list[Tensor], Tensor]:
+        """Each link's output (its output passes concatenated) and each link's KL (links, B):
+        zeros but for a GQN link given its target."""
+        state = dict(buffers)
+        outs, kls = [], []
+        for link, module in zip(self.links, self._modules_of_links, strict=True):
+            x = torch.cat([state[p] for p in link["query_passes"]], dim=1)
+            want = None
+            if target is not None and isinstance(module, GQNGenerator):
+                want = torch.cat([target[p] for p in link["output_passes"]], dim=1)
+            out, kl = _generate(module, x, pose, representation, want)
+            outs.append(out)
+            kls.append(kl)
+            if link["override_train"] if self.training else link["override_sample"]:
+                linear = out if link["name"] == "sum" else torch.expm1(out).clamp(min=0)
+                linear = linear.detach() if link["detach"] else linear
+                state.update(zip(link["output_passes"],
+                                 linear.split(link["channels"], dim=1), strict=True))  # fmt: skip
+        return outs, torch.stack(kls)
+
+
+def _generate(module: nn.Module, x: Tensor, pose: Tensor, representation: Tensor,
+              target: Tensor | None) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """A generator's output and its KL (zeros but for GQN, which reads ``target``)."""
+    if isinstance(module, GQNGenerator):
+        return module(x, pose, representation, target)
+    return module(x, pose, representation), x.new_zeros(x.shape[0])

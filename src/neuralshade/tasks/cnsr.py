@@ -96,6 +96,11 @@ def cnsr_options(values: Mapping[str, Any]) -> CnsrOptions:
     return build(CnsrOptions, dict(values), "cnsr options")
 
 
+def chain_links(config: Any) -> list[dict[str, Any]]:
+    """The links of the config's chain of generators (model.args.generators), or []."""
+    return list(config.models["net"].args.get("generators") or [])
+
+
 def sigma_at(step: int, opts: CnsrOptions) -> float:
     """GQN's likelihood σ at ``step``: linear from sigma_start to sigma_end over sigma_steps."""
     t = min(1.0, step / opts.sigma_steps)
@@ -162,16 +167,27 @@ class CnsrTask(Task):
     # ---- building a run
     def check(self, config: Any) -> None:
         opts = cnsr_options(config.options)
-        if list(config.inputs) not in (list(self.inputs), list(opts.query_passes)):
-            raise ConfigError(
-                "cnsr's inputs are its options.query_passes: leave inputs unset and give "
-                f"options.query_passes (got inputs {list(config.inputs)})"
-            )
-        config.inputs = list(opts.query_passes)
-        if config.augment:
-            raise ConfigError("cnsr trains on whole views with their poses: set augment: false")
         if config.models["net"].name != "cnsr":
             raise ConfigError(f"cnsr trains the model cnsr, not {config.models['net'].name!r}")
+        links = chain_links(config)
+        passes = list(opts.query_passes)
+        if links:  # a chain: its inputs are the passes no link predicts
+            predicted = {p for link in links for p in link.get("output_passes", [])}
+            read = [p for link in links for p in link.get("query_passes", [])]
+            passes = list(dict.fromkeys(p for p in read if p not in predicted))
+            last = list(links[-1].get("output_passes", []))
+            if list(config.targets) not in (list(self.targets), last):
+                raise ConfigError(f"targets must be the last generator's output_passes {last}")
+            config.targets = last
+        if list(config.inputs) not in (list(self.inputs), passes):
+            raise ConfigError(
+                "cnsr's inputs are its options.query_passes (a chain's: the passes its "
+                f"generators read and none predicts): leave inputs unset (got inputs "
+                f"{list(config.inputs)})"
+            )
+        config.inputs = passes
+        if config.augment:
+            raise ConfigError("cnsr trains on whole views with their poses: set augment: false")
 
     def model_args(self, network: str, config: Any, channels: Callable[[list[str]], int]) -> dict:
         opts = cnsr_options(config.options)
@@ -179,6 +195,12 @@ class CnsrTask(Task):
         given = config.models["net"].args.get("encoder") or {}
         if given.get("name") == "cnsr-pyramid":
             encoder["size"] = self._size(config)
+        links = chain_links(config)
+        if links:
+            named = {p for link in links
+                     for p in (*link.get("query_passes", []), *link.get("output_passes", []))}
+            return {"encoder": {"args": encoder},
+                    "pass_channels": {p: channels([p]) for p in sorted(named)}}  # fmt: skip
         return {
             "encoder": {"args": encoder},
             "generator": {"args": {"query_channels": channels(opts.query_passes),
@@ -205,7 +227,8 @@ class CnsrTask(Task):
             )
         opts = cnsr_options(config.options)
         observed = list(dict.fromkeys(opts.observation_passes))
-        query = list(dict.fromkeys((*config.inputs, *config.targets)))
+        chained = [p for link in chain_links(config) for p in link.get("output_passes", [])]
+        query = list(dict.fromkeys((*config.inputs, *chained, *config.targets)))
         k = opts.views_per_scene - 1
         views = {"observed": (*observed, POSE), "query": (*query, POSE), "k": k}
         train = FactorBatches(config.data, "train", mode="random", seed=config.seed, **views)
@@ -235,21 +258,46 @@ class CnsrTask(Task):
         )  # fmt: skip
 
     def loss(self, net: Any, batch: Mapping[str, Tensor], config: Any, factor: int | None):
-        """(the training loss, the network's log1p prediction) of a batch."""
-        from neuralshade.losses import build_loss, to_log_space
+        """(the training loss, the network's prediction: log1p, or linear from a sum link)."""
+        from neuralshade.models.cnsr import GQNGenerator
 
-        target = queries(batch, config.targets)
-        gqn = _is_gqn(net)
-        step = int(getattr(net, "module", net).partition.step)  # steps before this one
-        out, _, partition_loss, kl = self._run(net, batch, config, factor, target if gqn else None)
-        if gqn:
+        model = getattr(net, "module", net)
+        step = int(model.partition.step)  # steps before this one
+        if model.generator is None:  # a chain: each link's loss on its output passes
             opts = cnsr_options(config.options)
-            normal = torch.distributions.Normal(out, sigma_at(step, opts))
-            nll = -normal.log_prob(to_log_space(target)).sum(dim=(1, 2, 3))
-            loss = ((nll + kl) / (target.shape[-1] * 25)).mean()
-        else:
-            loss = build_loss(config.loss)(out, target)
-        return loss + partition_loss, out
+            named = {p for link in model.links for p in link["output_passes"]}
+            targets = {p: batch[f"query/{p}"] for p in named}
+            buffers = {k.removeprefix("query/"): v for k, v in batch.items()
+                       if k.startswith("query/")}  # fmt: skip
+            outs, _, partition_loss, kls = net(
+                observations(batch, opts.observation_passes), batch["observed_pose"], buffers,
+                batch["query_pose"], factor, targets,
+            )  # fmt: skip
+            total = partition_loss
+            for link, module, out, kl in zip(model.links, model._modules_of_links, outs, kls,
+                                             strict=True):  # fmt: skip
+                if link["discard_loss"] or link["name"] == "sum":
+                    continue
+                target = torch.cat([targets[p] for p in link["output_passes"]], dim=1)
+                total = total + self._link_loss(module, out, target, kl, step, config)
+            return total, outs[-1]
+        target = queries(batch, config.targets)
+        gqn = isinstance(model.generator, GQNGenerator)
+        out, _, partition_loss, kl = self._run(net, batch, config, factor, target if gqn else None)
+        return self._link_loss(model.generator, out, target, kl, step, config) + partition_loss, out
+
+    @staticmethod
+    def _link_loss(module, out: Tensor, target: Tensor, kl: Tensor, step: int, config):
+        """A generator's loss: GQN's ELBO ((KL − log-likelihood) / (W·25) per scene, σ
+        annealed), any other's ``config.loss`` on its log1p output."""
+        from neuralshade.losses import build_loss, to_log_space
+        from neuralshade.models.cnsr import GQNGenerator
+
+        if not isinstance(module, GQNGenerator):
+            return build_loss(config.loss)(out, target)
+        normal = torch.distributions.Normal(out, sigma_at(step, cnsr_options(config.options)))
+        nll = -normal.log_prob(to_log_space(target)).sum(dim=(1, 2, 3))
+        return ((nll + kl) / (target.shape[-1] * 25)).mean()
 
     def train_step(self, nets, batch, config: Any) -> Iterator[tuple[str, Tensor]]:
         factor = int(batch["factor"])
@@ -279,10 +327,15 @@ class CnsrTask(Task):
 
         opts = cnsr_options(info.get("config", {}).get("options", {}))
         net = nets["net"]
-        out = net(
-            observations(batch, opts.observation_passes), batch["observed_pose"],
-            queries(batch, info["inputs"]), batch["query_pose"],
-        )[0]  # fmt: skip
+        model = getattr(net, "module", net)
+        chained = model.generator is None
+        query = ({n: batch[f"query/{n}"] for n in info["inputs"]} if chained
+                 else queries(batch, info["inputs"]))  # fmt: skip
+        out = net(observations(batch, opts.observation_passes), batch["observed_pose"], query,
+                  batch["query_pose"])[0]  # fmt: skip
+        if chained:  # the last link's: linear from a sum, log1p from a generator
+            linear = model.links[-1]["name"] == "sum"
+            return self.finish(out[-1] if linear else from_log_space(out[-1]), batch, info)
         return self.finish(from_log_space(out), batch, info)
 
     def finish(self, prediction: Tensor, batch, info: Mapping[str, Any]) -> Tensor:
