@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +52,7 @@ from neuralshade.evaluate import equal_quality  # noqa: E402
 from neuralshade.imageio import write_png  # noqa: E402
 from neuralshade.infer import model_path  # noqa: E402
 from neuralshade.metrics import compute  # noqa: E402
-from neuralshade.task import Race, Renderer  # noqa: E402
+from neuralshade.task import Race  # noqa: E402
 from neuralshade.tasks.cnsr import (  # noqa: E402
     FACTORS,
     POSE,
@@ -65,6 +64,10 @@ from neuralshade.tasks.cnsr import (  # noqa: E402
 )
 
 METRICS = ("log_l1", "psnr", "ssim")
+# --quick without a dataset: one random test group of 4 scenes rendered as cnsr-data does
+QUICK_DATA = {"count": 8, "views": 4, "size": 32, "seed": 5, "spp": 4, "reference_spp": 64,
+              "buffers": ["normal", "position", "id"], "reference_buffers": ["beauty"],
+              "factor_batch": 4, "split": {"train": 0.5, "val": 0.0, "test": 0.5}}  # fmt: skip
 DEFAULT_MODELS = {"cpu": "cnsr-cpu"}
 PATCH = 8  # the attribution patch's side, pixels, at the view's centre
 
@@ -271,32 +274,14 @@ def attributions(model, info, batch) -> tuple[torch.Tensor, dict[str, Any]]:
                                       "panels": labels}  # fmt: skip
 
 
-def race(scenes: Scenes, count: int) -> Race:
-    """Mitsuba's plain render of the first ``count`` held-out query views at n spp."""
-    from neuralshade.render.mitsuba.gbuffer import render_gbuffers
-    from neuralshade.render.mitsuba_scene import load_mitsuba
-
-    source, config = scenes.data.source, scenes.data.config
-
-    @functools.cache
-    def prepared(i: int):  # the Mitsuba scene, once per view, not timed
-        return source.mitsuba_view(config, scenes.record(i))
+def race(scenes: Scenes) -> Race | None:
+    """Mitsuba's plain render of the held-out query views at n spp (None without Mitsuba)."""
 
     def truth(i: int) -> np.ndarray:
         return scenes.batch(i)["query/beauty_reference"][0].permute(1, 2, 0).numpy()
 
-    def mitsuba(i: int, n: int):
-        scene, common = prepared(i)
-        start = time.perf_counter()
-        out = render_gbuffers(scene, spp=n, seed=n, buffers=["beauty"], **common)["beauty"]
-        return out, time.perf_counter() - start
-
-    def notes() -> dict[str, Any]:
-        mi = load_mitsuba()
-        return {"variant": mi.variant(), "version": mi.__version__, "buffer": "beauty"}
-
-    reference = {"renderer": "mitsuba", "buffer": "beauty", "samples": config.reference_spp}
-    return Race(truth, {"mitsuba": Renderer(mitsuba, usual=config.spp, notes=notes)}, reference)
+    data = scenes.data
+    return data.source.beauty_race(data.config, scenes.record, truth, usual=data.config.spp)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -322,6 +307,11 @@ def main(argv: list[str] | None = None) -> None:
         model, info = checkpoint.load(str(model_path(path)), "cpu", task="cnsr")
         nets[name] = (model.eval(), info)
     first = next(iter(nets.values()))[1]
+    if args.quick and not (Path(args.data) / "manifest.json").is_file():
+        from neuralshade.data.generate import generate, load_config
+
+        print(f"no dataset at {args.data}: rendering a small one there")
+        generate(args.data, load_config(QUICK_DATA, source="room"), quiet=True)
     scenes = Scenes(args.data, first, args.scenes)
     size = int(scenes.data.config.size)
     print(f"{len(scenes)} held-out scenes of {args.data} at {size}²; networks {list(nets)}")
@@ -352,7 +342,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {name}: {ms['network']:.2f} ms per query view, generator {ms['generator']:.2f}")
         count = min(args.race, len(scenes))
         images = [p[0].permute(1, 2, 0).numpy() for p in preds[:count]]
-        equal = equal_quality(race(scenes, count), images, ms["network"] / 1e3, "log_l1",
+        equal = equal_quality(race(scenes), images, ms["network"] / 1e3, "log_l1",
                               repeats=3)  # fmt: skip
         found = equal["renderers"]["mitsuba"]
         print(f"  Mitsuba at equal log-L1: {found['samples']} spp, "

@@ -1207,6 +1207,81 @@ def speed_table(stem: str, labels: dict[str, str]) -> Callable[[Results], str]:
     return block
 
 
+def cnsr_table(results: Results) -> str:
+    """Held-out query views: each network's quality, its milliseconds per view, and Mitsuba's
+    plain render of the same views at equal log-L1 (spp, time, the network's speed-up)."""
+    r = lookup(results, "cnsr")
+    rows = []
+    for name, n in r["networks"].items():
+        q, ms = n["quality"], n["ms_per_query_view"]
+        race = n["equal_quality"]["renderers"]["mitsuba"]
+        ratio = f"{race['time_ratio']:.0f}×" if race.get("time_ratio") else "not reached"
+        rows.append([f"`{name}`", f"{q['log_l1']:.4f}", f"{q['psnr']:.2f}", f"{q['ssim']:.3f}",
+                     f"{ms['network']:.2f}", f"{ms['generator']:.2f}", race["samples"],
+                     f"{race['median_seconds'] * 1e3:.1f}", ratio])  # fmt: skip
+    header = ["network", "log-L1", "PSNR dB", "SSIM", "ms per view", "ms, generator alone",
+              "Mitsuba spp at equal log-L1", "Mitsuba ms", "speed-up"]  # fmt: skip
+    return table(header, "lrrrrrrrr", rows)
+
+
+def cnsr_composition_table(results: Results) -> str:
+    """Composition against Mitsuba's render of the mixed scene: log-L1 and PSNR of the
+    network's view of "A with B's factor" shaded from A's representation with that partition
+    swapped in, kept as A's, or B's whole; the best of each row in bold."""
+    r = lookup(results, "cnsr")
+    rows = []
+    for name, n in r["networks"].items():
+        comp = n["composition"]
+        for factor, v in comp["factors"].items():
+            best = min(v, key=lambda m: v[m]["log_l1"])
+            cells = [bold(f"{v[m]['log_l1']:.4f} / {v[m]['psnr']:.2f}", m == best)
+                     for m in ("swapped", "kept", "other")]  # fmt: skip
+            rows.append([f"`{name}`", factor, *cells])
+        u = comp["unmixed"]
+        rows.append([f"`{name}`", "none (A's own view)", f"{u['log_l1']:.4f} / {u['psnr']:.2f}",
+                     "", ""])  # fmt: skip
+    header = ["network", "B's factor in A", "partition swapped", "A's kept", "B's whole"]
+    return table(header, "llrrr", rows)
+
+
+def cnsr_partitions_table(results: Results) -> str:
+    """Each network's learned partition shares, and the share of the attribution each
+    partition gets on the attributed views (mean)."""
+    r = lookup(results, "cnsr")
+    rows = []
+    for name, n in r["networks"].items():
+        sizes = n["partition_sizes"]
+        shares = (n.get("attributions") or {}).get("partition_shares") or []
+        mean = {f: sum(s[f] for s in shares) / len(shares) for f in sizes} if shares else {}
+        rows.append([f"`{name}`", *(f"{100 * sizes[f]:.1f} %" for f in sizes),
+                     *(f"{100 * mean[f]:.1f} %" if mean else "" for f in sizes)])  # fmt: skip
+    header = ["network", *(f"{f} dims" for f in ("lighting", "geometry", "material")),
+              *(f"{f} attribution" for f in ("lighting", "geometry", "material"))]
+    return table(header, "lrrrrrr", rows)
+
+
+def cnsr_train_speed_table(results: Results) -> str:
+    """Each cnsr preset's training step and one query view's inference on the device the
+    JSON names (synthetic batches of the preset's shape), and the hours its steps take."""
+    r = lookup(results, "cnsr_train_speed_cuda")
+    rows = []
+    for name, p in r["presets"].items():
+        parity = p.get("parity") or {}
+        check = f"{parity['relative']:.0e}" if parity.get("compared") else "samples (shape)"
+        rows.append([f"`{name}`", f"{p['parameters'] / 1e6:.1f} M", f"{p['size']}²",
+                     f"{p['ms_per_step']:.1f}", f"{p['steps_per_second']:.1f}",
+                     f"{p['preset_steps']:,}", f"{p['hours_for_preset_steps']:.1f}",
+                     f"{p['peak_memory_gib']:.1f}", f"{p['infer_ms_per_view']:.2f}",
+                     check])  # fmt: skip
+    header = ["preset", "parameters", "views", "ms per step", "steps/s", "preset's steps",
+              "hours", "peak GiB", "ms per view (inference)", "vs CPU (relative)"]  # fmt: skip
+    line = paragraph(
+        f"`{r['command']}` (its `--out` aside) → `benchmarks/results/"
+        f"cnsr_train_speed_cuda.json`, on an {r['device']}, torch {r['machine']['torch']}"
+    )
+    return line + "\n\n" + table(header, "lrrrrrrrrr", rows)
+
+
 LIGHT_LABELS = {
     "film": "FiLM (`condition: 4`), told (cos a, sin a, sin e)",
     "channels": "constant input channels (`condition: 0`), told (cos a, sin a, sin e)",
@@ -1316,6 +1391,11 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     ),
     "ao2d-light": light_table("ao2d_light"),
     "web-speed": web_speed_table,
+    "cnsr-command": command_line("cnsr"),
+    "cnsr": cnsr_table,
+    "cnsr_composition": cnsr_composition_table,
+    "cnsr_partitions": cnsr_partitions_table,
+    "cnsr_train_speed": cnsr_train_speed_table,
 }
 
 

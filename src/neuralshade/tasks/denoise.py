@@ -26,8 +26,6 @@ is Mitsuba 3 itself: the plain render at n samples per pixel, no denoiser.
 
 from __future__ import annotations
 
-import functools
-import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -38,7 +36,7 @@ from torch import Tensor
 
 from neuralshade.data.datasets import stack, with_buffers
 from neuralshade.errors import ConfigError
-from neuralshade.task import TASKS, ImageTask, Race, Renderer
+from neuralshade.task import TASKS, ImageTask, Race
 
 #: the noisy radiance buffers a network reads as log1p
 LIGHT_BUFFERS = ("beauty", "diffuse", "specular")
@@ -208,36 +206,10 @@ class DenoiseTask(ImageTask):
     def race(self, data: Any, info: Mapping[str, Any], device: Any) -> Race | None:
         """Mitsuba 3's plain render at n samples per pixel against the dataset's converged
         beauty: the spp a render needs, without a denoiser, to match the network."""
-        from neuralshade.errors import NeuralShadeError
-        from neuralshade.render.mitsuba_scene import load_mitsuba
-
-        try:
-            load_mitsuba()
-        except NeuralShadeError:
-            return None
-
-        @functools.cache
-        def prepared(i: int):  # the Mitsuba scene, once per image, not timed
-            return data.source.mitsuba_view(data.config, data.record(i))
-
         def truth(i: int):
             return data[i]["beauty_reference"].permute(1, 2, 0).numpy()
 
-        def mitsuba(i: int, n: int):
-            from neuralshade.render.mitsuba.gbuffer import render_gbuffers
-
-            scene, common = prepared(i)
-            start = time.perf_counter()
-            out = render_gbuffers(scene, spp=n, seed=n, buffers=["beauty"], **common)["beauty"]
-            return out, time.perf_counter() - start
-
-        def notes() -> dict[str, Any]:
-            mi = load_mitsuba()
-            return {"variant": mi.variant(), "version": mi.__version__, "buffer": "beauty"}
-
-        reference = {"renderer": "mitsuba", "buffer": "beauty",
-                     "samples": data.config.reference_spp}  # fmt: skip
-        return Race(truth, {"mitsuba": Renderer(mitsuba, notes=notes)}, reference)
+        return data.source.beauty_race(data.config, data.record, truth)
 
 
 def run_oidn(view: Mapping[str, Tensor], quality: str) -> Tensor:

@@ -453,6 +453,46 @@ class RoomSource(Source):
                   "hide_emitters": scene.lights_hidden}  # fmt: skip
         return to_mitsuba(scene, variant=variant), common
 
+    def beauty_race(
+        self,
+        config: RoomConfig,
+        record: Callable[[int], Mapping[str, Any]],
+        truth: Callable[[int], np.ndarray],
+        usual: int | None = None,
+    ) -> Any:
+        """Mitsuba 3's plain render of views at n samples per pixel, for time to equal
+        quality (a :class:`~neuralshade.task.Race`): view i is the one ``record(i)`` records,
+        ``truth(i)`` its converged beauty (H, W, 3); None where Mitsuba cannot load."""
+        import functools
+        import time
+
+        from neuralshade.errors import NeuralShadeError
+        from neuralshade.render.mitsuba.gbuffer import render_gbuffers
+        from neuralshade.render.mitsuba_scene import load_mitsuba
+        from neuralshade.task import Race, Renderer
+
+        try:
+            load_mitsuba()
+        except NeuralShadeError:
+            return None
+
+        @functools.cache
+        def prepared(i: int):  # the Mitsuba scene, once per view, not timed
+            return self.mitsuba_view(config, record(i))
+
+        def mitsuba(i: int, n: int):
+            scene, common = prepared(i)
+            start = time.perf_counter()
+            out = render_gbuffers(scene, spp=n, seed=n, buffers=["beauty"], **common)["beauty"]
+            return out, time.perf_counter() - start
+
+        def notes() -> dict[str, Any]:
+            mi = load_mitsuba()
+            return {"variant": mi.variant(), "version": mi.__version__, "buffer": "beauty"}
+
+        reference = {"renderer": "mitsuba", "buffer": "beauty", "samples": config.reference_spp}
+        return Race(truth, {"mitsuba": Renderer(mitsuba, usual=usual, notes=notes)}, reference)
+
     def render(
         self, config: RoomConfig, factors: Mapping[str, Any], device: str
     ) -> dict[str, np.ndarray]:
