@@ -52,16 +52,17 @@ from neuralshade.evaluate import equal_quality  # noqa: E402
 from neuralshade.imageio import write_png  # noqa: E402
 from neuralshade.infer import model_path  # noqa: E402
 from neuralshade.metrics import compute  # noqa: E402
-from neuralshade.task import Race  # noqa: E402
-from neuralshade.tasks.cnsr import (  # noqa: E402
-    FACTORS,
-    POSE,
-    cnsr_options,
-    flat_batch,
-    observations,
-    queries,
-    tonemap,
+from neuralshade.scene_repr import (  # noqa: E402
+    buffer_attributions,
+    mixed,
+    partition_attributions,
+    predict,
+    render_view,
+    representation,
+    shade,
 )
+from neuralshade.task import Race  # noqa: E402
+from neuralshade.tasks.cnsr import FACTORS, POSE, cnsr_options, flat_batch, queries, tonemap  # noqa: E402
 
 METRICS = ("log_l1", "psnr", "ssim")
 # --quick without a dataset: one random test group of 4 scenes rendered as cnsr-data does
@@ -128,59 +129,8 @@ class Scenes:
         return self.data.source.scene(self.data.config, self.record(i))
 
 
-def representation(model, batch, opts) -> torch.Tensor:
-    b, k = batch["observed_pose"].shape[:2]
-    views = model.encoder(observations(batch, opts.observation_passes).flatten(0, 1),
-                          batch["observed_pose"].flatten(0, 1))  # fmt: skip
-    return model.partition(views.unflatten(0, (b, k)))[0]
-
-
-def shade(model, batch, inputs, pose: torch.Tensor, rep: torch.Tensor) -> torch.Tensor:
-    """The generator's radiance (linear) for a batch's query buffers ``inputs``, a pose and a
-    representation (a chain of generators: its last link's)."""
-    if model.generator is None:
-        outs = model.run_chain({n: batch[f"query/{n}"] for n in inputs}, pose, rep)[0]
-        last = outs[-1]
-        return last if model.links[-1]["name"] == "sum" else torch.expm1(last).clamp(min=0)
-    out = model.generator(queries(batch, inputs), pose, rep)
-    out = out[0] if isinstance(out, tuple) else out
-    return torch.expm1(out).clamp(min=0)
-
-
-def whole(model, batch, info, opts) -> torch.Tensor:
-    """A query view shaded from its scene's observed views: encoder, partition, generator."""
-    rep = representation(model, batch, opts)
-    return shade(model, batch, info["inputs"], batch["query_pose"], rep)
-
-
-def mixed(a, b, factor: str):
-    """Room ``a`` with factor ``factor`` (its lights, shapes or materials) taken from ``b``."""
-    key = {"lighting": "lights", "geometry": "shapes", "material": "materials"}[factor]
-    return a.model_copy(update={key: getattr(b, key)})
-
-
-def render_view(source, config, scene, view: int, buffers: list[str], seed: int):
-    """Buffers of a view of any room scene at the dataset's settings: the query passes from
-    the noisy pass (spp), the beauty converged (reference_spp); as (1, C, H, W) tensors named
-    as a batch's query buffers."""
-    from neuralshade.render.mitsuba.gbuffer import render_gbuffers
-
-    mi_scene, common = source.mitsuba_scene(config, scene, view)
-    noisy = render_gbuffers(mi_scene, spp=config.spp, seed=seed, buffers=buffers, **common)
-    clean = render_gbuffers(mi_scene, spp=config.reference_spp, seed=seed + 1,
-                            buffers=["beauty"], **common)  # fmt: skip
-
-    def chw(a: np.ndarray) -> torch.Tensor:
-        a = a if a.ndim == 3 else a[..., None]
-        return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].float()
-
-    return {**{f"query/{n}": chw(noisy[n]) for n in buffers},
-            "query/beauty_reference": chw(clean["beauty"])}  # fmt: skip
-
-
 def composition(model, info, scenes: Scenes, pairs: int) -> dict[str, Any]:
     """Each pair's mixed scenes rendered and predicted (module docstring)."""
-    opts = cnsr_options(info["config"]["options"])
     source, config = scenes.data.source, scenes.data.config
     rows: dict[str, dict[str, list]] = {f: {"swapped": [], "kept": [], "other": []}
                                         for f in FACTORS}  # fmt: skip
@@ -189,7 +139,7 @@ def composition(model, info, scenes: Scenes, pairs: int) -> dict[str, Any]:
         a, b = 2 * j, 2 * j + 1
         ba, bb = scenes.batch(a), scenes.batch(b)
         with torch.inference_mode():
-            ra, rb = representation(model, ba, opts), representation(model, bb, opts)
+            ra, rb = representation(model, ba, info), representation(model, bb, info)
         view = int(ba["_query_view"])
         row = [tonemap(queries(ba, info["targets"])), tonemap(queries(bb, info["targets"]))]
         for k, factor in enumerate(FACTORS):
@@ -199,12 +149,10 @@ def composition(model, info, scenes: Scenes, pairs: int) -> dict[str, Any]:
             truth = views["query/beauty_reference"]
             pose = ba["query_pose"]
             with torch.inference_mode():
-                swapped = shade(model, views, info["inputs"], pose,
-                                model.partition.swap(ra, rb, k))  # fmt: skip
+                swapped = shade(model, views, model.partition.swap(ra, rb, k), info, pose)
                 rows[factor]["swapped"].append(scores(swapped, truth))
                 for kept, r in (("kept", ra), ("other", rb)):
-                    rows[factor][kept].append(
-                        scores(shade(model, views, info["inputs"], pose, r), truth))
+                    rows[factor][kept].append(scores(shade(model, views, r, info, pose), truth))
             row += [tonemap(truth), tonemap(swapped)]
         pictures.append(torch.cat([r[0] for r in row], dim=2))
     out = {f: {m: means(v) for m, v in r.items()} for f, r in rows.items()}
@@ -212,66 +160,31 @@ def composition(model, info, scenes: Scenes, pairs: int) -> dict[str, Any]:
 
 
 def attributions(model, info, batch) -> tuple[torch.Tensor, dict[str, Any]]:
-    """(a picture: reference | prediction | each partition's map | each input buffer's map
-    for the centre patch, one row; the shares of each partition's attribution)."""
-    opts = cnsr_options(info["config"]["options"])
-    obs = observations(batch, opts.observation_passes).clone().requires_grad_(True)
-    query = queries(batch, info["inputs"]).clone().requires_grad_(True)
-    pose, opose = batch["query_pose"], batch["observed_pose"]
-    b, k = opose.shape[:2]
-    views = model.encoder(obs.flatten(0, 1), opose.flatten(0, 1))
-    rep = model.partition(views.unflatten(0, (b, k)))[0]
-    h, w = query.shape[-2:]
-
-    # each partition's map: |∂y_p/∂r · r| summed over its dimensions and the colours
-    rep_d = rep.detach()
-
-    def image(r: torch.Tensor) -> torch.Tensor:
-        out = model.generator(query.detach(), pose, r)
-        return (out[0] if isinstance(out, tuple) else out).sum(dim=1)  # (1, H, W), log1p
-
-    jac = torch.autograd.functional.jacobian(image, rep_d, vectorize=True)  # (1,H,W,1,r,h',w')
-    contrib = (jac.flatten(3) * rep_d.flatten()).abs()  # (1, H, W, r·h'·w')
-    dims = rep_d.shape[1]
-    contrib = contrib.unflatten(3, (dims, -1)).sum(-1)  # (1, H, W, r)
-    inside = 1 - torch.stack([model.partition.outside(f) for f in range(3)])  # (3, r)
-    maps = torch.einsum("bhwr,fr->bfhw", contrib, inside.clamp(0, 1))[0]  # (3, H, W)
+    """(a picture: reference with the patch | prediction | each partition's map, on one scale |
+    each input buffer's map for the centre patch (observed ones summed over the views), one
+    row; the shares of each partition's attribution)."""
+    maps = partition_attributions(model, batch, info)[0]  # (3, H, W)
     shares = (maps.sum(dim=(1, 2)) / maps.sum()).tolist()
-
-    # each input buffer's map for the centre patch: |∂(patch sum)/∂x · x|, summed over channels
-    out = model.generator(query, pose, rep)
-    out = out[0] if isinstance(out, tuple) else out
+    h, w = maps.shape[-2:]
     top, left = (h - PATCH) // 2, (w - PATCH) // 2
-    out[..., top : top + PATCH, left : left + PATCH].sum().backward()
-    buffer_maps, c = [], 0
-    widths = {n: batch[f"query/{n}"].shape[1] for n in info["inputs"]}
-    for name, width in widths.items():
-        g = (query.grad[:, c : c + width] * query[:, c : c + width]).abs().sum(1)[0]
-        buffer_maps.append((f"query {name}", g.detach()))
-        c += width
-    c = 0
-    for name in opts.observation_passes:
-        width = batch[f"observed/{name}"].shape[2]
-        g = (obs.grad[0, :, c : c + width] * obs[0, :, c : c + width]).abs().sum(1).sum(0)
-        buffer_maps.append((f"observed {name}", g.detach()))
-        c += width
+    buffers = buffer_attributions(model, batch, info, (top, left, PATCH, PATCH))
 
     def grey(m: torch.Tensor) -> torch.Tensor:
+        m = m.reshape(-1, *m.shape[-2:]).sum(0)  # observed: summed over the views
         return (m / m.max().clamp(min=1e-12)).expand(3, -1, -1)
 
-    pred = tonemap(torch.expm1(out.detach()).clamp(min=0))[0]
-    truth = tonemap(queries(batch, info["targets"]))[0]
-    patch = truth.clone()
+    with torch.no_grad():
+        pred = tonemap(predict(model, batch, info))[0]
+    patch = tonemap(queries(batch, info["targets"]))[0].clone()
     patch[:, top : top + PATCH, left], patch[:, top : top + PATCH, left + PATCH - 1] = 1, 1
     patch[:, top, left : left + PATCH], patch[:, top + PATCH - 1, left : left + PATCH] = 1, 1
     scale = maps.max().clamp(min=1e-12)  # the three partitions on one scale: comparable
     panels = [patch, pred, *((m / scale).expand(3, -1, -1) for m in maps),
-              *(grey(m) for _, m in buffer_maps)]  # fmt: skip
+              *(grey(m[0]) for m in buffers.values())]  # fmt: skip
     labels = ["reference (patch)", "network", *(f"partition {f}" for f in FACTORS),
-              *(n for n, _ in buffer_maps)]  # fmt: skip
-    return torch.cat(panels, dim=2).detach(), {"partition_shares": dict(zip(FACTORS, shares,
-                                                                   strict=True)),
-                                      "panels": labels}  # fmt: skip
+              *buffers]  # fmt: skip
+    found = {"partition_shares": dict(zip(FACTORS, shares, strict=True)), "panels": labels}
+    return torch.cat(panels, dim=2).detach(), found
 
 
 def race(scenes: Scenes) -> Race | None:
@@ -319,12 +232,11 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, Any] = {}
     pictures = []
     for name, (model, info) in nets.items():
-        opts = cnsr_options(info["config"]["options"])
         rows, preds = [], []
         with torch.inference_mode():
             for i in range(len(scenes)):
                 batch = scenes.batch(i)
-                pred = whole(model, batch, info, opts)
+                pred = predict(model, batch, info)
                 preds.append(pred)
                 rows.append(scores(pred, queries(batch, info["targets"])))
         quality = means(rows)
@@ -332,12 +244,11 @@ def main(argv: list[str] | None = None) -> None:
 
         batch = scenes.batch(0)
         with torch.inference_mode():
-            rep = representation(model, batch, opts)
+            rep = representation(model, batch, info)
             calls = {
-                "network": functools.partial(whole, model, batch, info, opts),
-                "generator": functools.partial(shade, model, batch, info["inputs"],
-                                               batch["query_pose"], rep),
-            }  # fmt: skip
+                "network": functools.partial(predict, model, batch, info),
+                "generator": functools.partial(shade, model, batch, rep, info),
+            }
             ms = interleaved_ms(calls, args.repeats)
         print(f"  {name}: {ms['network']:.2f} ms per query view, generator {ms['generator']:.2f}")
         count = min(args.race, len(scenes))
