@@ -102,7 +102,8 @@ def partition_attributions(model, batch: Mapping[str, Tensor], info: Mapping[str
     with torch.no_grad():
         rep = representation(model, batch, info)
     query, pose = queries(batch, info["inputs"]), batch["query_pose"]
-    inside = (1 - torch.stack([model.partition.outside(f) for f in range(3)])).clamp(0, 1)
+    with torch.no_grad():
+        inside = (1 - torch.stack([model.partition.outside(f) for f in range(3)])).clamp(0, 1)
     maps = []
     for i in range(rep.shape[0]):  # one scene at a time: the Jacobian of its view
 
@@ -149,3 +150,177 @@ def buffer_attributions(
         maps[f"observed {name}"] = (obs.grad * obs)[:, :, c : c + width].abs().sum(2).detach()
         c += width
     return maps
+
+
+# ---- the viewer: random rooms, observed and shaded on demand --------------------------------
+
+ORBIT = {"azimuth": (0.0, 360.0), "distance": (1.5, 3.0), "height": (1.0, 2.0)}
+"""The query camera's orbit parameters and their ranges (the room's cameras': 1.5–3 from the
+centre at height 1–2); it looks at ``ORBIT_TARGET``."""
+ORBIT_TARGET = (0.5, 1.0, 0.5)
+
+
+def room_config(info: Mapping[str, Any]):
+    """The room dataset settings a checkpoint was trained on, as far as its sidecar records
+    them (``room``: spp, max_depth, ao_radius; ``image_size``), else the room's defaults."""
+    from neuralshade.data.sources import get_source
+
+    values = {**dict(info.get("room") or {}), "size": int(info.get("image_size") or 64)}
+    return get_source("room").load_config(values)
+
+
+def orbit_camera(azimuth: float, distance: float, height: float):
+    """A room camera on the orbit (degrees about the vertical, units from the centre, height),
+    looking at ``ORBIT_TARGET`` with the room's field of view."""
+    import math
+
+    from neuralshade.scenes.model import Camera
+    from neuralshade.scenes.room import FOV
+
+    for key, value in (("azimuth", azimuth), ("distance", distance), ("height", height)):
+        lo, hi = ORBIT[key]
+        if not (lo <= value <= hi) or not math.isfinite(value):
+            raise ValueError(f"{key} must be in [{lo:g}, {hi:g}], got {value}")
+    a = math.radians(azimuth)
+    origin = (distance * math.sin(a), height, distance * math.cos(a))
+    return Camera(origin=origin, target=ORBIT_TARGET, fov=FOV, near=0.01, far=100.0)
+
+
+def random_room(seed: int, index: int, views: int, size: int):
+    """Room ``index`` of ``seed`` (the room source's draw) with ``views`` of its cameras."""
+    from neuralshade.scenes.model import Film
+    from neuralshade.scenes.room import drawn_room
+
+    return drawn_room(seed, index, views, film=Film(width=size, height=size))
+
+
+def observe(
+    info: Mapping[str, Any], seed: int, index: int, draw: int = 0
+) -> tuple[Any, dict[str, Tensor]]:
+    """A room's observed views as a checkpoint reads them: (the room, a batch of one scene
+    with ``observed/<buffer>`` (1, K, C, H, W) and ``observed_pose`` (1, K, 16)). ``draw``
+    picks the cameras: the room's cameras 1 + K·draw … K + K·draw (camera 0 is its own query
+    view), so each draw is a new set of K views."""
+    from neuralshade.data.sources import get_source
+    from neuralshade.data.sources.room import world_to_camera
+    from neuralshade.render.mitsuba.gbuffer import render_gbuffers
+
+    opts = cnsr_options(info["config"]["options"])
+    k = opts.views_per_scene - 1
+    config = room_config(info)
+    room = random_room(seed, index, 1 + k * (draw + 1), config.size)
+    source = get_source("room")
+    passes = list(dict.fromkeys(opts.observation_passes))
+    views = {n: [] for n in passes}
+    poses = []
+    cameras = range(1 + k * draw, 1 + k * (draw + 1))
+    mi_scene, common = source.mitsuba_scene(config, room, cameras[0])  # every camera a sensor
+    for j in cameras:
+        out = render_gbuffers(mi_scene, spp=config.spp, seed=_view_seed(seed, index, j),
+                              buffers=passes, **{**common, "sensor": j})  # fmt: skip
+        for n in passes:
+            views[n].append(_chw(out[n])[0])
+        poses.append(world_to_camera(room.cameras[j].model_dump()).reshape(16))
+    batch = {f"observed/{n}": torch.stack(v)[None] for n, v in views.items()}
+    batch["observed_pose"] = torch.tensor(np.stack(poses), dtype=torch.float32)[None]
+    return room, batch
+
+
+def _view_seed(seed: int, index: int, view: int) -> int:
+    return int(np.random.SeedSequence([seed, index, view, 7]).generate_state(1)[0])
+
+
+def query_view(
+    info: Mapping[str, Any], room, camera, reference_spp: int = 0, seed: int = 0
+) -> dict[str, Tensor]:
+    """The query buffers of ``room`` seen by ``camera`` (its noisy pass at the training spp),
+    its pose (``query_pose`` (1, 16)) and, with ``reference_spp`` > 0, Mitsuba's render at
+    that many samples per pixel (``reference``, (1, 3, H, W) linear)."""
+    from neuralshade.data.sources import get_source
+    from neuralshade.data.sources.room import world_to_camera
+    from neuralshade.render.mitsuba.gbuffer import render_gbuffers
+
+    config = room_config(info)
+    scene = room.model_copy(update={"cameras": [*room.cameras, camera]})
+    view = len(scene.cameras) - 1
+    mi_scene, common = get_source("room").mitsuba_scene(config, scene, view)
+    out = render_gbuffers(mi_scene, spp=config.spp, seed=seed, buffers=list(info["inputs"]),
+                          **common)  # fmt: skip
+    batch = {f"query/{n}": _chw(out[n]) for n in info["inputs"]}
+    pose = world_to_camera(camera.model_dump()).reshape(16)
+    batch["query_pose"] = torch.tensor(pose, dtype=torch.float32)[None]
+    if reference_spp > 0:
+        clean = render_gbuffers(mi_scene, spp=reference_spp, seed=seed + 1, buffers=["beauty"],
+                                **common)  # fmt: skip
+        batch["reference"] = _chw(clean["beauty"])
+    return batch
+
+
+def view(
+    model,
+    info: Mapping[str, Any],
+    seed: int = 0,
+    index: int = 0,
+    draw: int = 0,
+    camera=None,
+    swap: tuple[int, str] | None = None,
+    reference_spp: int = 0,
+    patch: tuple[int, int, int] | None = None,
+    observed: Any = None,
+) -> dict[str, Any]:
+    """One frame of the viewer: room ``index`` of ``seed`` observed in its ``draw`` of K
+    views and shaded from ``camera`` (default: the room's own camera 0).
+
+    ``swap`` = (index B, factor): the representation takes that partition from room B's
+    (observed in the same draw), and the reference is the mixed room (:func:`mixed`).
+    ``reference_spp`` > 0: Mitsuba's render of the view at that spp. ``patch`` = (x, y,
+    size): gradient × input attributions of that patch (per partition over the view, per
+    input buffer). ``observed``: a callable (seed, index, draw) → :func:`observe`'s result,
+    to cache rooms between frames (default: :func:`observe`).
+
+    Returns ``prediction`` (H, W, 3) linear, ``reference`` (or None), ``observations`` (K of
+    (H, W, 3), the observed beauty), ``partitions`` {factor: (H, W)} and ``buffers`` {name:
+    (H, W)} (with ``patch``), ``seconds`` {observe, query, network, reference}."""
+    import time
+
+    observed = observed or (lambda s, i, d: observe(info, s, i, d))
+    seconds = {}
+    start = time.perf_counter()
+    room, batch = observed(seed, index, draw)
+    if swap is not None:
+        other, factor = swap
+        room_b, batch_b = observed(seed, other, draw)
+        room = mixed(room, room_b, factor)
+    seconds["observe"] = time.perf_counter() - start
+    camera = camera if camera is not None else room.cameras[0]
+    start = time.perf_counter()
+    query = query_view(info, room, camera, reference_spp, seed=_view_seed(seed, index, 0))
+    seconds["query"] = time.perf_counter() - start
+    full = {**batch, **query}
+    start = time.perf_counter()
+    with torch.no_grad():
+        rep = representation(model, batch, info)
+        if swap is not None:
+            rep_b = representation(model, batch_b, info)
+            rep = model.partition.swap(rep, rep_b, FACTORS.index(swap[1]))
+        image = shade(model, full, rep, info)
+    seconds["network"] = time.perf_counter() - start
+
+    def hwc(t: Tensor) -> np.ndarray:
+        return t[0].permute(1, 2, 0).numpy()
+
+    out: dict[str, Any] = {
+        "prediction": hwc(image),
+        "reference": hwc(query["reference"]) if "reference" in query else None,
+        "observations": [v.permute(1, 2, 0).numpy() for v in batch["observed/beauty"][0]]
+        if "observed/beauty" in batch else [],
+        "seconds": seconds,
+    }  # fmt: skip
+    if patch is not None and model.generator is not None:
+        x, y, size = patch
+        maps = partition_attributions(model, full, info)[0]
+        out["partitions"] = dict(zip(FACTORS, (m.numpy() for m in maps), strict=True))
+        buffers = buffer_attributions(model, full, info, (y, x, size, size))
+        out["buffers"] = {n: m[0].reshape(-1, *m.shape[-2:]).sum(0).numpy()
+                          for n, m in buffers.items()}  # fmt: skip
+    return out

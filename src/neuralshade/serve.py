@@ -21,6 +21,10 @@ Endpoints
       PFM or PNG files → the denoised image (``?format=png|exr|pfm``; :mod:`neuralshade.denoise`).
     * ``POST /v1/shadow``: multipart ``image`` and ``mask`` → the picture with the object's
       shadow (PNG; :func:`neuralshade.insert_shadow`).
+    * ``POST /v1/scene``: the scene viewer's frame (JSON in and out): a random room observed
+      in K views, shaded by a scene model (task ``cnsr``) from a query camera, a partition
+      optionally taken from another room, beside Mitsuba's render of the view; attributions
+      of a patch (:mod:`neuralshade.scene_repr`). The page ``/scene.html`` drives it.
     * ``POST /v1/infer``: any bundled model on its named input buffers (multipart fields named
       as the model's inputs: EXR, PFM or ``.npy``) → one target buffer (``?format=exr|pfm|npy``).
     * ``/``: the browser page (the package's ``neuralshade/web`` folder), cross-origin
@@ -52,6 +56,7 @@ event loop keeps answering while they run; at most ``queue`` more requests wait 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, whose
 # descriptions name the models found at run time
 import asyncio
+import functools
 import io
 import logging
 import math
@@ -68,7 +73,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from neuralshade import denoise as denoising
 from neuralshade import shading, shadowing
@@ -121,8 +126,9 @@ class ServeConfig(Settings):
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0: any free one).")
     model: str | None = Field(
         None,
-        description="Default model of /v1/shade and /v1/render: a bundled model's name or a "
-        "checkpoint path (default: ao2d-unet-cpu, ao2d-unet-light-cpu for a light of one's own).",
+        description="Default model of /v1/shade and /v1/render (or, for a scene model, of "
+        "/v1/scene): a bundled model's name or a checkpoint path (default: ao2d-unet-cpu, "
+        "ao2d-unet-light-cpu for a light of one's own; cnsr-cpu for scenes).",
     )
     device: str = Field("cpu", description="auto, cpu, cuda or cuda:N.")
     max_upload_mb: float = Field(20.0, gt=0, description="Largest request body, in MB (10^6 B).")
@@ -136,6 +142,44 @@ class ServeConfig(Settings):
     web: str | None = Field(
         None, description="Folder of the browser page (default: the package's neuralshade/web)."
     )
+
+
+class SceneSwap(BaseModel):
+    """A partition taken from another room."""
+
+    model_config = ConfigDict(extra="forbid")
+    index: int = Field(ge=0, le=10**9, description="Room B: its index (same seed).")
+    factor: Literal["lighting", "geometry", "material"] = Field(
+        description="The partition room A takes from room B."
+    )
+
+
+class ScenePatch(BaseModel):
+    """A square of the view whose attributions to show."""
+
+    model_config = ConfigDict(extra="forbid")
+    x: int = Field(ge=0, description="Its left column, pixels of the view.")
+    y: int = Field(ge=0, description="Its top row.")
+    size: int = Field(4, ge=1, le=64, description="Its side.")
+
+
+class SceneRequest(BaseModel):
+    """One frame of the scene viewer (POST /v1/scene)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model: str | None = Field(None, description="A scene model of /v1/models (default: "
+                              "cnsr-cpu).")  # fmt: skip
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="The rooms' seed.")
+    index: int = Field(0, ge=0, le=10**9, description="Room A: its index.")
+    observations: int = Field(0, ge=0, le=1000, description="Which draw of K observed views.")
+    azimuth: float | None = Field(None, ge=0, le=360, description="Query camera: degrees "
+                                  "about the vertical (None: the room's own camera).")  # fmt: skip
+    distance: float = Field(2.25, ge=1.5, le=3.0, description="Query camera: from the centre.")
+    height: float = Field(1.5, ge=1.0, le=2.0, description="Query camera: its height.")
+    swap: SceneSwap | None = Field(None, description="Take a partition from room B.")
+    reference_spp: int = Field(16, ge=0, le=4096, description="Mitsuba's render at this spp "
+                               "beside the prediction (0: none).")  # fmt: skip
+    patch: ScenePatch | None = Field(None, description="Attributions of this patch.")
 
 
 class ApiError(Exception):
@@ -194,6 +238,7 @@ def served_models(extra: str | None = None) -> dict[str, ServedModel]:
         meta(shading.DEFAULT_MODEL)["task"]: "/v1/shade",
         meta(shadowing.DEFAULT_MODEL)["task"]: "/v1/shadow",
         meta(DENOISE_MODEL)["task"]: "/v1/denoise",
+        "cnsr": "/v1/scene",
     }
 
     def served(name: str, ref: str) -> ServedModel:
@@ -455,6 +500,7 @@ def _add_routes(app: FastAPI, api: "_Api") -> None:
                 "/v1/render": api.shade_default(),
                 "/v1/denoise": DENOISE_MODEL,
                 "/v1/shadow": shadowing.DEFAULT_MODEL,
+                "/v1/scene": api.scene_default,
             },
         }
 
@@ -565,6 +611,19 @@ def _add_routes(app: FastAPI, api: "_Api") -> None:
         already there: a PNG of the picture's size. The object's own pixels are kept."""
         return await api.answer(request, api.shadow, model)
 
+    @app.post("/v1/scene", summary="Shade a view of a random room from a few observed views")
+    async def scene(request: Request, body: SceneRequest) -> dict[str, Any]:
+        """The scene viewer's frame (a CNSR model, task `cnsr`): room `index` of `seed` is
+        rendered by Mitsuba in K observed views (draw `observations`), encoded into its
+        partitioned representation, and shaded from the query camera (`azimuth`, `distance`,
+        `height` on an orbit; no azimuth: the room's own camera). With `swap`, one partition
+        comes from room B, and the reference is the mixed room rendered. JSON: PNG data URLs
+        of the `prediction`, the `reference` (Mitsuba at `reference_spp`), the
+        `observations`; with `patch`, gradient × input maps (`partitions`, `buffers`); the
+        `milliseconds` of each stage; the model's `partition_sizes` and `size`. Radiance is
+        shown tone-mapped, x / (1 + x)."""
+        return await api.answer(request, api.scene, body)
+
     @app.post(
         "/v1/infer",
         summary="Run any model on its named input buffers",
@@ -597,13 +656,18 @@ class _Api:
         self.config = config
         self.models = served_models(config.model)
         self.default = None
+        self.scene_default = SCENE_MODEL
         if config.model is not None:
-            self.default = self.models.get(config.model) or self.models[Path(config.model).stem]
-            if self.default.endpoint != "/v1/shade":
+            chosen = self.models.get(config.model) or self.models[Path(config.model).stem]
+            if chosen.endpoint == "/v1/scene":  # a scene model of one's own: /v1/scene's
+                self.scene_default = chosen.name
+            elif chosen.endpoint != "/v1/shade":
                 raise ConfigError(
-                    f"--model {config.model} is a model of the task {self.default.task}, not "
-                    "one that shades images"
+                    f"--model {config.model} is a model of the task {chosen.task}, not "
+                    "one that shades images or scenes"
                 )
+            else:
+                self.default = chosen
         self.pool = ThreadPoolExecutor(config.workers, thread_name_prefix="neuralshade-serve")
         self.pending = 0
 
@@ -696,6 +760,31 @@ class _Api:
             return _png(image), label, time.perf_counter() - start
 
         return _image_response(*await self.run(request, work), "image/png")
+
+    async def scene(self, request: Request, body: SceneRequest) -> dict[str, Any]:
+        served = self.model(body.model, "/v1/scene", self.scene_default)
+        if body.patch is not None:
+            size = int(served.info.get("image_size") or 0)
+            if body.patch.x + body.patch.size > size or body.patch.y + body.patch.size > size:
+                raise ApiError(422, f"the patch must lie inside the {size}² view")
+
+        def work():
+            from neuralshade import scene_repr
+
+            model, info = _scene_model(served.ref, self.config.device)
+            camera = None
+            if body.azimuth is not None:
+                camera = scene_repr.orbit_camera(body.azimuth, body.distance, body.height)
+            swap = (body.swap.index, body.swap.factor) if body.swap else None
+            patch = (body.patch.x, body.patch.y, body.patch.size) if body.patch else None
+            frame = scene_repr.view(
+                model, info, body.seed, body.index, body.observations, camera, swap,
+                body.reference_spp, patch,
+                observed=lambda s, i, d: _observed(served.ref, info, s, i, d),
+            )  # fmt: skip
+            return _scene_answer(served.name, model, frame)
+
+        return await self.run(request, work)
 
     async def render(self, request: Request, name: str | None, light: dict[str, float]):
         from neuralshade.render.heightfield import render
@@ -990,3 +1079,69 @@ __all__ = [
     "serve",
     "served_models",
 ]
+
+
+#: the default model of /v1/scene
+SCENE_MODEL = "cnsr-cpu"
+_SCENE_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=4)
+def _scene_model(ref: str, device: str):
+    """A scene model (task cnsr), loaded once; it runs on the CPU (its inputs are rendered
+    there, and one small view is faster there than a transfer)."""
+    from neuralshade import checkpoint
+    from neuralshade.infer import model_path
+
+    return checkpoint.load(str(model_path(ref)), "cpu", task="cnsr")
+
+
+_OBSERVED: dict[tuple, Any] = {}
+
+
+def _observed(ref: str, info: dict[str, Any], seed: int, index: int, draw: int):
+    """A room's observed views, rendered once and kept (the last 32 rooms)."""
+    from neuralshade import scene_repr
+
+    key = (ref, seed, index, draw)
+    with _SCENE_LOCK:
+        if key in _OBSERVED:
+            return _OBSERVED[key]
+    found = scene_repr.observe(info, seed, index, draw)
+    with _SCENE_LOCK:
+        _OBSERVED[key] = found
+        while len(_OBSERVED) > 32:
+            _OBSERVED.pop(next(iter(_OBSERVED)))
+    return found
+
+
+def _data_url(image: np.ndarray) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(_png(image)).decode()
+
+
+def _scene_answer(name: str, model: Any, frame: dict[str, Any]) -> dict[str, Any]:
+    """The viewer's JSON: images as PNG data URLs (radiance tone-mapped x / (1 + x); the
+    partitions' maps on one scale, each buffer's on its own)."""
+
+    def shown(x: np.ndarray) -> np.ndarray:
+        x = np.maximum(x, 0)
+        return x / (1 + x)
+
+    out: dict[str, Any] = {
+        "model": name,
+        "size": int(frame["prediction"].shape[0]),
+        "prediction": _data_url(shown(frame["prediction"])),
+        "reference": None if frame["reference"] is None else _data_url(shown(frame["reference"])),
+        "observations": [_data_url(shown(v)) for v in frame["observations"]],
+        "milliseconds": {k: round(v * 1e3, 2) for k, v in frame["seconds"].items()},
+        "partition_sizes": dict(zip(("lighting", "geometry", "material"),
+                                    model.partition.sizes()[:3].tolist(), strict=True)),
+    }  # fmt: skip
+    if "partitions" in frame:
+        top = max(float(m.max()) for m in frame["partitions"].values()) or 1.0
+        out["partitions"] = {k: _data_url(m / top) for k, m in frame["partitions"].items()}
+        out["buffers"] = {k: _data_url(m / (float(m.max()) or 1.0))
+                          for k, m in frame["buffers"].items()}  # fmt: skip
+    return out

@@ -214,8 +214,10 @@ class CnsrTask(Task):
         return int(dataset_config(config.data, read_manifest(config.data)).size)
 
     def checkpoint_meta(self, data_config: Any) -> dict[str, Any]:
-        """``image_size``: the views' side in training."""
-        return {"image_size": data_config.size}
+        """``image_size``: the views' side in training; ``room``: the settings its views were
+        rendered with (a viewer renders new rooms the same way)."""
+        room = {k: getattr(data_config, k) for k in ("spp", "max_depth", "ao_radius")}
+        return {"image_size": data_config.size, "room": room}
 
     def step_data(self, config: Any, rank: int, world: int) -> StepData:
         from neuralshade.data.views import FactorBatches, FactorSteps
