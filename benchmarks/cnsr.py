@@ -49,7 +49,7 @@ from common import RESULTS, enlarged_picture, interleaved_ms, record  # noqa: E4
 from neuralshade import checkpoint  # noqa: E402
 from neuralshade.data.views import FactorBatches  # noqa: E402
 from neuralshade.evaluate import equal_quality  # noqa: E402
-from neuralshade.imageio import write_png  # noqa: E402
+from neuralshade.imageio import to_uint8, write_png  # noqa: E402
 from neuralshade.infer import model_path  # noqa: E402
 from neuralshade.metrics import compute  # noqa: E402
 from neuralshade.scene_repr import (  # noqa: E402
@@ -61,6 +61,7 @@ from neuralshade.scene_repr import (  # noqa: E402
     representation,
     shade,
 )
+from neuralshade.sheets import display, labelled  # noqa: E402
 from neuralshade.task import Race  # noqa: E402
 from neuralshade.tasks.cnsr import FACTORS, POSE, cnsr_options, flat_batch, queries, tonemap  # noqa: E402
 
@@ -141,7 +142,7 @@ def composition(model, info, scenes: Scenes, pairs: int) -> dict[str, Any]:
         with torch.inference_mode():
             ra, rb = representation(model, ba, info), representation(model, bb, info)
         view = int(ba["_query_view"])
-        row = [tonemap(queries(ba, info["targets"])), tonemap(queries(bb, info["targets"]))]
+        row = [("A", queries(ba, info["targets"])), ("B", queries(bb, info["targets"]))]
         for k, factor in enumerate(FACTORS):
             scene = mixed(scenes.room(a), scenes.room(b), factor)
             views = render_view(source, config, scene, view, list(info["inputs"]),
@@ -153,10 +154,28 @@ def composition(model, info, scenes: Scenes, pairs: int) -> dict[str, Any]:
                 rows[factor]["swapped"].append(scores(swapped, truth))
                 for kept, r in (("kept", ra), ("other", rb)):
                     rows[factor][kept].append(scores(shade(model, views, r, info, pose), truth))
-            row += [tonemap(truth), tonemap(swapped)]
-        pictures.append(torch.cat([r[0] for r in row], dim=2))
+            row += [(f"A+B's {factor[:5]}.", truth), ("network", swapped)]
+        pictures.append([(label, shown(image[0])) for label, image in row])
     out = {f: {m: means(v) for m, v in r.items()} for f, r in rows.items()}
-    return {"factors": out, "picture": torch.cat(pictures, dim=1)}
+    return {"factors": out, "picture": pictures}
+
+
+def shown(radiance: torch.Tensor) -> np.ndarray:
+    """A linear radiance image (3, H, W) as the docs' sheets show it: the sRGB curve."""
+    return display(radiance.permute(1, 2, 0).numpy(), "linear")
+
+
+def grid(rows: list[list[tuple[str, np.ndarray]]], scale: int) -> np.ndarray:
+    """Rows of (label, (H, W, 3) picture in [0, 1]) enlarged ``scale``×, labels on the first
+    row only: (H', W', 3) uint8."""
+    out = []
+    for r, row in enumerate(rows):
+        tiles = []
+        for label, picture in row:
+            big = enlarged_picture(picture, scale)
+            tiles.append(labelled(label, big) if r == 0 else to_uint8(big))
+        out.append(np.concatenate(tiles, axis=1))
+    return np.concatenate(out, axis=0)
 
 
 def attributions(model, info, batch) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -169,22 +188,22 @@ def attributions(model, info, batch) -> tuple[torch.Tensor, dict[str, Any]]:
     top, left = (h - PATCH) // 2, (w - PATCH) // 2
     buffers = buffer_attributions(model, batch, info, (top, left, PATCH, PATCH))
 
-    def grey(m: torch.Tensor) -> torch.Tensor:
+    def grey(m: torch.Tensor) -> np.ndarray:
         m = m.reshape(-1, *m.shape[-2:]).sum(0)  # observed: summed over the views
-        return (m / m.max().clamp(min=1e-12)).expand(3, -1, -1)
+        return (m / m.max().clamp(min=1e-12)).numpy()
 
     with torch.no_grad():
-        pred = tonemap(predict(model, batch, info))[0]
-    patch = tonemap(queries(batch, info["targets"]))[0].clone()
-    patch[:, top : top + PATCH, left], patch[:, top : top + PATCH, left + PATCH - 1] = 1, 1
-    patch[:, top, left : left + PATCH], patch[:, top + PATCH - 1, left : left + PATCH] = 1, 1
+        pred = shown(predict(model, batch, info)[0])
+    patch = shown(queries(batch, info["targets"])[0]).copy()
+    patch[top : top + PATCH, left], patch[top : top + PATCH, left + PATCH - 1] = 1, 1
+    patch[top, left : left + PATCH], patch[top + PATCH - 1, left : left + PATCH] = 1, 1
     scale = maps.max().clamp(min=1e-12)  # the three partitions on one scale: comparable
-    panels = [patch, pred, *((m / scale).expand(3, -1, -1) for m in maps),
-              *(grey(m[0]) for m in buffers.values())]  # fmt: skip
-    labels = ["reference (patch)", "network", *(f"partition {f}" for f in FACTORS),
-              *buffers]  # fmt: skip
+    panels = [("reference", patch), ("network", pred),
+              *((f, (m / scale).numpy()) for f, m in zip(FACTORS, maps, strict=True)),
+              *((n.replace("observed", "obs."), grey(m[0])) for n, m in buffers.items())]
+    labels = [label for label, _ in panels]
     found = {"partition_shares": dict(zip(FACTORS, shares, strict=True)), "panels": labels}
-    return torch.cat(panels, dim=2).detach(), found
+    return panels, found
 
 
 def race(scenes: Scenes) -> Race | None:
@@ -263,16 +282,14 @@ def main(argv: list[str] | None = None) -> None:
         for factor, r in composed["factors"].items():
             print(f"  {factor}: " + ", ".join(f"{m} {v['log_l1']:.4f}" for m, v in r.items()))
         comp_path = out.with_name(f"{stem}_{name}_composition.png")
-        write_png(comp_path, enlarged_picture(composed["picture"].permute(1, 2, 0).numpy(),
-                                              max(1, 128 // size)))  # fmt: skip
+        write_png(comp_path, grid(composed["picture"], max(1, 128 // size)))
 
         attributed = None
         if model.generator is not None:  # a chain's links are not attributed (yet)
             rows_a = [attributions(model, info, scenes.batch(i))
                       for i in range(min(3, len(scenes)))]  # fmt: skip
             attr_path = out.with_name(f"{stem}_{name}_attributions.png")
-            picture = torch.cat([r for r, _ in rows_a], 1).permute(1, 2, 0).numpy()
-            write_png(attr_path, enlarged_picture(picture, max(1, 128 // size)))
+            write_png(attr_path, grid([r for r, _ in rows_a], max(1, 128 // size)))
             attributed = {"picture": attr_path.name, "panels": rows_a[0][1]["panels"],
                           "partition_shares": [a["partition_shares"] for _, a in rows_a]}
             pictures.append(attr_path.name)

@@ -291,6 +291,7 @@ FIGURES: dict[str, Callable[..., Any]] = {
     # arithmetic on JSON keys
     "ratio": lambda r, a, b: lookup(r, a) / lookup(r, b),
     "minutes": lambda r, a: lookup(r, a) / 60,
+    "ms": lambda r, a: lookup(r, a) * 1e3,
     "millions": lambda r, a: lookup(r, a) / 1e6,
     "billions-of-product": lambda r, a, b: lookup(r, a) * lookup(r, b) / 1e9,
     "minutes-of-product": lambda r, a, b: lookup(r, a) * lookup(r, b) / 60,

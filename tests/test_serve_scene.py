@@ -38,7 +38,9 @@ def image(data_url: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(body))), np.float32) / 255
 
 
-def test_a_frame_is_the_library_s_view_tone_mapped(scene_model):
+def test_a_frame_is_the_library_s_view_as_sheets_show_radiance(scene_model):
+    from neuralshade.sheets import display
+
     api = TestClient(create_app(ServeConfig(model=scene_model)))
     body = {"seed": 3, "index": 5, "azimuth": 40, "distance": 2.0, "height": 1.4,
             "reference_spp": 4, "swap": {"index": 6, "factor": "material"}}  # fmt: skip
@@ -51,7 +53,7 @@ def test_a_frame_is_the_library_s_view_tone_mapped(scene_model):
     frame = scene_repr.view(model, info, 3, 5, 0, scene_repr.orbit_camera(40, 2.0, 1.4),
                             (6, "material"), 4)  # fmt: skip
     for key in ("prediction", "reference"):
-        expected = np.maximum(frame[key], 0) / (1 + np.maximum(frame[key], 0))
+        expected = display(np.maximum(frame[key], 0), "linear")
         assert np.abs(image(got[key]) - expected).max() <= 1 / 255 + 1e-6, key
     # a patch: its attribution maps, the partitions on one scale
     patched = api.post("/v1/scene", json={**body, "patch": {"x": 4, "y": 6, "size": 4}}).json()

@@ -1121,10 +1121,10 @@ COMMANDS: dict[str, tuple[dict[str, str], Callable[[argparse.ArgumentParser], No
     "serve": (
         dict(
             help="serve the HTTP API and the browser page (FastAPI + uvicorn)",
-            description="Serve /v1/shade, /v1/render, /v1/denoise, /v1/shadow, /v1/infer, "
-            "/v1/models and /healthz, the interactive API documentation at /docs and the "
-            "browser page at /, on this machine only unless --host says otherwise. Needs: "
-            "pip install 'neuralshade[serve]'.",
+            description="Serve /v1/shade, /v1/render, /v1/denoise, /v1/shadow, /v1/scene, "
+            "/v1/infer, /v1/models and /healthz, the interactive API documentation at /docs "
+            "and the browser pages at / and /scene.html (the scene viewer), on this machine "
+            "only unless --host says otherwise. Needs: pip install 'neuralshade[serve]'.",
         ),
         _serve_options,
     ),

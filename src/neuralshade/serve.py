@@ -621,7 +621,7 @@ def _add_routes(app: FastAPI, api: "_Api") -> None:
         of the `prediction`, the `reference` (Mitsuba at `reference_spp`), the
         `observations`; with `patch`, gradient × input maps (`partitions`, `buffers`); the
         `milliseconds` of each stage; the model's `partition_sizes` and `size`. Radiance is
-        shown tone-mapped, x / (1 + x)."""
+        shown through the sRGB curve (values above 1 clip)."""
         return await api.answer(request, api.scene, body)
 
     @app.post(
@@ -1122,12 +1122,12 @@ def _data_url(image: np.ndarray) -> str:
 
 
 def _scene_answer(name: str, model: Any, frame: dict[str, Any]) -> dict[str, Any]:
-    """The viewer's JSON: images as PNG data URLs (radiance tone-mapped x / (1 + x); the
-    partitions' maps on one scale, each buffer's on its own)."""
+    """The viewer's JSON: images as PNG data URLs (radiance through the sRGB curve, as the
+    docs' sheets show it; the partitions' maps on one scale, each buffer's on its own)."""
+    from neuralshade.sheets import display
 
     def shown(x: np.ndarray) -> np.ndarray:
-        x = np.maximum(x, 0)
-        return x / (1 + x)
+        return display(np.maximum(x, 0), "linear")
 
     out: dict[str, Any] = {
         "model": name,
