@@ -3,8 +3,8 @@ checkpoint served by the real app: each frame the page shows is the server's ans
 page's settings, a click gives a patch's attributions, the camera sliders move the view."""
 
 import pytest
-from test_web_browser import CHROMIUM, DRIVER, call, chromium
 from test_serve_scene import image, scene_model  # noqa: F401  (the checkpoint fixture)
+from test_web_browser import CHROMIUM, DRIVER, call, chromium
 
 pytestmark = [
     pytest.mark.mitsuba,
