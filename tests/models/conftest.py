@@ -57,7 +57,9 @@ def channels_last_difference():
         got = last(*(
             t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t for t in inputs
         ))  # fmt: skip
-        assert layouts and all(layouts), layouts
+        # a model that keeps 1×1 convolutions' weights but runs them as matrix products on
+        # pixel rows (CNSR's Pixel generator) calls no conv: only its values are compared
+        assert all(layouts), layouts
         if isinstance(want, tuple):  # several outputs (GQN's image and KL): the image
             got, want = got[0], want[0]
         return float((got - want).abs().max())
