@@ -23,8 +23,20 @@ from torch import Tensor
 
 from neuralshade.tasks.cnsr import FACTORS, cnsr_options, observations, queries
 
+DEFAULT_MODEL = "cnsr-cpu"
+"""The bundled scene model the viewer runs by default."""
+TASK = "cnsr"
 SCENE_FIELDS = {"lighting": "lights", "geometry": "shapes", "material": "materials"}
 """Which field of a room :class:`~neuralshade.scenes.model.Scene` holds each factor."""
+
+
+def load(name_or_path: str = DEFAULT_MODEL, device: str = "cpu"):
+    """A scene model (a bundled model's name or a checkpoint of the task ``cnsr``) and its
+    sidecar, in eval mode on ``device``."""
+    from neuralshade import checkpoint
+    from neuralshade.infer import model_path
+
+    return checkpoint.load(str(model_path(name_or_path)), device, task=TASK)
 
 
 def representation(model, batch: Mapping[str, Tensor], info: Mapping[str, Any]) -> Tensor:

@@ -76,7 +76,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from neuralshade import denoise as denoising
-from neuralshade import shading, shadowing
+from neuralshade import scene_repr, shading, shadowing
 from neuralshade.config import Settings, build
 from neuralshade.errors import ConfigError, InputError, NeuralShadeError
 
@@ -238,7 +238,7 @@ def served_models(extra: str | None = None) -> dict[str, ServedModel]:
         meta(shading.DEFAULT_MODEL)["task"]: "/v1/shade",
         meta(shadowing.DEFAULT_MODEL)["task"]: "/v1/shadow",
         meta(DENOISE_MODEL)["task"]: "/v1/denoise",
-        "cnsr": "/v1/scene",
+        meta(scene_repr.DEFAULT_MODEL)["task"]: "/v1/scene",
     }
 
     def served(name: str, ref: str) -> ServedModel:
@@ -769,8 +769,6 @@ class _Api:
                 raise ApiError(422, f"the patch must lie inside the {size}² view")
 
         def work():
-            from neuralshade import scene_repr
-
             model, info = _scene_model(served.ref, self.config.device)
             camera = None
             if body.azimuth is not None:
@@ -1082,18 +1080,15 @@ __all__ = [
 
 
 #: the default model of /v1/scene
-SCENE_MODEL = "cnsr-cpu"
+SCENE_MODEL = scene_repr.DEFAULT_MODEL
 _SCENE_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=4)
 def _scene_model(ref: str, device: str):
-    """A scene model (task cnsr), loaded once; it runs on the CPU (its inputs are rendered
-    there, and one small view is faster there than a transfer)."""
-    from neuralshade import checkpoint
-    from neuralshade.infer import model_path
-
-    return checkpoint.load(str(model_path(ref)), "cpu", task="cnsr")
+    """A scene model, loaded once; it runs on the CPU (its inputs are rendered there, and
+    one small view is faster there than a transfer)."""
+    return scene_repr.load(ref, "cpu")
 
 
 _OBSERVED: dict[tuple, Any] = {}
@@ -1101,8 +1096,6 @@ _OBSERVED: dict[tuple, Any] = {}
 
 def _observed(ref: str, info: dict[str, Any], seed: int, index: int, draw: int):
     """A room's observed views, rendered once and kept (the last 32 rooms)."""
-    from neuralshade import scene_repr
-
     key = (ref, seed, index, draw)
     with _SCENE_LOCK:
         if key in _OBSERVED:
