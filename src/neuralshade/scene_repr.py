@@ -82,20 +82,22 @@ def mixed(a, b, factor: str):
 
 def render_view(
     source, config, scene, view: int, buffers: Sequence[str], seed: int,
-    reference: bool = True,
+    reference_spp: int | None = None,
 ) -> dict[str, Tensor]:  # fmt: skip
     """Buffers of camera ``view`` of any room ``scene`` as a room dataset of ``config``
-    renders them (``source``: the room source): ``buffers`` from the noisy pass (spp), and with
-    ``reference`` the converged beauty (reference_spp); (1, C, H, W) tensors named as a
-    batch's query buffers (``query/<name>``, ``query/beauty_reference``)."""
+    renders them (``source``: the room source): ``buffers`` from the noisy pass (spp), and the
+    beauty at ``reference_spp`` (None: the dataset's converged reference_spp; 0: none);
+    (1, C, H, W) tensors named as a batch's query buffers (``query/<name>``,
+    ``query/beauty_reference``)."""
     from neuralshade.render.mitsuba.gbuffer import render_gbuffers
 
     mi_scene, common = source.mitsuba_scene(config, scene, view)
     noisy = render_gbuffers(mi_scene, spp=config.spp, seed=seed, buffers=list(buffers), **common)
     out = {f"query/{n}": _chw(noisy[n]) for n in buffers}
-    if reference:
-        clean = render_gbuffers(mi_scene, spp=config.reference_spp, seed=seed + 1,
-                                buffers=["beauty"], **common)  # fmt: skip
+    reference_spp = config.reference_spp if reference_spp is None else reference_spp
+    if reference_spp > 0:
+        clean = render_gbuffers(mi_scene, spp=reference_spp, seed=seed + 1, buffers=["beauty"],
+                                **common)  # fmt: skip
         out["query/beauty_reference"] = _chw(clean["beauty"])
     return out
 
@@ -250,21 +252,14 @@ def query_view(
     that many samples per pixel (``reference``, (1, 3, H, W) linear)."""
     from neuralshade.data.sources import get_source
     from neuralshade.data.sources.room import world_to_camera
-    from neuralshade.render.mitsuba.gbuffer import render_gbuffers
 
-    config = room_config(info)
     scene = room.model_copy(update={"cameras": [*room.cameras, camera]})
-    view = len(scene.cameras) - 1
-    mi_scene, common = get_source("room").mitsuba_scene(config, scene, view)
-    out = render_gbuffers(mi_scene, spp=config.spp, seed=seed, buffers=list(info["inputs"]),
-                          **common)  # fmt: skip
-    batch = {f"query/{n}": _chw(out[n]) for n in info["inputs"]}
+    batch = render_view(get_source("room"), room_config(info), scene, len(scene.cameras) - 1,
+                        info["inputs"], seed, reference_spp)  # fmt: skip
+    if "query/beauty_reference" in batch:
+        batch["reference"] = batch.pop("query/beauty_reference")
     pose = world_to_camera(camera.model_dump()).reshape(16)
     batch["query_pose"] = torch.tensor(pose, dtype=torch.float32)[None]
-    if reference_spp > 0:
-        clean = render_gbuffers(mi_scene, spp=reference_spp, seed=seed + 1, buffers=["beauty"],
-                                **common)  # fmt: skip
-        batch["reference"] = _chw(clean["beauty"])
     return batch
 
 
