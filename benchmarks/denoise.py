@@ -50,6 +50,7 @@ from mitsuba_race import MitsubaRacer
 
 from neuralshade.data.datasets import BufferDataset
 from neuralshade.data.generate import generate, load_config
+from neuralshade.denoise import load_network
 from neuralshade.equal_quality import time_to_equal_quality
 from neuralshade.imageio import heatmap, write_png
 from neuralshade.infer import bundled_models, load_model, predict
@@ -63,13 +64,14 @@ from neuralshade.sheets import display, labelled
 from neuralshade.tasks.denoise import OIDN_INPUTS, level, run_oidn, tonemap
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODELS = {"kpcn": "denoise-kpcn-cpu", "ours": "denoise-cpu"}
+DEFAULT_MODELS = {"kpcn": "denoise-kpcn-cpu", "ours": "denoise-cpu",
+                  "ours_oidn": "denoise-oidn-cpu"}  # fmt: skip
 SCENES = ("cornell_box", "spheres", "blocks", "courtyard")
 LEVELS = (1, 4, 16, 64)
 OIDN_QUALITY = {"oidn": "high", "oidn_balanced": "balanced", "oidn_fast": "fast"}
 LABELS = {"noisy": "noisy input", "oidn": "OIDN high", "oidn_balanced": "OIDN balanced",
           "oidn_fast": "OIDN fast", "kpcn": "KPCN", "ours": "ours",
-          "ours_unbounded": "ours without its bound"}  # fmt: skip
+          "ours_unbounded": "ours without its bound", "ours_oidn": "OIDN fine-tuned"}  # fmt: skip
 METRICS = ("relmse",)  # on the linear light
 SHOWN_METRICS = ("psnr", "ssim")  # on the tone-mapped image
 GRID_LEVEL = 4
@@ -141,14 +143,28 @@ def enlarged(buffers: dict[str, torch.Tensor], side: int) -> dict[str, torch.Ten
 # ---- the methods ------------------------------------------------------------------------------
 
 
-def methods(nets: dict[str, torch.nn.Module]) -> dict[str, Method]:
-    """name → a level's buffers → (3, H, W) denoised beauty."""
+def methods(nets: dict[str, torch.nn.Module], paths: dict[str, str]) -> dict[str, Method]:
+    """name → a level's buffers → (3, H, W) denoised beauty. OIDN's network fine-tuned
+    (``oidn-unet``) runs inside OIDN's filter with its weights, as ``neuralshade denoise`` runs
+    it (:func:`neuralshade.denoise.load_network`); the other networks through ``predict``."""
     out: dict[str, Method] = {"noisy": lambda b: b["beauty"].clamp_min(0)}
     for name, quality in OIDN_QUALITY.items():
         out[name] = lambda b, q=quality: run_oidn(b, q)
     for name, net in nets.items():
+        if net.sidecar["models"]["net"]["name"] == "oidn-unet" and name in paths:
+            engine = load_network(paths[name])
+            out[name] = lambda b, run=engine: in_oidn(run, b)
+            continue
         out[name] = lambda b, net=net: predict(net, {n: b[n] for n in net.sidecar["inputs"]})
     return out
+
+
+def in_oidn(run: Callable, buffers: dict[str, torch.Tensor]) -> torch.Tensor:
+    """A :func:`neuralshade.denoise.load_network` denoiser on a level's (C, H, W) buffers."""
+    color, albedo, normal = (buffers[n].permute(1, 2, 0).numpy() for n in OIDN_INPUTS)
+    out = run(np.maximum(color, 0), np.clip(albedo, 0, 1), normal, quality="high", hdr=True,
+              spp=None)  # fmt: skip
+    return torch.from_numpy(out).permute(2, 0, 1)
 
 
 def unbounded(net: torch.nn.Module) -> torch.nn.Module:
@@ -307,7 +323,7 @@ def main(argv: list[str] | None = None) -> None:
     names = reads(nets)
     views, data = room_views(root, names, levels, 2 if args.quick else None)
     size = int(data.config.size)
-    calls = methods(nets)
+    calls = methods(nets, models)
     print(f"{len(views)} held-out room views of {root} at {size}², at {levels} spp")
     room = quality(calls, nets, views, levels)
     for spp in levels:

@@ -91,7 +91,8 @@ LINEAR_FORMULAS = {
 
 
 def test_every_loss_has_its_formula_checked():
-    assert set(LINEAR_FORMULAS) | {"logl1", "logssim", "logl1+logssim"} == set(loss_names())
+    checked = {"logl1", "logssim", "logl1+logssim", "pul1", "pul1+ssim"}
+    assert set(LINEAR_FORMULAS) | checked == set(loss_names())
 
 
 @pytest.mark.parametrize("name", LINEAR_FORMULAS)
@@ -166,3 +167,25 @@ def test_registered_loss_is_built_by_name(monkeypatch):
     assert losses.build_loss("log-mse") is log_mse
     assert losses.predicts_log1p("log-mse")
     assert "log-mse" in losses.loss_names()
+
+
+def test_pu_losses_compare_in_oidns_transfer_space_at_the_targets_exposure():
+    """pul1 is L1 after × the target's exposure and OIDN's PU curve: so it ignores a common
+    brightness (exposure undoes it), and pul1+ssim mixes it with SSIM there as OIDN does."""
+    from neuralshade.metrics import ssim
+    from neuralshade.models.oidn import autoexposure, pu_forward
+
+    gen = torch.Generator().manual_seed(3)
+    target = torch.rand(2, 3, 24, 24, generator=gen) * 4
+    pred = target * (1 + 0.3 * torch.randn(2, 3, 24, 24, generator=gen))
+    e = autoexposure(target).reshape(-1, 1, 1, 1)
+    p, t = pu_forward(pred * e), pu_forward(target * e)
+    want = (p - t).abs().mean()
+    assert torch.allclose(build_loss("pul1")(pred, target), want, rtol=1e-5)
+    assert torch.allclose(build_loss("pul1")(10 * pred, 10 * target), want, rtol=1e-4)
+    mixed = 0.84 * (1 - ssim(p, t, data_range=1.0)) + 0.16 * want
+    assert torch.allclose(build_loss("pul1+ssim")(pred, target), mixed, rtol=1e-5)
+    assert float(build_loss("pul1")(target, target)) == 0.0
+    pred.requires_grad_(True)
+    build_loss("pul1")(pred - 10, target).backward()  # below zero: PU's linear toe, a gradient
+    assert float(pred.grad.abs().sum()) > 0

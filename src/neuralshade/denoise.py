@@ -68,6 +68,8 @@ from neuralshade.registry import Registry
 #: normal None or (H, W, 3) float32, finite, in [0, 1] and [-1, 1] (a normal only with an
 #: albedo), and ``spp``, the input's samples per pixel or None, to use or ignore.
 Denoiser = Callable[..., np.ndarray]
+#: the buffers a denoising network may read, by the names it was trained on: OIDN's three
+OIDN_NAMES = ("beauty", "albedo", "normal")
 #: name → loader: a function of no arguments returning the ready denoiser, having done once
 #: what costs time once (imports, weights, a warm-up), so that the denoiser's calls time alone
 DENOISERS: Registry[Callable[[], Denoiser]] = Registry("denoiser")
@@ -147,12 +149,14 @@ def load_network(name: str) -> Denoiser:
         )
     model, info = load_model(name, device="cpu", task="denoise")  # another task's: an error
     inputs = list(info["inputs"])
-    unknown = [n for n in inputs if n not in ("beauty", "albedo", "normal")]
+    unknown = [n for n in inputs if n not in OIDN_NAMES]
     if unknown:
         raise ConfigError(
             f"the network {name!r} reads {unknown}, which denoise cannot give it (it takes a "
             "colour, an albedo and a normal): run it with `neuralshade infer`"
         )
+
+    engine = _in_oidn(model, inputs)
 
     def run(color, albedo, normal, *, quality: str, hdr: bool, spp: int | None) -> np.ndarray:
         from neuralshade.infer import predict
@@ -165,11 +169,27 @@ def load_network(name: str) -> Denoiser:
                 f"the network {name!r} reads {', '.join(inputs)}: give the {' and '.join(missing)} "
                 f"too ({flags}; from Python: {', '.join(f'{n}=...' for n in missing)})"
             )
+        if engine is not None:
+            return engine(color, albedo, normal)
         buffers = {n: torch.from_numpy(np.ascontiguousarray(given[n])).permute(2, 0, 1)
                    for n in inputs}  # fmt: skip
         return predict(model, buffers).permute(1, 2, 0).numpy()
 
     return run
+
+
+def _in_oidn(model: Any, inputs: list[str]) -> Callable | None:
+    """OIDN's own filter running an ``oidn-unet``'s weights (OIDN's network fine-tuned: the
+    same output as torch's to float16 rounding, at OIDN's speed), when the network reads
+    OIDN's three inputs and pyoidn is installed; else None (torch runs it)."""
+    if model.sidecar["models"]["net"]["name"] != "oidn-unet" or inputs != list(OIDN_NAMES):
+        return None
+    try:
+        from neuralshade.baselines.oidn import WeightedFilter, write_tza
+
+        return WeightedFilter(write_tza(model.state_dict()))
+    except ConfigError:  # no pyoidn: the torch network is the same network
+        return None
 
 
 def denoise(

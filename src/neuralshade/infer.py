@@ -32,6 +32,7 @@ itself is callable: ``neuralshade.infer(model, buffers)`` is :func:`infer`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -223,6 +224,17 @@ def predict(
         batch = {k: t[None] for k, t in _grown(model, inputs).items()}
         return task.predict(nets, batch, info)[0, :, :h, :w]
     padded = {k: torch.nn.functional.pad(t, (margin,) * 4) for k, t in inputs.items()}
+    # a network that normalises by a statistic of its input (OIDN's exposure) takes the whole
+    # image's in every tile
+    whole = getattr(model, "whole_image", None)
+    names = [n for n in info["inputs"] if n in inputs]
+    with whole(torch.cat([inputs[n] for n in names])[None]) if whole else contextlib.nullcontext():
+        return _tiles(task, nets, info, model, padded, (h, w), tile, margin, inner)
+
+
+def _tiles(task, nets, info, model, padded, size, tile, margin, inner) -> torch.Tensor:
+    """:func:`predict`'s tiles over the padded inputs, each keeping its centre."""
+    h, w = size
     out = None
     for y in range(0, h, tile):
         for x in range(0, w, tile):

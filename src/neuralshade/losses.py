@@ -30,6 +30,19 @@ radiance back. ``predicts_log1p(name)`` says which losses these are.
   lit diffuse surfaces: the range the constants should be small against.
 - ``logl1+logssim``: their sum, CNSR's loss.
 
+Transfer-space losses for HDR targets, as Open Image Denoise trains its networks (its
+``training/loss.py``, ``color.py``): the prediction is linear HDR light like the target, and
+both are compared after OIDN's input transform: × the *target's* exposure
+(:func:`neuralshade.models.oidn.autoexposure`: OIDN takes the noisy colour's, which the loss
+does not see; the two agree to the noise), then OIDN's PU curve normalised so that 65504 → 1
+(perceptually uniform: log-like in the highlights, a power law in the shadows). Values below 0
+keep PU's linear toe, so a negative prediction has a gradient.
+
+- ``pul1``: mean |PU(p) − PU(t)|.
+- ``pul1+ssim``: 0.16·L1 + 0.84·(1 − SSIM) in PU space, data range 1, OIDN's default mix
+  (``l1_msssim``) with single-scale SSIM (11×11, σ = 1.5): five MS-SSIM scales need crops of
+  more than 160 pixels.
+
 >>> loss = build_loss("l1+ssim")
 >>> x = torch.rand(2, 3, 16, 16)
 >>> float(loss(x, x))
@@ -156,3 +169,32 @@ def log_l1_ssim_loss(pred: Tensor, target: Tensor) -> Tensor:
     """``logl1`` + ``logssim``, summed with equal weights as CNSR trains every generator but
     GQN (its ``"loss": ["logl1", "logssim"]``)."""
     return log_l1_loss(pred, target) + log_ssim_loss(pred, target)
+
+
+# ---- OIDN's transfer space (prediction and target linear HDR) -----------------------------
+
+
+def to_pu_space(pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Both (B, 3, H, W) linear HDR × the target's exposure, through OIDN's normalised PU curve
+    (clamped above at 65504 as OIDN's input is)."""
+    from neuralshade.models.oidn import HDR_MAX, autoexposure, pu_forward
+
+    exposure = autoexposure(target.detach()).reshape(-1, 1, 1, 1)
+    return (pu_forward((t * exposure).clamp(max=HDR_MAX)) for t in (pred, target))
+
+
+@register("pul1")
+def pu_l1_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """mean |PU(p) − PU(t)| in OIDN's transfer space (module doc). pred, target: linear HDR
+    (B, 3, H, W), target ≥ 0."""
+    p, t = to_pu_space(pred, target)
+    return metrics.l1(p, t)
+
+
+@register("pul1+ssim")
+def pu_l1_ssim_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """0.16·L1 + 0.84·(1 − SSIM) in OIDN's transfer space, data range 1 (module doc).
+    pred, target: linear HDR (B, 3, H, W), H, W ≥ 11."""
+    p, t = to_pu_space(pred, target)
+    ssim = 1.0 - metrics.ssim(p, t, data_range=1.0)
+    return SSIM_WEIGHT * ssim + (1.0 - SSIM_WEIGHT) * metrics.l1(p, t)

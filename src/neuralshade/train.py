@@ -81,7 +81,11 @@ class ModelSpec(Settings):
 class InitSpec(Settings):
     """Where a network's starting weights come from."""
 
-    checkpoint: str = Field(..., description="A checkpoint of another run (.safetensors).")
+    checkpoint: str = Field(
+        ...,
+        description="A checkpoint of another run (.safetensors), or ``oidn:NAME``: Open Image "
+        "Denoise's shipped weights NAME (``oidn:rt_hdr_alb_nrm``) for an ``oidn-unet``.",
+    )
     network: str | None = Field(
         None, description="Its network to take (None: the same name, or its only one)."
     )
@@ -584,8 +588,12 @@ def train(
 
 
 def _initialise(models: Mapping[str, torch.nn.Module], config: TrainConfig) -> None:
-    """Load the ``init`` weights of a new run: each named network from its checkpoint."""
+    """Load the ``init`` weights of a new run: each named network from its checkpoint (or
+    from the weights OIDN ships: ``oidn:NAME``)."""
     for name, spec in config.init.items():
+        if spec.checkpoint.startswith(OIDN_PREFIX):
+            _initialise_from_oidn(models[name], name, spec.checkpoint[len(OIDN_PREFIX) :])
+            continue
         info = checkpoint.read_meta(spec.checkpoint)
         saved = list(info["models"])
         source = spec.network or (name if name in saved else saved[0] if len(saved) == 1 else None)
@@ -595,6 +603,27 @@ def _initialise(models: Mapping[str, torch.nn.Module], config: TrainConfig) -> N
                 "(init.{name}.network)"
             )
         checkpoint.load_weights(spec.checkpoint, {source: models[name]}, info, spec.partial)
+
+
+OIDN_PREFIX = "oidn:"
+
+
+def _initialise_from_oidn(model: torch.nn.Module, name: str, weights: str) -> None:
+    """Network ``name`` from OIDN's weights ``weights``
+    (:func:`neuralshade.models.oidn.oidn_weights`): its shapes must be the weights' (an
+    ``oidn-unet`` of that size and those inputs)."""
+    from neuralshade.models.oidn import oidn_weights
+
+    state = oidn_weights(weights)
+    own = model.state_dict()
+    wrong = {k: (tuple(v.shape), tuple(own[k].shape)) for k, v in state.items()
+             if k in own and own[k].shape != v.shape}  # fmt: skip
+    if set(state) != set(own) or wrong:
+        raise ConfigError(
+            f"init.{name}: OIDN's {weights} does not fit the network (an oidn-unet of its size "
+            f"and inputs): {wrong or sorted(set(state) ^ set(own))}"
+        )
+    model.load_state_dict(state)
 
 
 def _log_val(writer: Any, history: Path, step: int, val: dict[str, float]) -> None:

@@ -179,3 +179,38 @@ def KPCN_LAYOUT():
     from neuralshade.models.kpcn import LAYOUT
 
     return LAYOUT
+
+
+def test_oidns_network_starts_from_oidns_weights_and_runs_inside_oidn(room, tmp_path):
+    """``init: oidn:NAME`` starts an oidn-unet from the weights OIDN ships; the trained network
+    runs in OIDN's own filter (``neuralshade denoise --model``) as it does in torch."""
+    pytest.importorskip("pyoidn")
+    from neuralshade.denoise import load_network
+    from neuralshade.infer import load_model, predict
+    from neuralshade.models.oidn import oidn_weights
+    from neuralshade.train import train
+
+    values = {"task": "denoise", "data": str(room), "crop": 32, "batch_size": 1, "steps": 1,
+              "val_interval": 1, "checkpoint_interval": 1, "loss": "pul1+ssim", "device": "cpu",
+              "options": {"spp": [1, 4]}, "optimizer": {"lr": 1e-3, "weight_decay": 0.0},
+              "schedule": {"warmup_steps": 0},
+              "model": {"name": "oidn-unet", "args": {"size": "base"}},
+              "init": {"net": {"checkpoint": "oidn:rt_hdr_alb_nrm"}}}  # fmt: skip
+    train(train_config(values), tmp_path / "run", quiet=True)
+    first = tmp_path / "run" / "checkpoints" / "last.safetensors"
+    model, _ = load_model(first, "cpu", task="denoise")
+    state, shipped = model.state_dict(), oidn_weights()
+    moved = max(float((state[k] - v).abs().max()) for k, v in shipped.items())
+    assert 0 < moved < 1e-2  # one Adam step of 1e-3 from OIDN's weights: near them, not on them
+
+    data = BufferDataset(room, "test", ["beauty", "albedo", "normal"], crop=None, mode="full")
+    view = data[0]
+    want = predict(model, dict(view)).permute(1, 2, 0).numpy()
+    arrays = [view[n].permute(1, 2, 0).numpy() for n in ("beauty", "albedo", "normal")]
+    arrays[0] = np.maximum(arrays[0], 0)
+    got = load_network(str(first))(*arrays, quality="high", hdr=True, spp=None)
+    assert np.abs(got - want).max() < 1e-3 * max(1.0, float(want.max()))
+
+    small = {**values, "model": {"name": "oidn-unet", "args": {"size": "small"}}}
+    with pytest.raises(ConfigError, match="does not fit"):
+        train(train_config(small), tmp_path / "small", quiet=True)

@@ -67,9 +67,111 @@ def oidn(
         if image is not None and image.shape != color.shape:
             raise ConfigError(f"OIDN's {name} is {image.shape}, the colour {color.shape}")
     color, albedo, normal = (
-        None if image is None else np.ascontiguousarray(image, dtype=np.float32)
-        for image in images
+        None if image is None else np.ascontiguousarray(image, dtype=np.float32) for image in images
     )
-    return _pyoidn().denoise(
-        color, albedo, normal, hdr=hdr, clean_aux=clean_aux, quality=quality
-    )
+    return _pyoidn().denoise(color, albedo, normal, hdr=hdr, clean_aux=clean_aux, quality=quality)
+
+
+def write_tza(tensors: dict[str, Any]) -> bytes:
+    """A state dict ({name: array or tensor}, 4-D convolution weights and 1-D biases) as
+    OIDN's TZA weights format, version 2, in float16 as OIDN's own blobs (its devices read
+    no other type): what OIDN's ``weights`` parameter takes
+    (:func:`neuralshade.models.oidn.parse_tza` reads it back)."""
+    import struct
+
+    arrays = {k: np.ascontiguousarray(np.asarray(v, dtype=np.float16)) for k, v in tensors.items()}
+    header = 12
+    data, offsets, at = [], {}, header
+    for name, a in arrays.items():
+        if a.ndim not in (1, 4):
+            raise ConfigError(f"TZA holds 1-D biases and 4-D weights; {name} is {a.shape}")
+        at += -at % 64  # aligned, as OIDN's own blobs
+        offsets[name] = at
+        data.append((at, a.tobytes()))
+        at += a.nbytes
+    table = [struct.pack("<I", len(arrays))]
+    for name, a in arrays.items():
+        encoded = name.encode()
+        layout = b"x" if a.ndim == 1 else b"oihw"
+        table += [struct.pack("<H", len(encoded)), encoded, struct.pack("<B", a.ndim),
+                  struct.pack(f"<{a.ndim}I", *a.shape), layout, b"h",
+                  struct.pack("<Q", offsets[name])]  # fmt: skip
+    out = bytearray(at)
+    for start, raw in data:
+        out[start : start + len(raw)] = raw
+    out[:header] = struct.pack("<HBBQ", 0x41D7, 2, 0, len(out))
+    return bytes(out) + b"".join(table)
+
+
+class WeightedFilter:
+    """OIDN's ``RT`` filter (HDR colour, albedo, normal) running weights of our own: a blob
+    from :func:`write_tza`, e.g. OIDN's network fine-tuned by the ``denoise`` task, at
+    OIDN's own speed. One device and filter, reused; calls are serialised.
+
+    Example::
+
+        run = WeightedFilter(write_tza(model.state_dict()))
+        clean = run(noisy, albedo, normal)
+    """
+
+    def __init__(self, weights: bytes):
+        import ctypes
+        import threading
+
+        pyoidn = _pyoidn()
+        from pyoidn.capi import oidn_Capi, oidn_ffi
+        from pyoidn.device import Device
+        from pyoidn.filter import Filter
+
+        self._weights = ctypes.create_string_buffer(weights, len(weights))  # kept alive
+        self._lock = threading.Lock()
+        self._device = Device()
+        self._device.commit()
+        self._filter = Filter(self._device, "RT")
+        library = _library_path(pyoidn)
+        set_data = ctypes.CDLL(str(library)).oidnSetSharedFilterData
+        set_data.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
+        handle = int(oidn_ffi.cast("uintptr_t", self._filter._filter))
+        set_data(handle, b"weights", ctypes.addressof(self._weights), len(weights))
+        self._filter.set_bool("hdr", True)
+        self._filter.set_int("quality", 6)  # OIDN_QUALITY_HIGH: no fast math
+        self._error = oidn_Capi, oidn_ffi
+        self._check("weights")
+
+    def _check(self, what: str) -> None:
+        capi, ffi = self._error
+        message = ffi.new("const char**")
+        if int(capi.oidnGetDeviceError(self._device._device, message)) != 0:
+            text = ffi.string(message[0]).decode() if message[0] != ffi.NULL else "no message"
+            raise ConfigError(f"OIDN refused the {what}: {text}")
+
+    def __call__(self, color: np.ndarray, albedo: np.ndarray, normal: np.ndarray) -> np.ndarray:
+        """(H, W, 3) float32 each (colour finite, ≥ 0) → the denoised (H, W, 3)."""
+        from pyoidn.filter import OIDN_FORMAT_FLOAT3
+
+        images = [np.ascontiguousarray(a, dtype=np.float32) for a in (color, albedo, normal)]
+        if any(a.shape != images[0].shape or a.ndim != 3 or a.shape[-1] != 3 for a in images):
+            raise ConfigError(
+                f"colour, albedo and normal must be (H, W, 3) of one size, got "
+                f"{[a.shape for a in images]}"
+            )
+        out = np.empty_like(images[0])
+        with self._lock:
+            for name, image in zip(("color", "albedo", "normal", "output"), (*images, out),
+                                   strict=True):  # fmt: skip
+                self._filter.set_image(name, image, OIDN_FORMAT_FLOAT3)
+            self._filter.commit()
+            self._check("images")
+            self._filter.execute()
+            self._check("execution")
+        return out
+
+
+def _library_path(pyoidn: Any):
+    """pyoidn's OIDN library (the API), loaded already by pyoidn itself."""
+    from pathlib import Path
+
+    found = sorted(Path(pyoidn.__file__).parent.glob("oidn/lib*/libOpenImageDenoise.so*"))
+    if not found:
+        raise ConfigError(f"no libOpenImageDenoise.so in {Path(pyoidn.__file__).parent}")
+    return found[0]

@@ -113,4 +113,4 @@ def _json_friendly(value):
 
 # importing registers their models
 from neuralshade.fields import network  # noqa: E402, F401
-from neuralshade.models import arshadow, cnsr, deepshading, kpcn, resconv, unet  # noqa: E402, F401
+from neuralshade.models import arshadow, cnsr, deepshading, kpcn, oidn, resconv, unet  # noqa: E402, F401
