@@ -51,6 +51,14 @@ def test_the_viewer_shows_the_server_s_frames_and_a_patch_s_attributions(scene_s
         last = call(driver, "return window.neuralshade.last;")
         patch = last["body"]["patch"]
         assert patch["size"] == 2 and 6 <= patch["x"] <= 8 and 6 <= patch["y"] <= 8
+        # the patch is outlined over the prediction, where it lies on the image
+        box = call(driver, "const b = document.getElementById('patch-box').getBoundingClientRect();"
+                   "const i = document.getElementById('prediction').getBoundingClientRect();"
+                   "return [b.left - i.left, b.top - i.top, b.width, i.width,"
+                   " document.getElementById('patch-box').hidden];")  # fmt: skip
+        scale = box[3] / 16
+        assert box[4] is False and abs(box[2] - 2 * scale) < 1.5
+        assert abs(box[0] - patch["x"] * scale) < 1.5 and abs(box[1] - patch["y"] * scale) < 1.5
         names = [e.text for e in driver.find_elements("css selector", "#attributions figcaption")]
         assert names[:3] == ["partition lighting", "partition geometry", "partition material"]
         assert "query normal" in names

@@ -133,3 +133,27 @@ def test_a_whole_images_exposure_holds_for_its_tiles():
         again = model(tile)
     assert float(autoexposure(tile[:, :3])[0]) != pytest.approx(float(autoexposure(x[:, :3])[0]))
     assert not torch.allclose(alone, within) and torch.equal(alone, again)
+
+
+def test_its_onnx_export_is_oidn_too(tmp_path):
+    """The ONNX file (exposure, PU curve, padding to 16 inside) gives the network's output at
+    a size it was not traced at, a firefly included."""
+    pytest.importorskip("onnxscript")
+    onnxruntime = pytest.importorskip("onnxruntime")
+
+    from neuralshade import checkpoint
+    from neuralshade.export import export_onnx
+
+    meta = {"task": "denoise", "source": "room", "inputs": ["beauty", "albedo", "normal"],
+            "targets": ["beauty_reference"], "loss": "pul1+ssim", "step": 0}  # fmt: skip
+    model = from_oidn().eval()
+    checkpoint.save(tmp_path / "oidn", {"net": model}, meta)
+    exported = export_onnx(tmp_path / "oidn.safetensors", tmp_path / "oidn.onnx")
+    noisy, albedo, normal = render(45, 61, seed=4)
+    noisy[10, 20] = 300.0
+    x = np.concatenate([noisy, albedo, normal], -1).transpose(2, 0, 1)[None]
+    session = onnxruntime.InferenceSession(exported["path"], providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": x})[0]
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    assert np.abs(got - want).max() < 1e-4 * max(1.0, float(np.abs(want).max()))

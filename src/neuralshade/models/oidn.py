@@ -106,23 +106,29 @@ def autoexposure(color: Tensor) -> Tensor:
     """OIDN's exposure of HDR colours (B, 3, H, W) → (B,): ``0.18 / 2^mean(log2 L)`` over the
     mean luminances L of ceil(H/16) × ceil(W/16) bins (bin i spans rows i·H//n to
     (i+1)·H//n), those above 1e-8; 1 where none is."""
-    b, _, h, w = color.shape
-    c = torch.nan_to_num(color, nan=0.0, posinf=0.0, neginf=0.0).clamp(0, HDR_MAX)
+    h, w = color.shape[-2:]
+    c = torch.nan_to_num(color, nan=0.0, posinf=0.0, neginf=0.0).clamp_min(0.0).clamp_max(HDR_MAX)
     lum = sum(k * c[:, i] for i, k in enumerate(LUMA))  # (B, H, W)
-    nh, nw = -(-h // EXPOSURE_BIN), -(-w // EXPOSURE_BIN)
-    # bin sums from the summed-area table (float64: exact enough at any size)
-    table = F.pad(lum.double().cumsum(1).cumsum(2), (1, 0, 1, 0))
-    rows = torch.arange(nh + 1, device=color.device) * h // nh
-    cols = torch.arange(nw + 1, device=color.device) * w // nw
-    at = table[:, rows][:, :, cols]  # (B, nh+1, nw+1)
-    sums = at[:, 1:, 1:] - at[:, :-1, 1:] - at[:, 1:, :-1] + at[:, :-1, :-1]
-    area = (rows[1:] - rows[:-1])[:, None] * (cols[1:] - cols[:-1])[None, :]
+    # bin sums as matrix products with each axis's 0/1 bin membership (exportable to ONNX at
+    # any size: no indexing by computed positions)
+    rows, cols = _bins(h, color.device), _bins(w, color.device)  # (nh, H), (nw, W)
+    sums = rows @ lum.double() @ cols.T  # float64: exact enough at any size
+    area = rows.sum(1)[:, None] * cols.sum(1)[None, :]
     mean = (sums / area).flatten(1)
     valid = mean > EXPOSURE_EPS
     logs = torch.where(valid, torch.log2(mean.clamp_min(EXPOSURE_EPS)), 0.0).sum(1)
     count = valid.sum(1)
     exposure = EXPOSURE_KEY / torch.exp2(logs / count.clamp_min(1))
     return torch.where(count > 0, exposure, 1.0).to(color.dtype)
+
+
+def _bins(n: int, device: torch.device) -> Tensor:
+    """(bins, n) float64: row i marks pixels i·n//bins to (i+1)·n//bins − 1, bins = ⌈n/16⌉."""
+    bins = (n + EXPOSURE_BIN - 1) // EXPOSURE_BIN
+    edges = torch.arange(bins + 1, device=device) * n // bins
+    pixel = torch.arange(n, device=device)
+    inside = (pixel[None, :] >= edges[:-1, None]) & (pixel[None, :] < edges[1:, None])
+    return inside.double()
 
 
 def _conv(cin: int, cout: int) -> nn.Conv2d:
@@ -186,11 +192,11 @@ class OIDNUNet(nn.Module):
         exposure = autoexposure(color) if self._exposure is None else self._exposure
         exposure = exposure.to(x).reshape(-1, 1, 1, 1)
         clean = torch.nan_to_num(x, nan=0.0, posinf=HDR_MAX, neginf=0.0)
-        parts = [pu_forward((clean[:, :3] * exposure).clamp(0, HDR_MAX))]
+        parts = [pu_forward((clean[:, :3] * exposure).clamp_min(0.0).clamp_max(HDR_MAX))]
         if self.in_channels >= 6:
-            parts.append(clean[:, 3:6].clamp(0, 1))
+            parts.append(clean[:, 3:6].clamp_min(0.0).clamp_max(1.0))
         if self.in_channels == 9:
-            parts.append(clean[:, 6:9].clamp(-1, 1) * 0.5 + 0.5)
+            parts.append(clean[:, 6:9].clamp_min(-1.0).clamp_max(1.0) * 0.5 + 0.5)
         return torch.cat(parts, 1), exposure
 
     def network(self, x: Tensor) -> Tensor:
@@ -218,9 +224,10 @@ class OIDNUNet(nn.Module):
             raise ValueError(f"oidn-unet takes (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         h, w = x.shape[-2:]
         inp, exposure = self.process_input(x)
-        inp = F.pad(inp, (0, -w % ALIGNMENT, 0, -h % ALIGNMENT))
+        inp = F.pad(inp, (0, (ALIGNMENT - w % ALIGNMENT) % ALIGNMENT,
+                          0, (ALIGNMENT - h % ALIGNMENT) % ALIGNMENT))  # fmt: skip
         out = self.network(inp)[..., :h, :w]
-        return pu_inverse(out.clamp(max=1.0)) / exposure
+        return pu_inverse(out.clamp_max(1.0)) / exposure
 
     def example_inputs(self) -> tuple[Tensor]:
         x = torch.rand(1, self.in_channels, 32, 32) * 2
@@ -316,6 +323,8 @@ def from_oidn(name: str = "rt_hdr_alb_nrm") -> OIDNUNet:
     """An :class:`OIDNUNet` holding OIDN's weights ``name``: OIDN itself, in torch."""
     weights = oidn_weights(name)
     size = "small" if weights["enc_conv2.weight"].shape[0] == SIZES["small"][0][2] else "base"
-    model = OIDNUNet(in_channels=weights["enc_conv0.weight"].shape[1], size=size)
+    from neuralshade.models import build
+
+    model = build("oidn-unet", in_channels=weights["enc_conv0.weight"].shape[1], size=size)
     model.load_state_dict(weights)
     return model

@@ -41,8 +41,18 @@ function figure(src, caption) {
   return fig;
 }
 
-function show(answer) {
+function outline(patch, size) {
+  // the clicked patch, drawn over the prediction where its attributions come from
+  const box = $("patch-box");
+  box.hidden = !patch;
+  if (!patch) return;
+  const pct = (v) => `${(100 * v) / size}%`;
+  Object.assign(box.style, { left: pct(patch.x), top: pct(patch.y), width: pct(patch.size), height: pct(patch.size) });
+}
+
+function show(answer, body) {
   $("prediction").src = answer.prediction;
+  outline(body.patch, answer.size);
   $("reference").hidden = !answer.reference;
   if (answer.reference) $("reference").src = answer.reference;
   $("reference-caption").textContent = answer.reference
@@ -78,7 +88,7 @@ async function frame() {
       });
       const answer = await response.json();
       if (!response.ok) throw new Error(answer.error || response.statusText);
-      show(answer);
+      show(answer, body);
       state.last = { body, answer };
       setStatus("ready");
     } catch (err) {
