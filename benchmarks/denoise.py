@@ -24,14 +24,15 @@ Every figure comes from this one run, on this machine:
   method's error (|tone-mapped difference|, averaged over channels) below.
 
     # the recorded figures (data/room-denoise)
-    python benchmarks/denoise.py \
-        --model ours_kernel=runs/denoise-cpu-kernel/checkpoints/best.safetensors
+    python benchmarks/denoise.py
     python benchmarks/denoise.py --quick --data /tmp/dn   # smoke test (a tiny dataset)
 
-The networks are the bundled ``denoise-cpu`` (ours) and ``denoise-kpcn-cpu`` (KPCN), those
-that are bundled, and each ``--model NAME=PATH`` (repeatable; a default's name replaces it):
-the recorded run adds ours with the kernel head (preset ``denoise-cpu-kernel``). The JSON goes
-to ``benchmarks/results/denoise.json`` (``_quick`` with ``--quick``) and the grid beside it.
+The networks are those of ours that are bundled: ``denoise-cpu`` (``ours``: OIDN's own
+network fine-tuned on the rooms, run inside OIDN's filter with its weights, as ``neuralshade
+denoise`` runs it), ``denoise-unet-cpu`` (``unet``: ShadeUNet trained from scratch) and
+``denoise-kpcn-cpu`` (KPCN); and each ``--model NAME=PATH`` (repeatable; a default's name
+replaces it). The JSON goes to ``benchmarks/results/denoise.json`` (``_quick`` with
+``--quick``) and the grid beside it.
 """
 
 from __future__ import annotations
@@ -64,14 +65,14 @@ from neuralshade.sheets import display, labelled
 from neuralshade.tasks.denoise import OIDN_INPUTS, level, run_oidn, tonemap
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODELS = {"kpcn": "denoise-kpcn-cpu", "ours": "denoise-cpu",
-                  "ours_oidn": "denoise-oidn-cpu"}  # fmt: skip
+DEFAULT_MODELS = {"kpcn": "denoise-kpcn-cpu", "ours": "denoise-cpu", "unet": "denoise-unet-cpu"}
 SCENES = ("cornell_box", "spheres", "blocks", "courtyard")
 LEVELS = (1, 4, 16, 64)
 OIDN_QUALITY = {"oidn": "high", "oidn_balanced": "balanced", "oidn_fast": "fast"}
 LABELS = {"noisy": "noisy input", "oidn": "OIDN high", "oidn_balanced": "OIDN balanced",
           "oidn_fast": "OIDN fast", "kpcn": "KPCN", "ours": "ours",
-          "ours_unbounded": "ours without its bound", "ours_oidn": "OIDN fine-tuned"}  # fmt: skip
+          "unet": "ours from scratch",
+          "unet_unbounded": "ours from scratch without its bound"}  # fmt: skip
 METRICS = ("relmse",)  # on the linear light
 SHOWN_METRICS = ("psnr", "ssim")  # on the tone-mapped image
 GRID_LEVEL = 4

@@ -1095,9 +1095,9 @@ DENOISE_LABELS = {
     "oidn_balanced": "OIDN, quality balanced ²",
     "oidn_fast": "OIDN, quality fast",
     "kpcn": "KPCN (kernels 21×21)",
-    "ours": "**ours** (ShadeUNet, direct head)",
-    "ours_unbounded": "ours without its bound ³",
-    "ours_kernel": "ours with a kernel head ⁴",
+    "ours": "**ours** (OIDN's network fine-tuned)",
+    "unet": "ours from scratch (ShadeUNet, direct head)",
+    "unet_unbounded": "ours from scratch without its bound ³",
 }
 
 

@@ -449,10 +449,9 @@ def test_cli_denoises_with_a_checkpoint(tmp_path, capsys):
 
 def test_the_bundled_denoiser_cleans_a_render_folder_as_the_readme_does(mitsuba, tmp_path):
     """The README's example with the bundled network: the Cornell box (never trained on) at
-    4 spp with its albedo and normal, `denoise --model denoise-cpu`. Measured, and held here:
-    ours removes about half of the tone-mapped error (0.55 of the noisy input's left), OIDN
-    most of it (0.15 left): on scenes unlike the rooms it trained on, ours falls far behind
-    (docs/RESULTS.md)."""
+    4 spp with its albedo and normal, `denoise --model denoise-cpu` (OIDN's network fine-tuned
+    on rooms, run inside OIDN) beside OIDN itself: both remove most of the tone-mapped error
+    (docs/RESULTS.md: on scenes unlike the rooms ours stays within 1 dB of OIDN)."""
     pytest.importorskip("pyoidn")
     examples = Path(__file__).resolve().parents[1] / "examples"
     folder = tmp_path / "noisy"
@@ -470,5 +469,6 @@ def test_the_bundled_denoiser_cleans_a_render_folder_as_the_readme_does(mitsuba,
     ours, oidn = read_exr(tmp_path / "denoise-cpu.exr"), read_exr(tmp_path / "oidn.exr")
     noisy = read_exr(folder / "beauty.exr")
     assert ours.shape == truth.shape == (96, 96, 3) and np.isfinite(ours).all()
-    assert error(ours) < 0.8 * error(noisy), (error(ours), error(noisy))
+    assert error(ours) < 0.25 * error(noisy), (error(ours), error(noisy))
+    assert error(ours) < 1.5 * error(oidn), (error(ours), error(oidn))  # 1 dB is 1.26×
     assert error(oidn) < 0.25 * error(noisy), (error(oidn), error(noisy))

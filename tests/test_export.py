@@ -299,9 +299,9 @@ def test_the_bundled_dof_model_exports_with_its_log_inputs(tmp_path):
 
 
 def test_the_bundled_denoiser_exports_with_its_log_inputs(tmp_path):
-    """denoise-cpu reads the noisy beauty (HDR, through log1p), the albedo and the normal: the
+    """denoise-unet-cpu reads the noisy beauty (HDR, through log1p), the albedo and the normal: the
     ONNX file matches torch at an untraced size, fireflies included."""
-    weights = model_path("denoise-cpu")
+    weights = model_path("denoise-unet-cpu")
     model, info = checkpoint.load(weights)
     assert info["inputs"] == ["beauty", "albedo", "normal"]
     exported = export_onnx(weights, tmp_path / "denoise.onnx")

@@ -802,8 +802,9 @@ def _denoise_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         default="oidn",
-        help="denoiser: oidn (Intel Open Image Denoise), a bundled network of ours (denoise-cpu) "
-        "or a checkpoint of the task denoise (default: oidn)",
+        help="denoiser: oidn (Intel Open Image Denoise), a bundled network of ours (denoise-cpu: "
+        "OIDN's network fine-tuned on rooms; denoise-unet-cpu) or a checkpoint of the task "
+        "denoise (default: oidn)",
     )
     p.add_argument(
         "--quality",

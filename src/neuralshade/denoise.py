@@ -6,7 +6,9 @@ As in OIDN, a denoiser takes the noisy colour and, optionally, the first-hit alb
 or linear LDR values in [0, 1]; ``quality`` is ``high``, ``balanced`` or ``fast``. Denoisers
 are looked up by name (:func:`get_denoiser`): ``oidn`` (Intel Open Image Denoise,
 :mod:`neuralshade.baselines.oidn`, registered in :data:`DENOISERS`), or a trained network of
-the task ``denoise``, bundled (``denoise-cpu``) or a checkpoint path (:func:`load_network`).
+the task ``denoise``, bundled (``denoise-cpu``: OIDN's own network fine-tuned on the room
+renders, run inside OIDN's filter with its weights; ``denoise-unet-cpu``) or a checkpoint path
+(:func:`load_network`).
 
 **Bad input is repaired, with a warning** (:class:`DenoiseWarning`, counting the pixels), so
 that the output is never NaN and no call fails on a render's usual defects:
@@ -41,6 +43,7 @@ import sys
 import time
 import types
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,12 +187,19 @@ def _in_oidn(model: Any, inputs: list[str]) -> Callable | None:
     OIDN's three inputs and pyoidn is installed; else None (torch runs it)."""
     if model.sidecar["models"]["net"]["name"] != "oidn-unet" or inputs != list(OIDN_NAMES):
         return None
+    if model in _ENGINES:  # load_model caches the model: one OIDN filter per loaded network
+        return _ENGINES[model]
     try:
         from neuralshade.baselines.oidn import WeightedFilter, write_tza
 
-        return WeightedFilter(write_tza(model.state_dict()))
+        engine = WeightedFilter(write_tza(model.state_dict()))
     except ConfigError:  # no pyoidn: the torch network is the same network
-        return None
+        engine = None
+    _ENGINES[model] = engine
+    return engine
+
+
+_ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def denoise(

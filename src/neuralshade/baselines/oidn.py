@@ -10,7 +10,13 @@ OIDN names them:
   pyoidn 2.5, ``balanced`` gives ``high``'s output to the bit (measured); ``fast`` is a
   smaller filter.
 - ``clean_aux``: the albedo and normal are noise-free. Left False for the noisy auxiliary
-  buffers a path tracer writes at the colour's sample count: OIDN then prefilters them first.
+  buffers a path tracer writes at the colour's sample count: OIDN then runs its network
+  trained on noisy ones (``rt_hdr_alb_nrm``); True wants them clean (prefiltered by OIDN's
+  albedo and normal filters first, which this module does not do).
+
+Our own weights for OIDN's network (:mod:`neuralshade.models.oidn`, trained by the
+``denoise`` task) run inside OIDN's filter through :class:`WeightedFilter` (:func:`write_tza`
+writes them in OIDN's format).
 
 Normals may be in world or camera space, in [-1, 1]; the albedo in [0, 1].
 """
@@ -121,7 +127,7 @@ class WeightedFilter:
         pyoidn = _pyoidn()
         from pyoidn.capi import oidn_Capi, oidn_ffi
         from pyoidn.device import Device
-        from pyoidn.filter import Filter
+        from pyoidn.filter import OIDN_QUALITY_HIGH, Filter
 
         self._weights = ctypes.create_string_buffer(weights, len(weights))  # kept alive
         self._lock = threading.Lock()
@@ -134,7 +140,7 @@ class WeightedFilter:
         handle = int(oidn_ffi.cast("uintptr_t", self._filter._filter))
         set_data(handle, b"weights", ctypes.addressof(self._weights), len(weights))
         self._filter.set_bool("hdr", True)
-        self._filter.set_int("quality", 6)  # OIDN_QUALITY_HIGH: no fast math
+        self._filter.set_int("quality", OIDN_QUALITY_HIGH)  # as OIDN's own high: no fast math
         self._error = oidn_Capi, oidn_ffi
         self._check("weights")
 

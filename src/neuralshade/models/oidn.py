@@ -4,8 +4,8 @@ Intel Open Image Denoise (OIDN 2.x, Apache-2.0) runs one U-Net per kind of input
 HDR render with its albedo and normal it is ``rt_hdr_alb_nrm`` (quality ``high`` and
 ``balanced``) or ``rt_hdr_alb_nrm_small`` (``fast``). :class:`OIDNUNet` is that network with
 OIDN's input and output processing around it, so that with OIDN's weights
-(:func:`oidn_weights`) it gives OIDN's own output (``tests/models/test_oidn.py``: within float16
-rounding of the library's), and trained on from them it is OIDN fine-tuned to a renderer's
+(:func:`oidn_weights`) it gives OIDN's own output (``tests/models/test_oidn_unet.py``: to
+3e-5 of the library's), and trained on from them it is OIDN fine-tuned to a renderer's
 scenes: the ``denoise`` task's ``init: {net: {checkpoint: "oidn:rt_hdr_alb_nrm"}}``.
 
 The network (OIDN's ``training/model.py``, read to write this one): 3 × 3 convolutions with
@@ -328,3 +328,18 @@ def from_oidn(name: str = "rt_hdr_alb_nrm") -> OIDNUNet:
     model = build("oidn-unet", in_channels=weights["enc_conv0.weight"].shape[1], size=size)
     model.load_state_dict(weights)
     return model
+
+
+def blend(
+    state: dict[str, Tensor], alpha: float, base: str = "rt_hdr_alb_nrm"
+) -> dict[str, Tensor]:
+    """Weights α·``state`` + (1 − α)·OIDN's ``base``: WiSE-FT (Wortsman et al., "Robust
+    fine-tuning of zero-shot models", CVPR 2022), the fine-tuned network interpolated back
+    towards the one it started from, which keeps most of the fine-tuning's gain on its own data
+    and most of the original's robustness elsewhere. α = 1: ``state``; 0: OIDN's."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ConfigError(f"blend alpha must lie in [0, 1], got {alpha}")
+    shipped = oidn_weights(base)
+    if set(shipped) != set(state) or any(shipped[k].shape != state[k].shape for k in state):
+        raise ConfigError(f"these weights are not of OIDN's {base} network: cannot blend them")
+    return {k: alpha * v.detach().float() + (1.0 - alpha) * shipped[k] for k, v in state.items()}

@@ -157,3 +157,17 @@ def test_its_onnx_export_is_oidn_too(tmp_path):
     with torch.no_grad():
         want = model(torch.from_numpy(x)).numpy()
     assert np.abs(got - want).max() < 1e-4 * max(1.0, float(np.abs(want).max()))
+
+
+def test_blend_interpolates_towards_oidns_weights():
+    from neuralshade.models.oidn import blend
+
+    shipped = oidn_weights()
+    moved = {k: v + 1.0 for k, v in shipped.items()}
+    half = blend(moved, 0.5)
+    assert all(torch.allclose(half[k], shipped[k] + 0.5) for k in shipped)
+    assert all(torch.equal(blend(moved, 1.0)[k], moved[k]) for k in shipped)
+    with pytest.raises(ConfigError, match="alpha"):
+        blend(moved, 1.5)
+    with pytest.raises(ConfigError, match="not of OIDN"):
+        blend({"w": torch.zeros(2)}, 0.5)
