@@ -171,3 +171,22 @@ def test_blend_interpolates_towards_oidns_weights():
         blend(moved, 1.5)
     with pytest.raises(ConfigError, match="not of OIDN"):
         blend({"w": torch.zeros(2)}, 0.5)
+
+
+def test_tiled_inference_takes_the_whole_images_exposure(tmp_path):
+    """infer.predict in tiles gives the untiled image: each tile runs at the whole image's
+    exposure, with OIDN's receptive field as its margin."""
+    from neuralshade import checkpoint
+    from neuralshade.infer import load_model, predict
+
+    meta = {"task": "denoise", "source": "room", "inputs": ["beauty", "albedo", "normal"],
+            "targets": ["beauty_reference"], "loss": "pul1+ssim", "step": 0}  # fmt: skip
+    checkpoint.save(tmp_path / "oidn", {"net": from_oidn()}, meta)
+    model, _ = load_model(tmp_path / "oidn.safetensors", "cpu", task="denoise")
+    noisy, albedo, normal = render(320, 304, seed=5)  # larger than a tile and its margins
+    noisy[:160] *= 20  # a bright half: a tile's own exposure would differ from the image's
+    arrays = {"beauty": noisy, "albedo": albedo, "normal": normal}
+    buffers = {n: torch.from_numpy(a).permute(2, 0, 1) for n, a in arrays.items()}
+    whole = predict(model, buffers)
+    tiled = predict(model, buffers, tile=64)
+    assert torch.allclose(tiled, whole, rtol=1e-3, atol=1e-3 * float(whole.max()))
