@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
     in_grid = {k: c for k, c in calls.items()
                if k != "oidn_balanced" and not k.endswith("_unbounded")}  # fmt: skip
     picture_ = grid(in_grid, shown, spp, data.config.reference_spp, 2 if size <= 128 else 1)
-    grid_path = out.with_name(f"{stem}_grid.png")
+    grid_path = out.with_name(f"{out.stem}_grid.png")  # beside its JSON, named after it
     write_png(grid_path, picture_)
     print(f"wrote {grid_path}")
 
