@@ -195,6 +195,4 @@ def pu_l1_loss(pred: Tensor, target: Tensor) -> Tensor:
 def pu_l1_ssim_loss(pred: Tensor, target: Tensor) -> Tensor:
     """0.16·L1 + 0.84·(1 − SSIM) in OIDN's transfer space, data range 1 (module doc).
     pred, target: linear HDR (B, 3, H, W), H, W ≥ 11."""
-    p, t = to_pu_space(pred, target)
-    ssim = 1.0 - metrics.ssim(p, t, data_range=1.0)
-    return SSIM_WEIGHT * ssim + (1.0 - SSIM_WEIGHT) * metrics.l1(p, t)
+    return l1_ssim_loss(*to_pu_space(pred, target))

@@ -124,7 +124,7 @@ class WeightedFilter:
         import ctypes
         import threading
 
-        pyoidn = _pyoidn()
+        _pyoidn()  # installed, or a ConfigError saying how
         from pyoidn.capi import oidn_Capi, oidn_ffi
         from pyoidn.device import Device
         from pyoidn.filter import OIDN_QUALITY_HIGH, Filter
@@ -134,8 +134,7 @@ class WeightedFilter:
         self._device = Device()
         self._device.commit()
         self._filter = Filter(self._device, "RT")
-        library = _library_path(pyoidn)
-        set_data = ctypes.CDLL(str(library)).oidnSetSharedFilterData
+        set_data = ctypes.CDLL(str(library())).oidnSetSharedFilterData
         set_data.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
         handle = int(oidn_ffi.cast("uintptr_t", self._filter._filter))
         set_data(handle, b"weights", ctypes.addressof(self._weights), len(weights))
@@ -173,11 +172,13 @@ class WeightedFilter:
         return out
 
 
-def _library_path(pyoidn: Any):
-    """pyoidn's OIDN library (the API), loaded already by pyoidn itself."""
+def library(name: str = "OpenImageDenoise"):
+    """The path of OIDN's library ``lib{name}.so`` inside the installed pyoidn wheel (the API,
+    loaded already by pyoidn itself; ``OpenImageDenoise_core`` holds the shipped weights)."""
     from pathlib import Path
 
-    found = sorted(Path(pyoidn.__file__).parent.glob("oidn/lib*/libOpenImageDenoise.so*"))
+    folder = Path(_pyoidn().__file__).parent
+    found = sorted(folder.glob(f"oidn/lib*/lib{name}.so*"))
     if not found:
-        raise ConfigError(f"no libOpenImageDenoise.so in {Path(pyoidn.__file__).parent}")
+        raise ConfigError(f"no lib{name}.so under {folder}: OIDN's Linux wheel has it")
     return found[0]

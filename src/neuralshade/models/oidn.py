@@ -43,7 +43,6 @@ import contextlib
 import functools
 import struct
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -239,23 +238,6 @@ class OIDNUNet(nn.Module):
 # ---- OIDN's own weights
 
 
-def _library() -> Path:
-    """The OIDN core library inside the installed ``pyoidn`` wheel, where the weights are."""
-    try:
-        import pyoidn
-    except ImportError as exc:
-        raise ConfigError(
-            "OIDN's weights ship in the pyoidn package: pip install 'neuralshade[denoise]'"
-        ) from exc
-    found = sorted(Path(pyoidn.__file__).parent.glob("oidn/lib*/libOpenImageDenoise_core.so*"))
-    if not found:
-        raise ConfigError(
-            f"no libOpenImageDenoise_core.so under {Path(pyoidn.__file__).parent}: OIDN's "
-            "weights are read from the Linux wheel's library"
-        )
-    return found[0]
-
-
 def _elf_symbol(data: bytes, name: str) -> bytes:
     """The bytes of the defined symbol ``name`` of an ELF64 little-endian file."""
     if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
@@ -314,7 +296,9 @@ def oidn_weights(name: str = "rt_hdr_alb_nrm") -> dict[str, Tensor]:
     quality high; ``rt_hdr_alb_nrm_small``: fast; ``rt_hdr``, ``rt_hdr_alb``, …) as an
     :class:`OIDNUNet` state dict, read from the installed pyoidn's library (nothing is
     downloaded). Unknown name → ConfigError."""
-    data = _library().read_bytes()
+    from neuralshade.baselines.oidn import library
+
+    data = library("OpenImageDenoise_core").read_bytes()
     blob = _elf_symbol(data, f"_ZN4oidn5blobs7weights{len(name)}{name}E")
     return {k: torch.from_numpy(v) for k, v in parse_tza(blob).items()}
 
