@@ -57,6 +57,14 @@ def test_a_few_steps_lower_the_loss(tiny_dataset, tmp_path):
     assert list((tmp_path / "run/tensorboard").glob("events.out.tfevents.*"))
 
 
+def test_training_on_a_cpu_flushes_subnormal_floats(tiny_dataset, tmp_path):
+    # subnormals take x86's slow path: a recurrent net drifting into them ran 6× slower
+    torch.set_flush_denormal(False)
+    assert float(torch.tensor(1e-39) * 2) > 0
+    train(config(tiny_dataset, steps=1), tmp_path / "run", quiet=True)
+    assert float(torch.tensor(1e-39) * 2) == 0
+
+
 def test_resume_reproduces_the_uninterrupted_loss_curve(tiny_dataset, tmp_path, killed_at):
     cfg = config(tiny_dataset)
     train(cfg, tmp_path / "whole", quiet=True)
