@@ -12,7 +12,9 @@ Three networks, trained in stages by the generic trainer (``freeze`` and ``init`
 2. ``generator`` (:class:`~neuralshade.models.arshadow.ShadowGenerator`, ResNet-18 encoder):
    the picture in [−1, 1], the mask and the two attention maps (6 channels) → a coarse and a
    refined picture, each the input plus a residual; trained on the **ground-truth** attention
-   maps, run on the attention block's maps thresholded at 0.5 at inference, as the original.
+   maps, run on the attention block's maps thresholded at 0.5 at inference, as the original
+   (``options.maps: predicted`` trains it on those thresholded maps instead, from the frozen
+   trained attention block: what it will be given at inference).
    Its loss: ``options.l2`` (10) × (L2 of coarse + L2 of refined) + ``options.perceptual``
    × the perceptual term (the original's 1 in the presets; 0 by default, as it needs a trained
    attention block) + ``options.adversarial`` (0.01) × LSGAN on the refined picture.
@@ -50,7 +52,8 @@ from neuralshade.task import TASKS, Task
 
 ATTENTION_TARGETS = ("robject", "rshadow")
 OPTIONS = {"attention": True, "l2": 10.0, "perceptual": 0.0, "adversarial": 0.01,
-           "threshold": 0.5}  # fmt: skip
+           "threshold": 0.5, "maps": "truth"}  # fmt: skip
+MAPS = ("truth", "predicted")  # what the generator is trained on
 NETWORKS = ("generator", "attention", "discriminator")
 
 
@@ -59,7 +62,10 @@ def options(config_options: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(config_options) - set(OPTIONS))
     if unknown:
         raise ConfigError(f"unknown shadow options {unknown}; known: {list(OPTIONS)}")
-    return {**OPTIONS, **config_options}
+    out = {**OPTIONS, **config_options}
+    if out["maps"] not in MAPS:
+        raise ConfigError(f"options.maps must be one of {list(MAPS)}, got {out['maps']!r}")
+    return out
 
 
 def dice_loss(logits: Tensor, target: Tensor, eps: float = 1.0) -> Tensor:
@@ -134,6 +140,12 @@ class ShadowTask(Task):
                     "options.perceptual uses the trained attention block's features: train it "
                     "first, then give init.attention and freeze it (or options.perceptual: 0)"
                 )
+        if "generator" not in frozen and opts["attention"] and opts["maps"] == "predicted":
+            if "attention" not in frozen or "attention" not in config.init:
+                raise ConfigError(
+                    "options.maps: predicted trains on the trained attention block's maps: "
+                    "train it first, then give init.attention and freeze it"
+                )
 
     def model_args(self, network: str, config: Any, channels: Callable[[list[str]], int]) -> dict:
         opts = options(config.options)
@@ -160,7 +172,7 @@ class ShadowTask(Task):
             yield "attention", dice_loss(logits, truth)
         if "generator" in frozen:
             return
-        coarse, refined = generate(nets, image, mask, truth if opts["attention"] else None)
+        coarse, refined = generate(nets, image, mask, self._maps(nets, image, mask, truth, opts))
         real_s = to_signed(real)
         if opts["adversarial"] > 0:
             d_real = nets["discriminator"](torch.cat([real_s, mask], 1))
@@ -173,6 +185,17 @@ class ShadowTask(Task):
             g_fake = nets["discriminator"](torch.cat([refined, mask], 1))
             loss = loss + opts["adversarial"] * ((g_fake - 1) ** 2).mean()
         yield "generator", loss
+
+    @staticmethod
+    def _maps(nets, image: Tensor, mask: Tensor, truth: Tensor, opts: Mapping[str, Any]):
+        """The attention maps the generator is trained on: none, the truth, or the frozen
+        attention block's, thresholded as at inference."""
+        if not opts["attention"]:
+            return None
+        if opts["maps"] == "truth":
+            return truth
+        with torch.no_grad():
+            return attention_maps(nets, image, mask, opts["threshold"])
 
     @staticmethod
     def _perceptual(nets, fake: Tensor, real: Tensor, mask: Tensor) -> Tensor:
@@ -193,7 +216,7 @@ class ShadowTask(Task):
         if "generator" in frozen:  # stage one: the attention block chooses the checkpoint
             out["loss"] = out["dice"]
             return out
-        _, refined = generate(nets, image, mask, truth if opts["attention"] else None)
+        _, refined = generate(nets, image, mask, self._maps(nets, image, mask, truth, opts))
         out["loss"] = float(F.mse_loss(to_unit(refined).clamp(0, 1), real))
         pred = self.predict(nets, batch, {"config": config.model_dump(mode="json")})
         err = (pred - real) ** 2
