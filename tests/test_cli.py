@@ -214,7 +214,8 @@ def test_the_cnsr_presets_build_the_original_s_networks():
     widths = {"beauty": 3, "normal": 3, "position": 3, "id": 1, "beauty_reference": 3}
     expected = {"cnsr-pixel-gpu": ("cnsr-pixel", 4.2e6), "cnsr-unet-gpu": ("cnsr-unet", 80.6e6),
                 "cnsr-gqn-gpu": ("cnsr-gqn", None), "cnsr-cpu": ("cnsr-pixel", None),
-                "cnsr-unet-cpu": ("cnsr-unet", None)}  # fmt: skip
+                "cnsr-unet-cpu": ("cnsr-unet", None),
+                "cnsr-gqn-cpu": ("cnsr-gqn", None)}  # fmt: skip
     for name, (generator, size) in expected.items():
         config = load_train_config(
             load_yaml(str(resources.files("neuralshade") / "configs" / f"{name}.yaml"))
