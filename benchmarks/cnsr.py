@@ -82,6 +82,9 @@ def scores(pred: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
     return out
 
 
+WAYS = ("swapped", "kept", "other")  # B's factor: its partition swapped in, A's kept, B's whole
+
+
 def means(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
@@ -157,6 +160,12 @@ def composition(model, info, scenes: Scenes, pairs: int) -> dict[str, Any]:
             row += [(f"A+B's {factor[:5]}.", truth), ("network", swapped)]
         pictures.append([(label, shown(image[0])) for label, image in row])
     out = {f: {m: means(v) for m, v in r.items()} for f, r in rows.items()}
+    for f, r in rows.items():  # how many pairs the swap shades better (log-L1), as a count
+        for other in WAYS[1:]:
+            out[f][f"swap_beats_{other}"] = sum(
+                s["log_l1"] < o["log_l1"] for s, o in zip(r["swapped"], r[other], strict=True)
+            )
+        out[f]["pairs"] = pairs
     return {"factors": out, "picture": pictures}
 
 
@@ -223,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
                         help="a cnsr checkpoint to score (repeatable; default: the bundled)")
     parser.add_argument("--scenes", type=int, default=None, help="held-out scenes (all)")
-    parser.add_argument("--pairs", type=int, default=12, help="scene pairs composed (12)")
+    parser.add_argument("--pairs", type=int, default=24, help="scene pairs composed (24)")
     parser.add_argument("--race", type=int, default=8, help="views raced against Mitsuba (8)")
     parser.add_argument("--repeats", type=int, default=15, help="timing rounds (default 15)")
     parser.add_argument("--out", default=None, help="the JSON (default benchmarks/results/...)")
@@ -280,7 +289,8 @@ def main(argv: list[str] | None = None) -> None:
 
         composed = composition(model, info, scenes, min(args.pairs, len(scenes) // 2))
         for factor, r in composed["factors"].items():
-            print(f"  {factor}: " + ", ".join(f"{m} {v['log_l1']:.4f}" for m, v in r.items()))
+            print(f"  {factor}: " + ", ".join(f"{m} {r[m]['log_l1']:.4f}" for m in WAYS)
+                  + f" (the swap wins {r['swap_beats_kept']} of {r['pairs']} against kept)")
         comp_path = out.with_name(f"{stem}_{name}_composition.png")
         write_png(comp_path, grid(composed["picture"], max(1, 128 // size)))
 

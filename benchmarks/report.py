@@ -1169,6 +1169,8 @@ SHADOW_LABELS = {
     "geometric": "geometric (from the true occluder maps)",
     "l2": "L2 U-Net (no attention, no GAN)",
     "ours": "**ours** (ARShadowGAN-like)",
+    "predicted": "ours, generator trained on the attention block's maps",
+    "no-perceptual": "ours without the perceptual term",
 }
 SHADOW_METRICS = {
     "grmse": ("GRMSE", min), "lrmse": ("LRMSE", min), "gssim": ("GSSIM", max),
@@ -1234,15 +1236,19 @@ def cnsr_composition_table(results: Results) -> str:
     for name, n in r["networks"].items():
         comp = n["composition"]
         for factor, v in comp["factors"].items():
-            best = min(v, key=lambda m: v[m]["log_l1"])
+            ways = ("swapped", "kept", "other")
+            best = min(ways, key=lambda m: v[m]["log_l1"])
             cells = [bold(f"{v[m]['log_l1']:.4f} / {v[m]['psnr']:.2f}", m == best)
-                     for m in ("swapped", "kept", "other")]  # fmt: skip
-            rows.append([f"`{name}`", factor, *cells])
+                     for m in ways]  # fmt: skip
+            wins = (f"{v['swap_beats_kept']} / {v['swap_beats_other']} of {v['pairs']}"
+                    if "pairs" in v else "")  # fmt: skip
+            rows.append([f"`{name}`", factor, *cells, wins])
         u = comp["unmixed"]
         rows.append([f"`{name}`", "none (A's own view)", f"{u['log_l1']:.4f} / {u['psnr']:.2f}",
-                     "", ""])  # fmt: skip
-    header = ["network", "B's factor in A", "partition swapped", "A's kept", "B's whole"]
-    return table(header, "llrrr", rows)
+                     "", "", ""])  # fmt: skip
+    header = ["network", "B's factor in A", "partition swapped", "A's kept", "B's whole",
+              "pairs the swap wins (vs kept / vs B's)"]  # fmt: skip
+    return table(header, "llrrrr", rows)
 
 
 def cnsr_partitions_table(results: Results) -> str:

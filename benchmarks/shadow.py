@@ -65,7 +65,9 @@ from neuralshade.tasks.shadow import iou
 
 DEFAULT_MODELS = {"l2": "shadow-l2-cpu", "ours": "shadow-cpu"}
 LABELS = {"input": "input (no shadow)", "geometric": "geometric", "l2": "L2 U-Net",
-          "ours": "ours (ARShadowGAN-like)", "truth": "ground truth"}  # fmt: skip
+          "ours": "ours (ARShadowGAN-like)", "predicted": "ours, on its own maps",
+          "no-perceptual": "ours, no perceptual term",
+          "truth": "ground truth"}  # fmt: skip
 BUFFERS = ["noshadow", "mask", "robject", "rshadow", "shadow", "objshadow"]
 METRICS = ("grmse", "lrmse", "gssim", "lssim", "gber", "lber")
 SHADOW = 0.5  # the true shadow: where the object takes at least half the key light
@@ -131,7 +133,8 @@ def grid(calls, samples, shown: list[int], scale: int) -> np.ndarray:
     rows = []
     for i in shown:
         s = samples[i]
-        pictures = [(LABELS[k], c(s)) for k, c in calls.items()] + [(LABELS["truth"], s["shadow"])]
+        pictures = [(LABELS.get(k, k), c(s)) for k, c in calls.items()]
+        pictures.append((LABELS["truth"], s["shadow"]))
         rows.append(np.concatenate(
             [labelled(label, big(p[0].permute(1, 2, 0).clamp(0, 1).numpy(), scale))
              for label, p in pictures], axis=1))  # fmt: skip
@@ -172,7 +175,8 @@ def main(argv: list[str] | None = None) -> None:
             with_shadow = sum("lrmse" in r for r in rows)
             per_method[name] = {"mean": summary(rows), "scenes_with_shadow": with_shadow}
             m = {k: per_method[name]["mean"].get(k, float("nan")) for k in METRICS}
-            print(f"  {LABELS[name]}: " + " ".join(f"{k.upper()} {v:.4g}" for k, v in m.items()))
+            shown = " ".join(f"{k.upper()} {v:.4g}" for k, v in m.items())
+            print(f"  {LABELS.get(name, name)}: {shown}")
     attention = attention_iou(nets, samples)
     if attention:
         print(f"  attention IoU: occluders {attention['occluders']:.3f}, their shadows "
@@ -195,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
             timed = {m: (lambda c=c, s=s: c(s)) for m, c in calls.items() if m != "input"}
             ms = interleaved_ms(timed, 2 if args.quick else args.repeats)
         speed[str(side)] = {"methods_ms": ms}
-        print(f"  {side}²: " + ", ".join(f"{LABELS[k]} {v:.1f} ms" for k, v in ms.items()))
+        print(f"  {side}²: " + ", ".join(f"{LABELS.get(k, k)} {v:.1f} ms" for k, v in ms.items()))
 
     record(
         out,
