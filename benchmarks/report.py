@@ -1169,8 +1169,8 @@ SHADOW_LABELS = {
     "geometric": "geometric (from the true occluder maps)",
     "l2": "L2 U-Net (no attention, no GAN)",
     "ours": "**ours** (ARShadowGAN-like)",
-    "predicted": "ours, generator trained on the attention block's maps",
-    "no-perceptual": "ours without the perceptual term",
+    "perceptual": "ours with the perceptual term (the published loss)",
+    "predicted": "the same, generator trained on the attention block's maps",
 }
 SHADOW_METRICS = {
     "grmse": ("GRMSE", min), "lrmse": ("LRMSE", min), "gssim": ("GSSIM", max),

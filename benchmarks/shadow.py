@@ -65,8 +65,8 @@ from neuralshade.tasks.shadow import iou
 
 DEFAULT_MODELS = {"l2": "shadow-l2-cpu", "ours": "shadow-cpu"}
 LABELS = {"input": "input (no shadow)", "geometric": "geometric", "l2": "L2 U-Net",
-          "ours": "ours (ARShadowGAN-like)", "predicted": "ours, on its own maps",
-          "no-perceptual": "ours, no perceptual term",
+          "ours": "ours (ARShadowGAN-like)", "perceptual": "with perceptual term",
+          "predicted": "perceptual, own maps",
           "truth": "ground truth"}  # fmt: skip
 BUFFERS = ["noshadow", "mask", "robject", "rshadow", "shadow", "objshadow"]
 METRICS = ("grmse", "lrmse", "gssim", "lssim", "gber", "lber")

@@ -16,8 +16,9 @@ Three networks, trained in stages by the generic trainer (``freeze`` and ``init`
    (``options.maps: predicted`` trains it on those thresholded maps instead, from the frozen
    trained attention block: what it will be given at inference).
    Its loss: ``options.l2`` (10) × (L2 of coarse + L2 of refined) + ``options.perceptual``
-   × the perceptual term (the original's 1 in the presets; 0 by default, as it needs a trained
-   attention block) + ``options.adversarial`` (0.01) × LSGAN on the refined picture.
+   × the perceptual term (the original's 1 in ``shadow-gpu``; 0 in ``shadow-cpu``, where it
+   measured worse, and by default, as it needs a trained attention block)
+   + ``options.adversarial`` (0.01) × LSGAN on the refined picture.
 3. ``discriminator`` (:class:`~neuralshade.models.arshadow.SRGANDiscriminator`): the picture
    and the mask (4 channels, [−1, 1] and [0, 1]) → a realness score; LSGAN: (D(real) − 1)² +
    D(fake)², stepped before the generator's loss each step.
