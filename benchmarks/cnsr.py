@@ -136,8 +136,7 @@ class Scenes:
 def composition(model, info, scenes: Scenes, pairs: int) -> dict[str, Any]:
     """Each pair's mixed scenes rendered and predicted (module docstring)."""
     source, config = scenes.data.source, scenes.data.config
-    rows: dict[str, dict[str, list]] = {f: {"swapped": [], "kept": [], "other": []}
-                                        for f in FACTORS}  # fmt: skip
+    rows: dict[str, dict[str, list]] = {f: {w: [] for w in WAYS} for f in FACTORS}
     pictures = []
     for j in range(pairs):
         a, b = 2 * j, 2 * j + 1

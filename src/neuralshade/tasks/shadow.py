@@ -135,18 +135,17 @@ class ShadowTask(Task):
         if opts["adversarial"] > 0 and "generator" not in frozen and "discriminator" in frozen:
             raise ConfigError("options.adversarial > 0 needs the discriminator trained (unfreeze "
                               "it) or options.adversarial: 0")  # fmt: skip
-        if "generator" not in frozen and opts["attention"] and opts["perceptual"] > 0:
-            if "attention" not in frozen or "attention" not in config.init:
-                raise ConfigError(
-                    "options.perceptual uses the trained attention block's features: train it "
-                    "first, then give init.attention and freeze it (or options.perceptual: 0)"
-                )
-        if "generator" not in frozen and opts["attention"] and opts["maps"] == "predicted":
-            if "attention" not in frozen or "attention" not in config.init:
-                raise ConfigError(
-                    "options.maps: predicted trains on the trained attention block's maps: "
-                    "train it first, then give init.attention and freeze it"
-                )
+        untrained = "attention" not in frozen or "attention" not in config.init
+        if "generator" not in frozen and opts["attention"] and untrained:
+            # what the generator's training reads from a trained, frozen attention block
+            reads = [("options.perceptual uses the trained attention block's features",
+                      opts["perceptual"] > 0, " (or options.perceptual: 0)"),
+                     ("options.maps: predicted trains on the trained attention block's maps",
+                      opts["maps"] == "predicted", "")]  # fmt: skip
+            for why, needed, otherwise in reads:
+                if needed:
+                    raise ConfigError(f"{why}: train it first, then give init.attention and "
+                                      f"freeze it{otherwise}")  # fmt: skip
 
     def model_args(self, network: str, config: Any, channels: Callable[[list[str]], int]) -> dict:
         opts = options(config.options)
