@@ -64,6 +64,48 @@ def test_every_view_holds_consistent_buffers(room):
     assert norms.max() <= 1.0001 and np.median(norms) > 0.99
 
 
+def test_the_id_buffer_is_each_material_s_cnsr_index_over_11(room):
+    """Pixels wholly on the floor, the ceiling or the back wall (their position and normal say
+    so) read CNSR's index of that surface / 11, in every view, whichever objects are present."""
+    from neuralshade.scenes.room import CEILING_Y, FLOOR_Y, HALF_SIZE
+
+    seen = set()
+    for index in range(8):
+        folder = sample_dir(room, index)
+        p, n, ids = (read_exr(folder / f"{b}.exr") for b in ("position", "normal", "id"))
+        planes = {0: (1, FLOOR_Y, 1.0), 1: (1, CEILING_Y, -1.0), 2: (2, -HALF_SIZE, 1.0)}
+        for want, (axis, at, facing) in planes.items():
+            on = (np.abs(p[..., axis] - at) < 1e-4) & (np.abs(n[..., axis] - facing) < 1e-6)
+            if on.any():
+                seen.add(want)
+                np.testing.assert_allclose(ids[on][:, 0], want / 11, rtol=1e-6)
+        # most pixels see one surface only: k / 11 for an integer k (edges mix two ids)
+        k = ids[..., 0] * 11
+        assert (np.abs(k - np.round(k)) < 1e-5).mean() > 0.5
+    assert seen == {0, 1, 2}
+
+
+def test_a_dataset_of_an_older_source_revision_resumes_no_more_nor_serves_what_changed(
+    room, tmp_path
+):
+    import json
+    import shutil
+
+    from neuralshade.errors import DatasetError
+
+    old = tmp_path / "old"
+    shutil.copytree(room, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    assert manifest["source_revision"] == 2
+    del manifest["source_revision"]  # as neuralshade wrote it before the id fix: revision 1
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError, match="revision 1 of the room source.*revision 2: id is"):
+        generate(old, load_config(TINY, source="room"), quiet=True)
+    with pytest.raises(DatasetError, match="revision 1 .* regenerate"):
+        BufferDataset(old, "all", ("normal", "id"), crop=8)
+    assert len(BufferDataset(old, "all", ("beauty", "normal"), crop=8)) == 8  # the others serve
+
+
 def test_the_reference_pass_stores_the_buffers_asked_for(mitsuba, tmp_path):
     values = {**TINY, "count": 1, "views": 1, "reference_buffers": ["ao", "beauty"]}
     generate(tmp_path / "r", load_config(values, source="room"), quiet=True)

@@ -492,6 +492,11 @@ def test_id_numbers_materials_and_roughness_can_be_overridden():
     np.testing.assert_allclose(over["roughness"][ground], 0.9)
     with pytest.raises(ConfigError, match="nothere"):
         render_gbuffers(sc, spp=1, buffers=["id"], roughness={"nothere": 0.5})
+    # ids given per shape replace the numbering; a shape left out reads 0, like background
+    given = render_gbuffers(sc, spp=4, buffers=kinds, ids={"ball": 0.25})
+    assert np.all(given["id"][ball] == 0.25) and np.all(given["id"][ground] == 0.0)
+    with pytest.raises(ConfigError, match="ids names shapes the scene lacks.*nothere"):
+        render_gbuffers(sc, spp=1, buffers=["id"], ids={"nothere": 0.5})
 
 
 # ---- the call ----

@@ -26,6 +26,7 @@ from neuralshade.data.generate import (
     dataset_source,
     missing_samples,
     read_manifest,
+    revision_changes,
     sample_dir,
 )
 from neuralshade.data.schema import check_names
@@ -108,6 +109,7 @@ class BufferDataset(torch.utils.data.Dataset):
         self.buffers = check_names(self.schema, buffers, "buffers")
         self.size = self.source.image_size(self.config)
         self._check_saved()
+        self._check_revision(data.get("source_revision", 1))
         self.crop = self._check_crop(crop)
         self.indices = self._check_split(data)
         self._records = {int(k): v for k, v in data.get("samples", {}).items()}
@@ -125,6 +127,16 @@ class BufferDataset(torch.utils.data.Dataset):
                 f"{self.root} did not save the buffer(s) {sorted(set(unsaved))} (it saved "
                 f"{sorted(saved)}); regenerate it into a new directory with them among its "
                 f"stored buffers (`neuralshade dataset {self.source.name} --help` says how)"
+            )
+
+    def _check_revision(self, revision: int) -> None:
+        wanted = [*self.buffers, *(n for b in self.buffers for n in self.schema[b].needs)]
+        stale = revision_changes(self.source, revision, wanted)
+        if stale:
+            raise DatasetError(
+                f"{self.root} was rendered by revision {revision} of the {self.source.name} "
+                f"source, whose buffers it asks for changed since ({stale}); regenerate it into "
+                f"a new directory (`neuralshade dataset {self.source.name} --help` says how)"
             )
 
     def _check_crop(self, crop: int | None) -> int | None:

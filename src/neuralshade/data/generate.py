@@ -57,6 +57,7 @@ def manifest(config: Any) -> dict[str, Any]:
     return {
         "format": FORMAT_VERSION,
         "source": source.name,
+        "source_revision": source.revision,
         "neuralshade_version": neuralshade.__version__,
         "config": config.model_dump(mode="json"),
         "files": sample_files(config),
@@ -139,6 +140,14 @@ def prepare(root: Path, config: Any) -> None:
             raise DatasetError(
                 f"{path} is unreadable: delete it to start the dataset again"
             ) from None
+        old = existing.get("source_revision", 1)
+        if old != data["source_revision"]:
+            raise DatasetError(
+                f"{root} was rendered by revision {old} of the {data['source']} source, this "
+                f"version renders revision {data['source_revision']} "
+                f"({revision_changes(source_of(config), old)}): its samples would not match; "
+                "choose another --out, or delete that directory to replace it"
+            )
         if _normalised(config, existing.get("config")) != _normalised(config, data["config"]):
             raise DatasetError(
                 f"{root} holds a dataset made with another config; choose another --out, or "
@@ -151,6 +160,17 @@ def prepare(root: Path, config: Any) -> None:
             "choose an empty or new --out directory"
         )
     write_json(path, data)
+
+
+def revision_changes(source: Any, since: int, buffers: Sequence[str] | None = None) -> str:
+    """What changed in ``source`` after revision ``since`` (those of ``buffers`` only, when
+    given), one clause per revision; '' when nothing did."""
+    out = []
+    for rev in range(since + 1, source.revision + 1):
+        changed, why = source.changes.get(rev, ((), "no note"))
+        if buffers is None or set(changed) & set(buffers):
+            out.append(f"revision {rev}: {why}")
+    return "; ".join(out)
 
 
 def _normalised(config: Any, values: Any) -> Any:

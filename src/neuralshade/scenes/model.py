@@ -490,3 +490,14 @@ def surface_table(scene: Scene) -> SurfaceTable:
         material_index=np.array([m.index for m in materials], np.int32),
         max_index=max((m.index for m in scene.materials.values()), default=0),
     )
+
+
+def surface_ids(table: SurfaceTable) -> dict[str, float] | None:
+    """The ``id`` buffer's value per shape id: its material's index / the scene's largest
+    (CNSR's id, the same material the same value in every scene that numbers its materials
+    alike); None when no material has an index (every index 0), for the renderer to number
+    the scene's materials itself."""
+    if table.max_index <= 0:
+        return None
+    values = (table.material_index / table.max_index).tolist()
+    return dict(zip(table.shape_ids, values, strict=True))

@@ -48,6 +48,12 @@ class Source:
     name: ClassVar[str]
     Config: ClassVar[type[Settings]]
     description: ClassVar[str] = ""
+    revision: ClassVar[int] = 1
+    """Raised by one when a change makes the same config render other bytes; every manifest
+    records the revision that rendered it (none recorded: 1)."""
+    changes: ClassVar[dict[int, tuple[tuple[str, ...], str]]] = {}
+    """revision → (the stored buffers whose bytes it changed, what changed): a dataset of an
+    older revision resumes no more, and serves none of those buffers."""
 
     # ---- what a sample holds
     def schema(self, config: Any) -> dict[str, Buffer]:

@@ -48,7 +48,7 @@ GBUFFERS: dict[str, tuple[int, str, str]] = {
     "position": (3, "vector", "world position of the first hit, 0 on background"),
     "normal": (3, "vector", "world-space shading normal facing the camera, in [-1, 1]"),
     "depth": (1, "scalar", "distance along the camera ray to the first hit, 0 on background"),
-    "id": (1, "id", "material id / number of materials, 0 on background"),
+    "id": (1, "id", "CNSR's material index / 11: floor 0, ceiling 1, walls 2-5, objects 7-11"),
     "albedo": (3, "linear", "diffuse reflectance at the first hit"),
     "roughness": (1, "scalar", "the first hit's roughness (CNSR: alpha = roughness²)"),
     "direct": (3, "linear", "emission + next-event estimation, at most one bounce"),
@@ -289,6 +289,14 @@ class RoomSource(Source):
     name = "room"
     Config = RoomConfig
     description = "PrimitiveRoom scenes → every G-buffer, noisy and converged, several views"
+    revision = 2
+    changes = {
+        2: (
+            ("id",),
+            "id is each material's CNSR index / 11 (it was the renderer's numbering of the "
+            "scene's BSDFs, which shifted with the objects present)",
+        ),
+    }
 
     def schema(self, config: RoomConfig) -> dict[str, Buffer]:
         out = dict(SCHEMA)
@@ -443,14 +451,14 @@ class RoomSource(Source):
         on Mitsuba, and the settings the dataset renders its camera ``view`` with: as
         :meth:`mitsuba_view`."""
         from neuralshade.render.mitsuba.scene_dict import to_mitsuba
-        from neuralshade.scenes.model import surface_table
+        from neuralshade.scenes.model import surface_ids, surface_table
 
         variant = "cuda_ad_rgb" if str(device).startswith("cuda") else "llvm_ad_rgb"
         table = surface_table(scene)
         roughness = dict(zip(table.shape_ids, table.roughness.tolist(), strict=True))
         common = {"ao_radius": config.ao_radius, "max_depth": config.max_depth,
                   "roughness": roughness, "sensor": view,
-                  "hide_emitters": scene.lights_hidden}  # fmt: skip
+                  "hide_emitters": scene.lights_hidden, "ids": surface_ids(table)}  # fmt: skip
         return to_mitsuba(scene, variant=variant), common
 
     def beauty_race(

@@ -343,11 +343,19 @@ class _Parsed:
     roughness: dict[str, float] | None  # per shape id, where the file says it
     load: Callable[[], Any]  # → mi.Scene
     hide_emitters: bool = False  # camera rays pass through lights (the file's integrator says)
+    ids: dict[str, float] | None = None  # the id buffer per shape id, where materials have indices
 
 
 def _parse_json(src: Path, size: tuple[int, int] | None) -> _Parsed:
     from neuralshade.render.mitsuba.scene_dict import to_mitsuba
-    from neuralshade.scenes.model import EnvmapLight, Film, Mesh, load_scene, surface_table
+    from neuralshade.scenes.model import (
+        EnvmapLight,
+        Film,
+        Mesh,
+        load_scene,
+        surface_ids,
+        surface_table,
+    )
 
     try:
         scene = load_scene(src)  # InputError for bad JSON, bad values, missing meshes
@@ -366,7 +374,8 @@ def _parse_json(src: Path, size: tuple[int, int] | None) -> _Parsed:
             return to_mitsuba(scene)
 
     roughness = dict(zip(table.shape_ids, table.roughness.tolist(), strict=True))
-    return _Parsed("neuralshade-json", files, roughness, load, scene.lights_hidden)
+    return _Parsed("neuralshade-json", files, roughness, load, scene.lights_hidden,
+                   surface_ids(table))  # fmt: skip
 
 
 def _parse_xml(mi: Any, src: Path, size: tuple[int, int] | None) -> _Parsed:
@@ -403,7 +412,7 @@ def _parse_xml(mi: Any, src: Path, size: tuple[int, int] | None) -> _Parsed:
 def _render_settings(source: _Parsed, ao_radius: float, max_depth: int) -> dict[str, Any]:
     """render_gbuffers' keyword arguments for a parsed scene file."""
     return {"ao_radius": ao_radius, "max_depth": max_depth, "roughness": source.roughness,
-            "hide_emitters": source.hide_emitters}  # fmt: skip
+            "hide_emitters": source.hide_emitters, "ids": source.ids}  # fmt: skip
 
 
 def _check_values(mi: Any, state: Any) -> None:

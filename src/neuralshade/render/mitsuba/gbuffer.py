@@ -21,8 +21,12 @@ ray hits nothing:
 - ``position`` (3): world-space first hit. ``depth`` (1): camera-ray hit distance, from the
   lens (the camera's position for a pinhole), not from the near clipping plane.
 - ``normal`` (3): world-space facing shading normal in [−1, 1] (averaged, not renormalised).
-- ``id`` (1): material id / number of materials: the scene's distinct BSDFs are numbered
-  1 … M in the order they are first used by its shapes sorted by id (the scene dict's keys).
+- ``id`` (1): per shape, from ``ids`` (shape id → value, 0 for a shape it leaves out) where
+  given (a scene model's material index / its largest:
+  :func:`~neuralshade.scenes.model.surface_ids`, CNSR's id), else material
+  id / number of materials: the scene's distinct BSDFs numbered 1 … M in the order they are
+  first used by its shapes sorted by id (the scene dict's keys) — a numbering that changes
+  with the set of shapes, so it names a material only within one scene.
 - ``albedo`` (3): the diffuse reflectance of the first hit's BSDF: π × its value under a
   diffuse-only ``BSDFContext`` at normal incidence and exitance (a Lambert lobe's ρ; a blend's
   weighted diffuse part; 0 for a conductor or a dielectric). Not Mitsuba's
@@ -112,6 +116,7 @@ def render_gbuffers(
     roughness: Mapping[str, float] | None = None,
     sensor: int = 0,
     hide_emitters: bool = False,
+    ids: Mapping[str, float] | None = None,
 ) -> dict[str, np.ndarray]:
     """Render ``buffers`` (default: all of :data:`BUFFERS`) of ``scene`` in one pass.
 
@@ -119,6 +124,8 @@ def render_gbuffers(
     spp: samples per pixel. seed: same seed, same scene, same bytes. ao_radius: AO ray length in
     world units. max_depth: Mitsuba's meaning (1: emitters only, 2: direct light, …).
     roughness: shape id → roughness, overriding the value read from the shape's BSDF.
+    ids: shape id → its ``id`` buffer value (shapes it leaves out, a light's sphere say: 0);
+    None: the BSDFs' numbering (module docstring).
     sensor: index into ``scene.sensors()``; its film's crop size gives (H, W).
     hide_emitters: camera rays pass through emitting shapes (CNSR's hidden lights; Mitsuba's
     ``hide_emitters``): every buffer shows what lies behind them, which they still light.
@@ -137,6 +144,7 @@ def render_gbuffers(
     return render_gbuffer_levels(
         scene, levels=[spp], seed=seed, buffers=buffers, ao_radius=ao_radius,
         max_depth=max_depth, roughness=roughness, sensor=sensor, hide_emitters=hide_emitters,
+        ids=ids,
     )[spp]  # fmt: skip
 
 
@@ -151,6 +159,7 @@ def render_gbuffer_levels(
     roughness: Mapping[str, float] | None = None,
     sensor: int = 0,
     hide_emitters: bool = False,
+    ids: Mapping[str, float] | None = None,
 ) -> dict[int, dict[str, np.ndarray]]:
     """The buffers at several sample counts from one render, as a progressive renderer gives
     them: level n is the average of the render's first n samples per pixel, so every level
@@ -172,7 +181,7 @@ def render_gbuffer_levels(
     sensor_obj = scene.sensors()[sensor]
     w, h = (int(v) for v in sensor_obj.film().crop_size())
     n_pix = w * h
-    tables = _shape_tables(mi, scene, roughness or {})
+    tables = _shape_tables(mi, scene, roughness or {}, ids)
     per_pass = max(1, min(spp, _LANES_PER_PASS // n_pix))
     squared = {VARIANCES[n] for n in names if n in VARIANCES}
     wanted = (set(names) - set(VARIANCES)) | squared
@@ -276,15 +285,19 @@ def _check(
     return list(dict.fromkeys(buffers))
 
 
-def _shape_tables(mi: Any, scene: Any, roughness: Mapping[str, float]) -> dict[str, Any]:
-    """Per-shape ``id`` and ``roughness`` values as Float tables indexed by Dr.Jit shape pointer."""
+def _shape_tables(
+    mi: Any, scene: Any, roughness: Mapping[str, float], given: Mapping[str, float] | None = None
+) -> dict[str, Any]:
+    """Per-shape ``id`` and ``roughness`` values as Float tables indexed by Dr.Jit shape pointer
+    (``given``: the ids per shape id, else the BSDFs' numbering)."""
     shapes = sorted(scene.shapes(), key=lambda s: s.id())
-    unknown = set(roughness) - {s.id() for s in shapes}
-    if unknown:
-        raise ConfigError(
-            f"roughness names shapes the scene lacks: {sorted(unknown)}; "
-            f"its shapes: {[s.id() for s in shapes]}"
-        )
+    names = [s.id() for s in shapes]
+    for what, table in (("roughness", roughness), ("ids", given or {})):
+        unknown = set(table) - set(names)
+        if unknown:
+            raise ConfigError(
+                f"{what} names shapes the scene lacks: {sorted(unknown)}; its shapes: {names}"
+            )
     material: dict[int, int] = {}
     for s in shapes:
         material.setdefault(_pointer(mi, mi.BSDFPtr(s.bsdf())), len(material) + 1)
@@ -293,7 +306,10 @@ def _shape_tables(mi: Any, scene: Any, roughness: Mapping[str, float]) -> dict[s
     rough = np.zeros(size, np.float32)
     for s in shapes:
         slot = _pointer(mi, mi.ShapePtr(s))
-        ids[slot] = material[_pointer(mi, mi.BSDFPtr(s.bsdf()))] / len(material)
+        if given is not None:
+            ids[slot] = given.get(s.id(), 0.0)
+        else:
+            ids[slot] = material[_pointer(mi, mi.BSDFPtr(s.bsdf()))] / len(material)
         rough[slot] = roughness.get(s.id(), bsdf_roughness(s.bsdf()))
     return {"id": mi.Float(ids), "roughness": mi.Float(rough)}
 
