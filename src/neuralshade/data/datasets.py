@@ -117,11 +117,14 @@ class BufferDataset(torch.utils.data.Dataset):
         self._decoded: dict[Path, np.ndarray] = {}  # whole decoded images, up to CACHE_BYTES
         self._decoded_bytes = 0
 
+    def _needed(self) -> list[str]:
+        """The buffers this dataset reads: those it serves and those they are derived from."""
+        return [*self.buffers, *(n for b in self.buffers for n in self.schema[b].needs)]
+
     def _check_saved(self) -> None:
         saved = set(self.source.stored(self.config))
         stored = [b for b in self.schema if not self.schema[b].derived]
-        wanted = [*self.buffers, *(n for b in self.buffers for n in self.schema[b].needs)]
-        unsaved = [b for b in wanted if b in stored and b not in saved]
+        unsaved = [b for b in self._needed() if b in stored and b not in saved]
         if unsaved:
             raise DatasetError(
                 f"{self.root} did not save the buffer(s) {sorted(set(unsaved))} (it saved "
@@ -130,8 +133,7 @@ class BufferDataset(torch.utils.data.Dataset):
             )
 
     def _check_revision(self, revision: int) -> None:
-        wanted = [*self.buffers, *(n for b in self.buffers for n in self.schema[b].needs)]
-        stale = revision_changes(self.source, revision, wanted)
+        stale = revision_changes(self.source, revision, self._needed())
         if stale:
             raise DatasetError(
                 f"{self.root} was rendered by revision {revision} of the {self.source.name} "
