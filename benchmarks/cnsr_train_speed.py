@@ -131,7 +131,7 @@ def inference_ms(model, config, batch, repeats: int, device: torch.device) -> fl
 
     opts = cnsr_options(config.options)
     one = {k: v[:1] if v.ndim else v for k, v in batch.items()}
-    args = (observations(one, opts.observation_passes), one["observed_pose"],
+    args = (observations(one, opts), one["observed_pose"],
             queries(one, config.inputs), one["query_pose"])  # fmt: skip
     model.eval()
     times = []
@@ -155,7 +155,7 @@ def parity(model, config, batch, device) -> dict[str, Any]:
 
     def run(m, b):
         with torch.no_grad():
-            return m(observations(b, opts.observation_passes), b["observed_pose"],
+            return m(observations(b, opts), b["observed_pose"],
                      queries(b, config.inputs), b["query_pose"])[0].float().cpu()  # fmt: skip
 
     cpu_batch = {k: v.cpu() for k, v in batch.items()}

@@ -43,7 +43,7 @@ def representation(model, batch: Mapping[str, Tensor], info: Mapping[str, Any]) 
     """The scenes' representations (B, r, h, w) from their observed views (no factor rule)."""
     opts = cnsr_options(info["config"]["options"])
     b, k = batch["observed_pose"].shape[:2]
-    views = model.encoder(observations(batch, opts.observation_passes).flatten(0, 1),
+    views = model.encoder(observations(batch, opts).flatten(0, 1),
                           batch["observed_pose"].flatten(0, 1))  # fmt: skip
     return model.partition(views.unflatten(0, (b, k)))[0]
 
@@ -143,7 +143,7 @@ def buffer_attributions(
     if model.generator is None:
         raise ValueError("attributions need a single generator, not a chain")
     opts = cnsr_options(info["config"]["options"])
-    obs = observations(batch, opts.observation_passes).detach().clone().requires_grad_(True)
+    obs = observations(batch, opts).detach().clone().requires_grad_(True)
     query = queries(batch, info["inputs"]).detach().clone().requires_grad_(True)
     opose = batch["observed_pose"]
     b, k = opose.shape[:2]

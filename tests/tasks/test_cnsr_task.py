@@ -135,6 +135,27 @@ def test_config_mistakes_are_named(factor_data):
     assert config.inputs == ["normal"]
 
 
+def test_pass_scales_and_log_passes_transform_those_buffers_only(factor_data):
+    from neuralshade.tasks.cnsr import CnsrTask, cnsr_options, observations
+
+    config = train_config(run_values(factor_data))
+    batch = CnsrTask().step_data(config, 0, 1).train[0]
+    raw = [batch[f"observed/{n}"] for n in ("beauty", "normal", "position", "id")]
+    torch.testing.assert_close(observations(batch, cnsr_options({})), torch.cat(raw, 2))
+    logged = observations(batch, cnsr_options({"log_passes": ["beauty"]}))
+    assert raw[0].max() > 0.5  # values where log1p and identity differ
+    torch.testing.assert_close(logged[:, :, :3], torch.log(1 + raw[0].clamp(min=0)))
+    torch.testing.assert_close(logged[:, :, 3:], torch.cat(raw[1:], 2))
+    both = observations(batch, cnsr_options({"log_passes": ["beauty"],
+                                             "pass_scales": {"beauty": 8, "id": 2}}))
+    torch.testing.assert_close(both[:, :, :3], torch.log(1 + 8 * raw[0].clamp(min=0)))
+    torch.testing.assert_close(both[:, :, 3:9], torch.cat(raw[1:3], 2))
+    torch.testing.assert_close(both[:, :, 9:], 2 * raw[3])
+    for key, value in (("log_passes", ["albedo"]), ("pass_scales", {"albedo": 2})):
+        with pytest.raises(ConfigError, match=f"{key} \\['albedo'\\] are not observation_"):
+            train_config(run_values(factor_data, options={key: value}))
+
+
 def test_views_per_scene_beyond_the_dataset_s_views_is_refused(factor_data, tmp_path):
     with pytest.raises(ConfigError, match="k = 3 observed views need at least k \\+ 1"):
         train(train_config(run_values(factor_data, options={"views_per_scene": 4})),
@@ -156,7 +177,7 @@ def test_the_panels_show_views_query_network_and_reference(factor_data):
 
 def test_a_chain_of_generators_trains_each_link_on_its_own_passes(factor_data, tmp_path):
     from neuralshade import checkpoint
-    from neuralshade.tasks.cnsr import CnsrTask, observations
+    from neuralshade.tasks.cnsr import CnsrTask, cnsr_options, observations
 
     # the dataset holds the converged beauty only: a chain of a Pixel generator predicting it
     # and a sum link adding that to itself, fed the prediction at inference (override_sample)
@@ -179,6 +200,6 @@ def test_a_chain_of_generators_trains_each_link_on_its_own_passes(factor_data, t
     pred = CnsrTask().predict({"net": model}, batch, info)
     # at inference the sum adds the generator's prediction to itself: twice its radiance
     buffers = {n: batch[f"query/{n}"] for n in info["inputs"]}
-    outs = model(observations(batch, ["beauty", "normal", "position", "id"]),
+    outs = model(observations(batch, cnsr_options(info["config"]["options"])),
                  batch["observed_pose"], buffers, batch["query_pose"])[0]  # fmt: skip
     torch.testing.assert_close(pred, 2 * torch.expm1(outs[0]).clamp(min=0))

@@ -19,6 +19,8 @@ Options (``options`` of the training config), named as the original's settings:
 - ``views_per_scene``: views per scene in a step, K observed + 1 query (4);
 - ``random_num_views``: draw K uniformly from 1 … views_per_scene − 1 each step (else K =
   views_per_scene − 1);
+- ``pass_scales``, ``log_passes``: observed buffers scaled, then read as log1p, by the
+  encoder (not in the original, which feeds linear radiance; default none);
 - ``sigma_start``, ``sigma_end``, ``sigma_steps``: the GQN generator's likelihood σ, annealed
   linearly from start to end over that many steps (the original's fixed 2.0, 0.7, 2e5).
 
@@ -75,6 +77,18 @@ class CnsrOptions(Settings):
     random_num_views: bool = Field(
         False, description="Observe a random 1 ... views_per_scene - 1 views each step."
     )
+    pass_scales: dict[str, float] = Field(
+        default_factory=dict,
+        description="Observed buffers multiplied by these factors before the encoder (a dim "
+        "room's radiance is ~0.1 beside normals and positions of ~1; under Adam a small input "
+        "makes its weights learn slowly). Not in the original.",
+    )
+    log_passes: list[str] = Field(
+        default_factory=list,
+        description="Observed buffers the encoder reads as log1p(x) (after pass_scales) "
+        "instead of x (radiance: at a few spp its values span orders of magnitude). Not in "
+        "the original.",
+    )
     sigma_start: float = Field(2.0, gt=0, description="GQN: the likelihood's first sigma.")
     sigma_end: float = Field(0.7, gt=0, description="GQN: its last sigma.")
     sigma_steps: int = Field(200_000, ge=1, description="GQN: steps from first to last sigma.")
@@ -87,6 +101,10 @@ class CnsrOptions(Settings):
                 raise ValueError(f"{key} needs one buffer or more")
             if POSE in names:
                 raise ValueError(f"{key}: the pose is given to every network already")
+        for key in ("pass_scales", "log_passes"):
+            stray = [n for n in getattr(self, key) if n not in self.observation_passes]
+            if stray:
+                raise ValueError(f"{key} {stray} are not observation_passes")
         return self
 
 
@@ -123,9 +141,15 @@ def flat_batch(item: Mapping[str, Any], observed: Sequence[str], query: Sequence
     return out
 
 
-def observations(batch: Mapping[str, Tensor], passes: Sequence[str]) -> Tensor:
-    """The observed views' buffers concatenated: (B, K, C, H, W)."""
-    return torch.cat([batch[f"observed/{n}"] for n in passes], dim=2)
+def observations(batch: Mapping[str, Tensor], opts: CnsrOptions) -> Tensor:
+    """The encoder's input: the observed views' buffers (``opts.observation_passes``) times
+    their ``opts.pass_scales``, those in ``opts.log_passes`` then as log1p of their
+    clamped-at-0 values, concatenated: (B, K, C, H, W)."""
+    views = []
+    for name in opts.observation_passes:
+        view = batch[f"observed/{name}"] * opts.pass_scales.get(name, 1.0)
+        views.append(torch.log1p(view.clamp(min=0)) if name in opts.log_passes else view)
+    return torch.cat(views, dim=2)
 
 
 def queries(batch: Mapping[str, Tensor], passes: Sequence[str]) -> Tensor:
@@ -255,7 +279,7 @@ class CnsrTask(Task):
              target: Tensor | None):  # fmt: skip
         opts = cnsr_options(config.options)
         return net(
-            observations(batch, opts.observation_passes), batch["observed_pose"],
+            observations(batch, opts), batch["observed_pose"],
             queries(batch, config.inputs), batch["query_pose"], factor, target,
         )  # fmt: skip
 
@@ -272,7 +296,7 @@ class CnsrTask(Task):
             buffers = {k.removeprefix("query/"): v for k, v in batch.items()
                        if k.startswith("query/")}  # fmt: skip
             outs, _, partition_loss, kls = net(
-                observations(batch, opts.observation_passes), batch["observed_pose"], buffers,
+                observations(batch, opts), batch["observed_pose"], buffers,
                 batch["query_pose"], factor, targets,
             )  # fmt: skip
             total = partition_loss
@@ -333,7 +357,7 @@ class CnsrTask(Task):
         chained = model.generator is None
         query = ({n: batch[f"query/{n}"] for n in info["inputs"]} if chained
                  else queries(batch, info["inputs"]))  # fmt: skip
-        out = net(observations(batch, opts.observation_passes), batch["observed_pose"], query,
+        out = net(observations(batch, opts), batch["observed_pose"], query,
                   batch["query_pose"])[0]  # fmt: skip
         if chained:  # the last link's: linear from a sum, log1p from a generator
             linear = model.links[-1]["name"] == "sum"
