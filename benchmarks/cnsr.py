@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     given = dict(m.split("=", 1) for m in args.checkpoint) or DEFAULT_MODELS
     stem = "cnsr_quick" if args.quick else "cnsr"
     out = Path(args.out) if args.out else RESULTS / f"{stem}.json"
+    stem = out.stem  # the pictures beside it named after it: an --out overwrites no other's
     nets = {}
     for name, path in given.items():
         model, info = checkpoint.load(str(model_path(path)), "cpu", task="cnsr")

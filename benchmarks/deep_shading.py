@@ -321,6 +321,7 @@ def main(argv: list[str] | None = None) -> None:
         models = dict(m.split("=", 1) for m in args.model)
     stem = "deep_shading_quick" if args.quick else "deep_shading"
     out = Path(args.out) if args.out else RESULTS / f"{stem}.json"
+    stem = out.stem  # the pictures beside it named after it: an --out overwrites no other's
     views_n = 4 if args.quick else None
     race_n = 1 if args.quick else args.race_views
     sizes = (64, 128) if args.quick else (128, 256, 512)

@@ -292,6 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     models = dict(m.split("=", 1) for m in args.model) if args.model else dict(DEFAULT_MODELS)
     stem = "deep_shading_gi_quick" if args.quick else "deep_shading_gi"
     out = Path(args.out) if args.out else RESULTS / f"{stem}.json"
+    stem = out.stem  # the pictures beside it named after it: an --out overwrites no other's
     race_n = 1 if args.quick else args.race_views
     sizes = (64, 128) if args.quick else (128, 256, 512)
     repeats = 2 if args.quick else args.repeats

@@ -67,6 +67,7 @@ DEFAULT_MODELS = {"l2": "shadow-l2-cpu", "ours": "shadow-cpu"}
 LABELS = {"input": "input (no shadow)", "geometric": "geometric", "l2": "L2 U-Net",
           "ours": "ours (ARShadowGAN-like)", "perceptual": "with perceptual term",
           "predicted": "perceptual, own maps",
+          "noadv": "no adversarial term",
           "truth": "ground truth"}  # fmt: skip
 BUFFERS = ["noshadow", "mask", "robject", "rshadow", "shadow", "objshadow"]
 METRICS = ("grmse", "lrmse", "gssim", "lssim", "gber", "lber")
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     models.update(m.split("=", 1) for m in args.model)
     stem = "shadow_quick" if args.quick else "shadow"
     out = Path(args.out) if args.out else RESULTS / f"{stem}.json"
+    stem = out.stem  # the pictures beside it named after it: an --out overwrites no other's
     nets = {name: load_model(path, "cpu", task="shadow")[0] for name, path in models.items()}
 
     root = Path(args.data)
