@@ -1171,6 +1171,7 @@ SHADOW_LABELS = {
     "ours": "**ours** (ARShadowGAN-like)",
     "perceptual": "ours with the perceptual term (the published loss)",
     "predicted": "the same, generator trained on the attention block's maps",
+    "noadv": "ours without the adversarial term (L2 alone, with attention)",
 }
 SHADOW_METRICS = {
     "grmse": ("GRMSE", min), "lrmse": ("LRMSE", min), "gssim": ("GSSIM", max),
@@ -1178,19 +1179,23 @@ SHADOW_METRICS = {
 }  # fmt: skip
 
 
-def shadow_table(results: Results) -> str:
-    """Held-out scenes: DESOBA's metrics of each method; the best of each column in bold."""
-    r = lookup(results, "shadow")
-    methods = r["methods"]
-    rows = []
-    for m, v in methods.items():
-        cells = []
-        for key, (_, better) in SHADOW_METRICS.items():
-            best = better(methods, key=lambda n: methods[n]["mean"][key])
-            cells.append(bold(f"{v['mean'][key]:.3f}", m == best))
-        rows.append([SHADOW_LABELS.get(m, m), *cells])
-    header = ["method", *(label for label, _ in SHADOW_METRICS.values())]
-    return table(header, "l" + "r" * len(SHADOW_METRICS), rows)
+def shadow_table(stem: str) -> Callable[[Results], str]:
+    """Held-out scenes: DESOBA's metrics of each method of ``stem``'s JSON (a run of
+    benchmarks/shadow.py); the best of each column in bold."""
+
+    def block(results: Results) -> str:
+        methods = lookup(results, stem)["methods"]
+        rows = []
+        for m, v in methods.items():
+            cells = []
+            for key, (_, better) in SHADOW_METRICS.items():
+                best = better(methods, key=lambda n: methods[n]["mean"][key])
+                cells.append(bold(f"{v['mean'][key]:.3f}", m == best))
+            rows.append([SHADOW_LABELS.get(m, m), *cells])
+        header = ["method", *(label for label, _ in SHADOW_METRICS.values())]
+        return table(header, "l" + "r" * len(SHADOW_METRICS), rows)
+
+    return block
 
 
 def speed_table(stem: str, labels: dict[str, str]) -> Callable[[Results], str]:
@@ -1390,7 +1395,9 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "denoise_scenes": denoise_scenes_table,
     "denoise_speed": speed_table("denoise", DENOISE_LABELS),
     "shadow-command": command_line("shadow"),
-    "shadow": shadow_table,
+    "shadow": shadow_table("shadow"),
+    "shadow_adversarial-command": command_line("shadow_adversarial"),
+    "shadow_adversarial": shadow_table("shadow_adversarial"),
     "shadow_speed": speed_table("shadow", SHADOW_LABELS),
     # the pilot's times were taken while other work ran: its quality only
     "ao2d-light-pilot": light_table(
