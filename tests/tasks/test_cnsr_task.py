@@ -154,6 +154,8 @@ def test_pass_scales_and_log_passes_transform_those_buffers_only(factor_data):
     for key, value in (("log_passes", ["albedo"]), ("pass_scales", {"albedo": 2})):
         with pytest.raises(ConfigError, match=f"{key} \\['albedo'\\] are not observation_"):
             train_config(run_values(factor_data, options={key: value}))
+    with pytest.raises(ConfigError, match="pass_scales \\{'beauty': 0.0\\} must be positive"):
+        train_config(run_values(factor_data, options={"pass_scales": {"beauty": 0.0}}))
 
 
 def test_views_per_scene_beyond_the_dataset_s_views_is_refused(factor_data, tmp_path):

@@ -105,6 +105,9 @@ class CnsrOptions(Settings):
             stray = [n for n in getattr(self, key) if n not in self.observation_passes]
             if stray:
                 raise ValueError(f"{key} {stray} are not observation_passes")
+        wrong = {n: s for n, s in self.pass_scales.items() if not s > 0}
+        if wrong:
+            raise ValueError(f"pass_scales {wrong} must be positive")
         return self
 
 
