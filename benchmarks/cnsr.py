@@ -242,7 +242,6 @@ def main(argv: list[str] | None = None) -> None:
     given = dict(m.split("=", 1) for m in args.checkpoint) or DEFAULT_MODELS
     stem = "cnsr_quick" if args.quick else "cnsr"
     out = Path(args.out) if args.out else RESULTS / f"{stem}.json"
-    stem = out.stem  # the pictures beside it named after it: an --out overwrites no other's
     nets = {}
     for name, path in given.items():
         model, info = checkpoint.load(str(model_path(path)), "cpu", task="cnsr")
@@ -291,14 +290,14 @@ def main(argv: list[str] | None = None) -> None:
         for factor, r in composed["factors"].items():
             print(f"  {factor}: " + ", ".join(f"{m} {r[m]['log_l1']:.4f}" for m in WAYS)
                   + f" (the swap wins {r['swap_beats_kept']} of {r['pairs']} against kept)")
-        comp_path = out.with_name(f"{stem}_{name}_composition.png")
+        comp_path = out.with_name(f"{out.stem}_{name}_composition.png")
         write_png(comp_path, grid(composed["picture"], max(1, 128 // size)))
 
         attributed = None
         if model.generator is not None:  # a chain's links are not attributed (yet)
             rows_a = [attributions(model, info, scenes.batch(i))
                       for i in range(min(3, len(scenes)))]  # fmt: skip
-            attr_path = out.with_name(f"{stem}_{name}_attributions.png")
+            attr_path = out.with_name(f"{out.stem}_{name}_attributions.png")
             write_png(attr_path, grid([r for r, _ in rows_a], max(1, 128 // size)))
             attributed = {"picture": attr_path.name, "panels": rows_a[0][1]["panels"],
                           "partition_shares": [a["partition_shares"] for _, a in rows_a]}

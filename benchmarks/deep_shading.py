@@ -321,7 +321,6 @@ def main(argv: list[str] | None = None) -> None:
         models = dict(m.split("=", 1) for m in args.model)
     stem = "deep_shading_quick" if args.quick else "deep_shading"
     out = Path(args.out) if args.out else RESULTS / f"{stem}.json"
-    stem = out.stem  # the pictures beside it named after it: an --out overwrites no other's
     views_n = 4 if args.quick else None
     race_n = 1 if args.quick else args.race_views
     sizes = (64, 128) if args.quick else (128, 256, 512)
@@ -371,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
         shown = views[:2] + scene_views
         in_grid = {k: c for k, c in calls.items() if k != "ours_rescaled"}
         picture = grid(in_grid, shown, names, 2 if size <= 128 else 1, data.config.reference_spp)
-        grid_path = out.with_name(f"{stem}_grid.png")
+        grid_path = out.with_name(f"{out.stem}_grid.png")
         write_png(grid_path, picture)
         print(f"wrote {grid_path}")
 

@@ -268,7 +268,6 @@ def main(argv: list[str] | None = None) -> None:
     models = dict(m.split("=", 1) for m in args.model) if args.model else dict(DEFAULT_MODELS)
     stem = "deep_shading_dof_quick" if args.quick else "deep_shading_dof"
     out = Path(args.out) if args.out else RESULTS / f"{stem}.json"
-    stem = out.stem  # the pictures beside it named after it: an --out overwrites no other's
     race_n = 1 if args.quick else args.race_views
     sizes = (64, 128) if args.quick else (128, 256, 512)
     repeats = 2 if args.quick else args.repeats
@@ -309,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
                 for n in calls))  # fmt: skip
         shown = views[:3] + scene_views
         picture_ = grid(calls, shown, names, 2 if size <= 128 else 1, data.config.reference_spp)
-        grid_path = out.with_name(f"{stem}_grid.png")
+        grid_path = out.with_name(f"{out.stem}_grid.png")
         write_png(grid_path, picture_)
         print(f"wrote {grid_path}")
 

@@ -292,7 +292,6 @@ def main(argv: list[str] | None = None) -> None:
     models = dict(m.split("=", 1) for m in args.model) if args.model else dict(DEFAULT_MODELS)
     stem = "deep_shading_gi_quick" if args.quick else "deep_shading_gi"
     out = Path(args.out) if args.out else RESULTS / f"{stem}.json"
-    stem = out.stem  # the pictures beside it named after it: an --out overwrites no other's
     race_n = 1 if args.quick else args.race_views
     sizes = (64, 128) if args.quick else (128, 256, 512)
     repeats = 2 if args.quick else args.repeats
@@ -337,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     shown = views[:3] + scene_views
     in_grid = {k: c for k, c in calls.items() if k != "ambient"}
     picture_ = grid(in_grid, shown, names, 2 if size <= 128 else 1, data.config.reference_spp)
-    grid_path = out.with_name(f"{stem}_grid.png")
+    grid_path = out.with_name(f"{out.stem}_grid.png")
     write_png(grid_path, picture_)
     print(f"wrote {grid_path}")
 

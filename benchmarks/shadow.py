@@ -157,7 +157,6 @@ def main(argv: list[str] | None = None) -> None:
     models.update(m.split("=", 1) for m in args.model)
     stem = "shadow_quick" if args.quick else "shadow"
     out = Path(args.out) if args.out else RESULTS / f"{stem}.json"
-    stem = out.stem  # the pictures beside it named after it: an --out overwrites no other's
     nets = {name: load_model(path, "cpu", task="shadow")[0] for name, path in models.items()}
 
     root = Path(args.data)
@@ -189,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     shown = with_shadow[: args.grid] or list(range(min(args.grid, len(samples))))
     with torch.inference_mode():
         picture = grid(calls, samples, shown, 2 if size <= 128 else 1)
-    grid_path = out.with_name(f"{stem}_grid.png")
+    grid_path = out.with_name(f"{out.stem}_grid.png")
     write_png(grid_path, picture)
     print(f"wrote {grid_path}")
 
