@@ -1,4 +1,7 @@
-"""The shadow task's training step: which attention maps the generator is given."""
+"""The shadow task's training step: which attention maps the generator is given, and the
+pictures the attention block is trained on."""
+
+import math
 
 import pytest
 import torch
@@ -6,7 +9,7 @@ from torch import nn
 
 from neuralshade.errors import ConfigError
 from neuralshade.task import get_task
-from neuralshade.tasks.shadow import options
+from neuralshade.tasks.shadow import colour_jitter, options
 from neuralshade.train import load_config
 
 
@@ -67,3 +70,57 @@ def test_predicted_maps_need_a_trained_frozen_attention_block():
                                 "options": {"maps": "predicted", "adversarial": 0.0}}))
     with pytest.raises(ConfigError, match="options.maps must be one of"):
         options({"maps": "soft"})
+
+
+def test_colour_jitter_shuffles_and_scales_each_pictures_channels():
+    g = torch.Generator().manual_seed(3)
+    image = 0.05 + 0.25 * torch.rand(4, 3, 8, 8, generator=g)  # gains <= e never clip
+    out = colour_jitter(image, 1.0)
+    assert torch.equal(out, colour_jitter(image.clone(), 1.0))  # seeded by the batch's bytes
+    assert torch.equal(colour_jitter(image, 0.0), image)
+    orders, gains = [], []
+    for b in range(4):
+        sources = []
+        for c in range(3):
+            # the one input channel this output channel is a constant multiple of
+            ratios = out[b, c] / image[b]  # (3, 8, 8)
+            spread = ratios.amax(dim=(1, 2)) - ratios.amin(dim=(1, 2))
+            k = int(spread.argmin())
+            assert spread[k] < 1e-5
+            gain = float(ratios[k].mean())
+            assert math.exp(-1) - 1e-6 <= gain <= math.exp(1) + 1e-6
+            sources.append(k)
+            gains.append(gain)
+        assert sorted(sources) == [0, 1, 2]
+        orders.append(sources)
+    assert any(o != [0, 1, 2] for o in orders)  # some channels moved
+    assert max(abs(math.log(x)) for x in gains) > 0.3  # and were scaled
+    with pytest.raises(ConfigError, match="colour_jitter"):
+        options({"colour_jitter": -0.5})
+
+
+class Seen(nn.Module):
+    """An attention block that records its input and returns logits of two maps."""
+
+    def __init__(self):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(()))
+        self.seen = None
+
+    def forward(self, x):
+        self.seen = x.detach()
+        return x[:, :2] + self.bias
+
+
+@pytest.mark.parametrize("strength", [0.0, 0.5])
+def test_the_attention_block_trains_on_jittered_pictures_and_the_true_mask(strength):
+    nets, b = {"attention": Seen(), "generator": Recorder()}, batch(1)
+    cfg = load_config({"task": "shadow", "data": "x", "steps": 1,
+                       "freeze": ["generator", "discriminator"],
+                       "options": {"colour_jitter": strength}})  # fmt: skip
+    steps = dict(get_task("shadow").train_step(nets, b, cfg))
+    assert set(steps) == {"attention"}
+    seen = nets["attention"].seen
+    assert torch.equal(seen[:, 3:], b["mask"])
+    assert torch.equal(seen[:, :3], colour_jitter(b["noshadow"], strength))
+    assert torch.equal(seen[:, :3], b["noshadow"]) == (strength == 0)

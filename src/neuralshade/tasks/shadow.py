@@ -8,7 +8,8 @@ Three networks, trained in stages by the generic trainer (``freeze`` and ``init`
 1. ``attention`` (:class:`~neuralshade.models.arshadow.ResNetUNet`, ResNet-34 encoder): the
    picture and the object mask (4 channels, [0, 1]) → logits of two maps, the occluders
    (``robject``) and their shadows (``rshadow``); soft Dice loss, IoU reported. Stage one trains
-   it alone (``freeze: [generator, discriminator]``).
+   it alone (``freeze: [generator, discriminator]``). ``options.colour_jitter`` (ours, not the
+   original's; 0 by default) recolours its training pictures (:func:`colour_jitter`).
 2. ``generator`` (:class:`~neuralshade.models.arshadow.ShadowGenerator`, ResNet-18 encoder):
    the picture in [−1, 1], the mask and the two attention maps (6 channels) → a coarse and a
    refined picture, each the input plus a residual; trained on the **ground-truth** attention
@@ -40,6 +41,7 @@ along it at their shadows' darkness, from the true occluder maps).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -53,7 +55,7 @@ from neuralshade.task import TASKS, Task
 
 ATTENTION_TARGETS = ("robject", "rshadow")
 OPTIONS = {"attention": True, "l2": 10.0, "perceptual": 0.0, "adversarial": 0.01,
-           "threshold": 0.5, "maps": "truth"}  # fmt: skip
+           "threshold": 0.5, "maps": "truth", "colour_jitter": 0.0}  # fmt: skip
 MAPS = ("truth", "predicted")  # what the generator is trained on
 NETWORKS = ("generator", "attention", "discriminator")
 
@@ -66,7 +68,26 @@ def options(config_options: Mapping[str, Any]) -> dict[str, Any]:
     out = {**OPTIONS, **config_options}
     if out["maps"] not in MAPS:
         raise ConfigError(f"options.maps must be one of {list(MAPS)}, got {out['maps']!r}")
+    if not 0 <= out["colour_jitter"] <= 2:
+        raise ConfigError(f"options.colour_jitter must be in [0, 2], got {out['colour_jitter']}")
     return out
+
+
+def colour_jitter(image: Tensor, strength: float) -> Tensor:
+    """The attention block's training pictures recoloured: each picture's channels shuffled
+    and each scaled by a gain drawn log-uniformly in [e^−strength, e^strength], clipped to
+    [0, 1]. A shadow darkens every channel of what it falls on, so the occluders and their
+    shadows (the block's targets) stay where they were; the grounds' colours, of which the
+    dataset has few, vary. The draw is seeded by the batch's own bytes, so a resumed run
+    draws the same. (B, 3, H, W) in [0, 1]; strength 0 returns the pictures as given."""
+    if strength <= 0:
+        return image
+    b = image.shape[0]
+    g = torch.Generator().manual_seed(zlib.crc32(image.detach().cpu().numpy().tobytes()))
+    order = torch.argsort(torch.rand(b, 3, generator=g), dim=1).to(image.device)
+    gains = torch.exp((torch.rand(b, 3, generator=g) * 2 - 1) * strength).to(image)
+    shuffled = torch.gather(image, 1, order[:, :, None, None].expand_as(image))
+    return (shuffled * gains[:, :, None, None]).clamp(0, 1)
 
 
 def dice_loss(logits: Tensor, target: Tensor, eps: float = 1.0) -> Tensor:
@@ -168,7 +189,8 @@ class ShadowTask(Task):
         image, mask, real = batch["noshadow"], batch["mask"], batch["shadow"]
         truth = stack(batch, ATTENTION_TARGETS)
         if "attention" not in frozen:
-            logits = nets["attention"](torch.cat([image, mask], 1))
+            picture = colour_jitter(image, opts["colour_jitter"])
+            logits = nets["attention"](torch.cat([picture, mask], 1))
             yield "attention", dice_loss(logits, truth)
         if "generator" in frozen:
             return
