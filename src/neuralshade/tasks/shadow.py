@@ -8,8 +8,7 @@ Three networks, trained in stages by the generic trainer (``freeze`` and ``init`
 1. ``attention`` (:class:`~neuralshade.models.arshadow.ResNetUNet`, ResNet-34 encoder): the
    picture and the object mask (4 channels, [0, 1]) → logits of two maps, the occluders
    (``robject``) and their shadows (``rshadow``); soft Dice loss, IoU reported. Stage one trains
-   it alone (``freeze: [generator, discriminator]``). ``options.colour_jitter`` (ours, not the
-   original's; 0 by default) recolours its training pictures (:func:`colour_jitter`).
+   it alone (``freeze: [generator, discriminator]``).
 2. ``generator`` (:class:`~neuralshade.models.arshadow.ShadowGenerator`, ResNet-18 encoder):
    the picture in [−1, 1], the mask and the two attention maps (6 channels) → a coarse and a
    refined picture, each the input plus a residual; trained on the **ground-truth** attention
@@ -29,6 +28,9 @@ here. Ours is the frozen attention block's encoder (trained on this data to find
 their shadows), its ``layer2`` features (1/8 resolution, 128 channels: about relu3_3's depth),
 mean squared difference between the refined and true pictures. With ``options.perceptual: 0``
 it is left out.
+
+``options.colour_jitter`` (ours, not the original's; 0 by default) recolours the training
+pictures of whichever networks train, a picture and its target alike (:func:`colour_jitter`).
 
 The L2-only baseline of the issue is this generator with ``options.attention: false`` (4 input
 channels: picture and mask), ``adversarial: 0`` and ``perceptual: 0``, the attention block and
@@ -73,17 +75,19 @@ def options(config_options: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def colour_jitter(image: Tensor, strength: float) -> Tensor:
-    """The attention block's training pictures recoloured: each picture's channels shuffled
-    and each scaled by a gain drawn log-uniformly in [e^−strength, e^strength], clipped to
-    [0, 1]. A shadow darkens every channel of what it falls on, so the occluders and their
-    shadows (the block's targets) stay where they were; the grounds' colours, of which the
-    dataset has few, vary. The draw is seeded by the batch's own bytes, so a resumed run
-    draws the same. (B, 3, H, W) in [0, 1]; strength 0 returns the pictures as given."""
+def colour_jitter(image: Tensor, strength: float, like: Tensor | None = None) -> Tensor:
+    """Training pictures recoloured: each picture's channels shuffled and each scaled by a gain
+    drawn log-uniformly in [e^−strength, e^strength], clipped to [0, 1]. A shadow darkens every
+    channel of what it falls on, so the occluders, their shadows and the object's shadow stay
+    where they were and as dark; the grounds' colours, of which the dataset has few, vary. The
+    draw is seeded by the bytes of ``like`` (default: ``image``), so a resumed run draws the
+    same and a picture and its target recoloured ``like`` the picture get the same draw.
+    (B, 3, H, W) in [0, 1]; strength 0 returns the pictures as given."""
     if strength <= 0:
         return image
     b = image.shape[0]
-    g = torch.Generator().manual_seed(zlib.crc32(image.detach().cpu().numpy().tobytes()))
+    seed = image if like is None else like
+    g = torch.Generator().manual_seed(zlib.crc32(seed.detach().cpu().numpy().tobytes()))
     order = torch.argsort(torch.rand(b, 3, generator=g), dim=1).to(image.device)
     gains = torch.exp((torch.rand(b, 3, generator=g) * 2 - 1) * strength).to(image)
     shuffled = torch.gather(image, 1, order[:, :, None, None].expand_as(image))
@@ -188,9 +192,11 @@ class ShadowTask(Task):
         opts, frozen = options(config.options), set(config.freeze)
         image, mask, real = batch["noshadow"], batch["mask"], batch["shadow"]
         truth = stack(batch, ATTENTION_TARGETS)
+        if opts["colour_jitter"] > 0:  # the picture and its target alike
+            real = colour_jitter(real, opts["colour_jitter"], like=image)
+            image = colour_jitter(image, opts["colour_jitter"])
         if "attention" not in frozen:
-            picture = colour_jitter(image, opts["colour_jitter"])
-            logits = nets["attention"](torch.cat([picture, mask], 1))
+            logits = nets["attention"](torch.cat([image, mask], 1))
             yield "attention", dice_loss(logits, truth)
         if "generator" in frozen:
             return
