@@ -18,6 +18,10 @@ shadow dataset (whole pictures, renderer-exact masks):
   luma, the object's own pixels excluded; :func:`neuralshade.metrics.shadow_mask_from_images`)
   against the true one; pictures whose object casts no visible shadow count in the global
   metrics only;
+- with ``--true-maps``, each attention network's generator also fed the dataset's true maps
+  in place of its attention block's (``<name>_truemaps``: a diagnostic of what the block's
+  errors cost, not in the grid or the timings);
+- with ``--attention NAME=PATH``, attention blocks of stage 1 scored alone (their IoU);
 - the attention block's IoU on the occluders and on their shadows (its maps thresholded at
   0.5 against the true maps at 0.5);
 - milliseconds per picture on CPU at 128² and 256², all methods in the same rounds;
@@ -48,6 +52,7 @@ from common import RESULTS, interleaved_ms, record
 from common import enlarged_picture as big
 
 from neuralshade.baselines.cast_shadow import cast_shadow
+from neuralshade.checkpoint import load_networks
 from neuralshade.data.datasets import BufferDataset
 from neuralshade.data.generate import generate, load_config
 from neuralshade.imageio import write_png
@@ -68,6 +73,7 @@ LABELS = {"input": "input (no shadow)", "geometric": "geometric", "l2": "L2 U-Ne
           "ours": "ours (ARShadowGAN-like)", "perceptual": "with perceptual term",
           "predicted": "perceptual, own maps",
           "noadv": "no adversarial term",
+          "ours_truemaps": "ours, true maps",
           "truth": "ground truth"}  # fmt: skip
 BUFFERS = ["noshadow", "mask", "robject", "rshadow", "shadow", "objshadow"]
 METRICS = ("grmse", "lrmse", "gssim", "lssim", "gber", "lber")
@@ -83,12 +89,30 @@ def network(net: torch.nn.Module):
     return call
 
 
-def methods(nets: dict[str, torch.nn.Module]) -> dict[str, Any]:
+def given_true_maps(net: torch.nn.Module):
+    """The network's generator fed the dataset's true attention maps (what it was trained on)
+    in place of its attention block's: how much its own maps cost. Pictures at the training
+    size, as the held-out scenes are."""
+
+    def call(s: dict[str, torch.Tensor]) -> torch.Tensor:
+        maps = torch.cat([s["robject"], s["rshadow"]], 1)
+        x = torch.cat([s["noshadow"] * 2 - 1, s["mask"], maps], 1)
+        out = (net.generator(x) + 1) / 2
+        return (s["mask"] * s["noshadow"] + (1 - s["mask"]) * out).clamp(0, 1)
+
+    return call
+
+
+def methods(nets: dict[str, torch.nn.Module], true_maps: bool = False) -> dict[str, Any]:
     out = {
         "input": lambda s: s["noshadow"],
         "geometric": lambda s: cast_shadow(s["noshadow"], s["mask"], s["robject"], s["rshadow"]),
     }
-    return out | {name: network(net) for name, net in nets.items()}
+    out |= {name: network(net) for name, net in nets.items()}
+    if true_maps:
+        out |= {f"{name}_truemaps": given_true_maps(net) for name, net in nets.items()
+                if getattr(net, "reads_maps", False)}  # fmt: skip
+    return out
 
 
 def scores(pred: torch.Tensor, s: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -119,8 +143,12 @@ def summary(rows: list[dict[str, float]]) -> dict[str, float]:
 def attention_iou(nets: dict[str, torch.nn.Module], samples) -> dict[str, float] | None:
     """Mean IoU of the attention block's thresholded maps (the first network that has one)."""
     block = next((n.attention for n in nets.values() if getattr(n, "reads_maps", False)), None)
-    if block is None:
-        return None
+    return None if block is None else block_iou(block, samples)
+
+
+def block_iou(block: torch.nn.Module, samples) -> dict[str, float]:
+    """Mean IoU over the scenes of an attention block's maps thresholded at 0.5, against the
+    true maps at 0.5: on the occluders and on their shadows."""
     scores_ = []
     with torch.inference_mode():
         for s in samples:
@@ -148,8 +176,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default="data/shadow", help="the shadow dataset (README)")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
                         help="a network to score (repeatable; ours, l2 replace the bundled)")
+    parser.add_argument("--attention", action="append", default=[], metavar="NAME=PATH",
+                        help="an attention block to score alone (IoU only; a checkpoint of "
+                        "stage 1, e.g. runs/shadow-attention-cpu/checkpoints/best.safetensors)")
+    parser.add_argument("--true-maps", action="store_true",
+                        help="also score each attention network's generator on the true maps")
     parser.add_argument("--repeats", type=int, default=7, help="timing rounds (default 7)")
-    parser.add_argument("--grid", type=int, default=6, help="held-out scenes in the grid")
+    parser.add_argument("--grid", type=int, default=6,
+                        help="held-out scenes in the grid (0: no grid)")
     parser.add_argument("--out", default=None, help="the JSON (default benchmarks/results/...)")
     args = parser.parse_args(argv)  # fmt: skip
     torch.manual_seed(0)
@@ -166,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     data = BufferDataset(root, "test", BUFFERS, crop=None, mode="full")
     samples = [{k: v[None] for k, v in data[i].items()} for i in range(len(data))]
     size = int(data.config.size)
-    calls = methods(nets)
+    calls = methods(nets, args.true_maps)
     print(f"{len(samples)} held-out scenes of {root} at {size}²; methods {list(calls)}")
 
     per_method: dict[str, Any] = {}
@@ -183,21 +217,31 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  attention IoU: occluders {attention['occluders']:.3f}, their shadows "
               f"{attention['occluder_shadows']:.3f}")  # fmt: skip
 
+    blocks = {}
+    for name, path in (a.split("=", 1) for a in args.attention):
+        block = load_networks(path, "cpu", task="shadow")[0]["attention"]
+        blocks[name] = block_iou(block, samples)
+        print(f"  attention block {name}: occluders {blocks[name]['occluders']:.3f}, their "
+              f"shadows {blocks[name]['occluder_shadows']:.3f}")  # fmt: skip
+
+    # the grid and the timings: the methods themselves (not the true-maps diagnostics)
+    shown_calls = {m: c for m, c in calls.items() if not m.endswith("_truemaps")}
     # the grid: the first held-out scenes whose object casts a visible shadow
     with_shadow = [i for i, s in enumerate(samples) if (s["objshadow"] >= SHADOW).sum() > 20]
     shown = with_shadow[: args.grid] or list(range(min(args.grid, len(samples))))
-    with torch.inference_mode():
-        picture = grid(calls, samples, shown, 2 if size <= 128 else 1)
-    grid_path = out.with_name(f"{out.stem}_grid.png")
-    write_png(grid_path, picture)
-    print(f"wrote {grid_path}")
+    grid_path = out.with_name(f"{out.stem}_grid.png") if shown else None
+    if grid_path:
+        with torch.inference_mode():
+            picture = grid(shown_calls, samples, shown, 2 if size <= 128 else 1)
+        write_png(grid_path, picture)
+        print(f"wrote {grid_path}")
 
     # speed: every method at each size in the same rounds, on a held-out scene enlarged
     speed: dict[str, Any] = {}
     for side in sorted({size, *((64,) if args.quick else (128, 256))}):
         s = {k: F.interpolate(v, size=(side, side), mode="nearest") for k, v in samples[0].items()}
         with torch.inference_mode():
-            timed = {m: (lambda c=c, s=s: c(s)) for m, c in calls.items() if m != "input"}
+            timed = {m: (lambda c=c, s=s: c(s)) for m, c in shown_calls.items() if m != "input"}
             ms = interleaved_ms(timed, 2 if args.quick else args.repeats)
         speed[str(side)] = {"methods_ms": ms}
         print(f"  {side}²: " + ", ".join(f"{LABELS.get(k, k)} {v:.1f} ms" for k, v in ms.items()))
@@ -220,8 +264,12 @@ def main(argv: list[str] | None = None) -> None:
             },  # fmt: skip
             "methods": per_method,
             "attention_iou": attention,
+            "attention_blocks": {
+                name: {"iou": blocks[name], "checkpoint": path}
+                for name, path in (a.split("=", 1) for a in args.attention)
+            },
             "speed": speed,
-            "grid": grid_path.name,
+            "grid": grid_path.name if grid_path else None,
             "grid_scenes": shown,
         },
     )
