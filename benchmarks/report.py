@@ -1172,6 +1172,11 @@ SHADOW_LABELS = {
     "perceptual": "ours with the perceptual term (the published loss)",
     "predicted": "the same, generator trained on the attention block's maps",
     "noadv": "ours without the adversarial term (L2 alone, with attention)",
+    "ours_truemaps": "ours given the true maps (a diagnostic: its attention block's cost)",
+}
+SHADOW_1800_LABELS = {  # the bundles of commit 3b0ac58 and before: 1800 steps
+    "l2": "L2 U-Net, 1800 steps (bundled then)",
+    "ours": "**ours**, 1800 steps, with the adversarial term (bundled then)",
 }
 SHADOW_METRICS = {
     "grmse": ("GRMSE", min), "lrmse": ("LRMSE", min), "gssim": ("GSSIM", max),
@@ -1179,9 +1184,11 @@ SHADOW_METRICS = {
 }  # fmt: skip
 
 
-def shadow_table(stem: str) -> Callable[[Results], str]:
+def shadow_table(stem: str, labels: dict[str, str] | None = None) -> Callable[[Results], str]:
     """Held-out scenes: DESOBA's metrics of each method of ``stem``'s JSON (a run of
-    benchmarks/shadow.py); the best of each column in bold."""
+    benchmarks/shadow.py), named by ``labels`` over :data:`SHADOW_LABELS`; the best of each
+    column in bold."""
+    names = SHADOW_LABELS | (labels or {})
 
     def block(results: Results) -> str:
         methods = lookup(results, stem)["methods"]
@@ -1191,9 +1198,31 @@ def shadow_table(stem: str) -> Callable[[Results], str]:
             for key, (_, better) in SHADOW_METRICS.items():
                 best = better(methods, key=lambda n: methods[n]["mean"][key])
                 cells.append(bold(f"{v['mean'][key]:.3f}", m == best))
-            rows.append([SHADOW_LABELS.get(m, m), *cells])
+            rows.append([names.get(m, m), *cells])
         header = ["method", *(label for label, _ in SHADOW_METRICS.values())]
         return table(header, "l" + "r" * len(SHADOW_METRICS), rows)
+
+    return block
+
+
+ATTENTION_LABELS = {
+    "long": "`shadow-attention-cpu`, trained 5000 steps (`--set steps=5000`)",
+    "jitter": "the same with `options.colour_jitter` 0.5",
+}
+
+
+def attention_table(stem: str) -> Callable[[Results], str]:
+    """The IoU of the bundled model's attention block and of each block scored alone
+    (``--attention``) in ``stem``'s JSON, on the held-out scenes."""
+
+    def block(results: Results) -> str:
+        r = lookup(results, stem)
+        rows = [["bundled `shadow-cpu` (2500 steps)",
+                 *(f"{r['attention_iou'][k]:.3f}" for k in ("occluders", "occluder_shadows"))]]
+        for name, b in r["attention_blocks"].items():
+            rows.append([ATTENTION_LABELS.get(name, name),
+                         *(f"{b['iou'][k]:.3f}" for k in ("occluders", "occluder_shadows"))])
+        return table(["attention block", "IoU occluders", "IoU their shadows"], "lrr", rows)
 
     return block
 
@@ -1396,8 +1425,12 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "denoise_speed": speed_table("denoise", DENOISE_LABELS),
     "shadow-command": command_line("shadow"),
     "shadow": shadow_table("shadow"),
+    "shadow_1800-command": command_line("shadow_1800"),
+    "shadow_1800": shadow_table("shadow_1800", SHADOW_1800_LABELS),
+    "shadow_attention-command": command_line("shadow_attention"),
+    "shadow_attention": attention_table("shadow_attention"),
     "shadow_adversarial-command": command_line("shadow_adversarial"),
-    "shadow_adversarial": shadow_table("shadow_adversarial"),
+    "shadow_adversarial": shadow_table("shadow_adversarial", SHADOW_1800_LABELS),
     "shadow_speed": speed_table("shadow", SHADOW_LABELS),
     # the pilot's times were taken while other work ran: its quality only
     "ao2d-light-pilot": light_table(
