@@ -1178,6 +1178,14 @@ SHADOW_1800_LABELS = {  # the bundles of commit 3b0ac58 and before: 1800 steps
     "l2": "L2 U-Net, 1800 steps (bundled then)",
     "ours": "**ours**, 1800 steps, with the adversarial term (bundled then)",
 }
+SHADOW_SCENES_LABELS = {  # benchmarks/results/shadow_scenes.json: 1000 against 2500 scenes
+    "l2": "L2 U-Net, 1000 scenes, 10000 steps (bundled)",
+    "ours": "**ours**, 1000 scenes, 10000 steps (bundled)",
+    "ours_truemaps": "ours, 1000 scenes, given the true maps",
+    "l22500": "L2 U-Net, 2500 scenes, 5000 steps",
+    "ours2500": "**ours**, 2500 scenes, 5000 steps",
+    "ours2500_truemaps": "ours, 2500 scenes, given the true maps",
+}
 SHADOW_METRICS = {
     "grmse": ("GRMSE", min), "lrmse": ("LRMSE", min), "gssim": ("GSSIM", max),
     "lssim": ("LSSIM", max), "gber": ("GBER", min), "lber": ("LBER", min),
@@ -1427,6 +1435,8 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "shadow": shadow_table("shadow"),
     "shadow_1800-command": command_line("shadow_1800"),
     "shadow_1800": shadow_table("shadow_1800", SHADOW_1800_LABELS),
+    "shadow_scenes-command": command_line("shadow_scenes"),
+    "shadow_scenes": shadow_table("shadow_scenes", SHADOW_SCENES_LABELS),
     "shadow_attention-command": command_line("shadow_attention"),
     "shadow_attention": attention_table("shadow_attention"),
     "shadow_adversarial-command": command_line("shadow_adversarial"),
