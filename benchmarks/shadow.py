@@ -66,6 +66,7 @@ from neuralshade.metrics import (
     ssim,
 )
 from neuralshade.sheets import labelled
+from neuralshade.task import get_task
 from neuralshade.tasks.shadow import iou
 
 DEFAULT_MODELS = {"l2": "shadow-l2-cpu", "ours": "shadow-cpu"}
@@ -94,11 +95,12 @@ def given_true_maps(net: torch.nn.Module):
     in place of its attention block's: how much its own maps cost. Pictures at the training
     size, as the held-out scenes are."""
 
+    task = get_task("shadow")
+
     def call(s: dict[str, torch.Tensor]) -> torch.Tensor:
         maps = torch.cat([s["robject"], s["rshadow"]], 1)
         x = torch.cat([s["noshadow"] * 2 - 1, s["mask"], maps], 1)
-        out = (net.generator(x) + 1) / 2
-        return (s["mask"] * s["noshadow"] + (1 - s["mask"]) * out).clamp(0, 1)
+        return task.finish((net.generator(x) + 1) / 2, s, net.sidecar)  # the object kept
 
     return call
 
@@ -220,9 +222,9 @@ def main(argv: list[str] | None = None) -> None:
     blocks = {}
     for name, path in (a.split("=", 1) for a in args.attention):
         block = load_networks(path, "cpu", task="shadow")[0]["attention"]
-        blocks[name] = block_iou(block, samples)
-        print(f"  attention block {name}: occluders {blocks[name]['occluders']:.3f}, their "
-              f"shadows {blocks[name]['occluder_shadows']:.3f}")  # fmt: skip
+        blocks[name] = {"iou": block_iou(block, samples), "checkpoint": path}
+        print(f"  attention block {name}: occluders {blocks[name]['iou']['occluders']:.3f}, "
+              f"their shadows {blocks[name]['iou']['occluder_shadows']:.3f}")  # fmt: skip
 
     # the grid and the timings: the methods themselves (not the true-maps diagnostics)
     shown_calls = {m: c for m, c in calls.items() if not m.endswith("_truemaps")}
@@ -264,10 +266,7 @@ def main(argv: list[str] | None = None) -> None:
             },  # fmt: skip
             "methods": per_method,
             "attention_iou": attention,
-            "attention_blocks": {
-                name: {"iou": blocks[name], "checkpoint": path}
-                for name, path in (a.split("=", 1) for a in args.attention)
-            },
+            "attention_blocks": blocks,
             "speed": speed,
             "grid": grid_path.name if grid_path else None,
             "grid_scenes": shown,

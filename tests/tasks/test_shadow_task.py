@@ -126,25 +126,11 @@ def test_the_attention_block_trains_on_jittered_pictures_and_the_true_mask(stren
     assert torch.equal(seen[:, :3], b["noshadow"]) == (strength == 0)
 
 
-class Pair(nn.Module):
-    """A generator whose refined picture is its input picture plus a learnt offset, and whose
-    coarse one is the input: its loss is then a function of input and target alone."""
-
-    def __init__(self):
-        super().__init__()
-        self.offset = nn.Parameter(torch.zeros(()))
-        self.seen = None
-
-    def coarse_and_refined(self, x):
-        self.seen = x.detach()
-        return x[:, :3], x[:, :3] + self.offset
-
-
 def test_the_generator_trains_on_a_picture_and_target_recoloured_alike():
     b = batch(2)
     b["noshadow"] = 0.01 + 0.44 * b["noshadow"]  # gains <= e^0.7 never clip
     b["shadow"] = b["noshadow"] * torch.linspace(0.5, 1.0, 8)  # a darkening across the picture
-    nets = {"generator": Pair(), "attention": Fixed()}
+    nets = {"generator": Recorder(), "attention": Fixed()}  # coarse = refined = the picture
     cfg = config("truth").model_copy(update={"options": {
         "maps": "truth", "adversarial": 0.0, "perceptual": 0.0, "colour_jitter": 0.7}})
     loss = dict(get_task("shadow").train_step(nets, b, cfg))["generator"]
