@@ -22,6 +22,7 @@ from neuralshade.metrics import (
     masked_ssim,
     metric_names,
     mse,
+    paired_difference,
     psnr,
     register_metric,
     relmse,
@@ -506,3 +507,37 @@ def test_the_shadow_mask_is_where_rec709_luma_drops_by_more_than_the_threshold()
     np.testing.assert_array_equal(expected[0, 0], [[1, 0, 0, 0], [1, 0, 1, 0]])
     loose = shadow_mask_from_images(torch.tensor(before), torch.tensor(after), threshold=0.02)
     np.testing.assert_array_equal(loose[0, 0].numpy(), [[1, 1, 0, 1], [1, 1, 1, 0]])
+
+
+def test_paired_difference_agrees_with_the_t_interval_on_normal_differences():
+    rng = np.random.default_rng(3)
+    b = rng.normal(30, 8, 400)
+    a = b + rng.normal(1.5, 4, 400)  # paired: the images' own spread cancels
+    got = paired_difference(a, b)
+    d = a - b
+    half = 1.96 * d.std(ddof=1) / np.sqrt(d.size)
+    assert got["n"] == 400 and got["mean"] == pytest.approx(d.mean(), rel=1e-12)
+    assert got["low"] == pytest.approx(d.mean() - half, abs=0.1 * half)
+    assert got["high"] == pytest.approx(d.mean() + half, abs=0.1 * half)
+
+
+def test_paired_difference_covers_the_true_mean_about_95_times_in_100():
+    rng = np.random.default_rng(4)
+    hits = 0
+    for i in range(200):
+        b = rng.normal(0, 1, 40)
+        a = b + rng.exponential(1.0, 40) - 1.0  # skewed differences, true mean 0
+        ci = paired_difference(a, b, resamples=1000, seed=i)
+        hits += ci["low"] <= 0 <= ci["high"]
+    assert 0.88 <= hits / 200 <= 0.99
+
+
+def test_paired_difference_of_a_constant_shift_is_the_shift_and_drops_nan_pairs():
+    b = [4.0, 9.0, float("nan"), 1.0]
+    got = paired_difference([5.5, 10.5, 3.0, 2.5], b)
+    assert got == {"mean": 1.5, "low": 1.5, "high": 1.5, "n": 3}
+    assert paired_difference([1.0, 3.0], [3.0, 1.0], seed=1) == paired_difference(
+        [1.0, 3.0], [3.0, 1.0], seed=1)  # fmt: skip
+    assert paired_difference([float("nan")], [1.0])["n"] == 0
+    with pytest.raises(ValueError, match="one length"):
+        paired_difference([1.0, 2.0], [1.0])
