@@ -1167,6 +1167,7 @@ def denoise_scenes_table(results: Results) -> str:
 SHADOW_LABELS = {
     "input": "input (no shadow)",
     "geometric": "geometric (from the true occluder maps)",
+    "geometric_attention": "geometric, from the attention block's maps (as on a user's picture)",
     "l2": "L2 U-Net (no attention, no GAN)",
     "ours": "**ours** (ARShadowGAN-like)",
     "perceptual": "ours with the perceptual term (the published loss)",
@@ -1178,13 +1179,16 @@ SHADOW_1800_LABELS = {  # the bundles of commit 3b0ac58 and before: 1800 steps
     "l2": "L2 U-Net, 1800 steps (bundled then)",
     "ours": "**ours**, 1800 steps, with the adversarial term (bundled then)",
 }
-SHADOW_SCENES_LABELS = {  # benchmarks/results/shadow_scenes.json: 1000 against 2500 scenes
-    "l2": "L2 U-Net, 1000 scenes, 10000 steps (bundled)",
-    "ours": "**ours**, 1000 scenes, 10000 steps (bundled)",
-    "ours_truemaps": "ours, 1000 scenes, given the true maps",
+SHADOW_SCENES_LABELS = {  # benchmarks/results/shadow_scenes.json: 1000, 2500, 4000 scenes
+    "l21000": "L2 U-Net, 1000 scenes, 10000 steps (bundled until 0248304)",
+    "ours1000": "**ours**, 1000 scenes, 10000 steps (bundled until 0248304)",
+    "ours1000_truemaps": "ours, 1000 scenes, given the true maps",
     "l22500": "L2 U-Net, 2500 scenes, 5000 steps",
     "ours2500": "**ours**, 2500 scenes, 5000 steps",
     "ours2500_truemaps": "ours, 2500 scenes, given the true maps",
+    "l24000": "L2 U-Net, 4000 scenes, 8000 steps (bundled)",
+    "ours4000": "**ours**, 4000 scenes, 8000 steps (bundled)",
+    "ours4000_truemaps": "ours, 4000 scenes, given the true maps",
 }
 SHADOW_METRICS = {
     "grmse": ("GRMSE", min), "lrmse": ("LRMSE", min), "gssim": ("GSSIM", max),
@@ -1213,6 +1217,33 @@ def shadow_table(stem: str, labels: dict[str, str] | None = None) -> Callable[[R
     return block
 
 
+PAIRED_METRICS = {"lrmse": ("LRMSE", ".2f"), "lber": ("LBER", ".3f"),
+                  "grmse": ("GRMSE", ".2f"), "gber": ("GBER", ".3f")}  # fmt: skip
+
+
+def paired_table(stem: str, labels: dict[str, str] | None = None) -> Callable[[Results], str]:
+    """Each method of ``stem``'s JSON minus its reference (``paired.reference``), scene by
+    scene: the mean difference and its 95 % bootstrap interval, in bold where the interval
+    leaves out 0 (a gap the scenes' spread does not explain)."""
+    names = SHADOW_LABELS | (labels or {})
+
+    def block(results: Results) -> str:
+        r = lookup(results, stem)["paired"]
+        rows = []
+        for m, d in r["methods"].items():
+            cells = []
+            for key, (_, fmt) in PAIRED_METRICS.items():
+                v = d[key]
+                text = f"{v['mean']:+{fmt}} [{v['low']:+{fmt}}, {v['high']:+{fmt}}]"
+                cells.append(bold(text, v["low"] > 0 or v["high"] < 0))
+            rows.append([names.get(m, m), *cells])
+        header = [f"method − {names.get(r['reference'], r['reference'])}",
+                  *(label for label, _ in PAIRED_METRICS.values())]  # fmt: skip
+        return table(header, "l" + "r" * len(PAIRED_METRICS), rows)
+
+    return block
+
+
 ATTENTION_LABELS = {
     "long": "`shadow-attention-cpu`, trained 5000 steps (`--set steps=5000`)",
     "jitter": "the same with `options.colour_jitter` 0.5",
@@ -1225,7 +1256,7 @@ def attention_table(stem: str) -> Callable[[Results], str]:
 
     def block(results: Results) -> str:
         r = lookup(results, stem)
-        rows = [["bundled `shadow-cpu` (2500 steps)",
+        rows = [["`shadow-cpu` bundled until 0248304 (2500 steps)",
                  *(f"{r['attention_iou'][k]:.3f}" for k in ("occluders", "occluder_shadows"))]]
         for name, b in r["attention_blocks"].items():
             rows.append([ATTENTION_LABELS.get(name, name),
@@ -1433,10 +1464,12 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "denoise_speed": speed_table("denoise", DENOISE_LABELS),
     "shadow-command": command_line("shadow"),
     "shadow": shadow_table("shadow"),
+    "shadow-paired": paired_table("shadow"),
     "shadow_1800-command": command_line("shadow_1800"),
     "shadow_1800": shadow_table("shadow_1800", SHADOW_1800_LABELS),
     "shadow_scenes-command": command_line("shadow_scenes"),
     "shadow_scenes": shadow_table("shadow_scenes", SHADOW_SCENES_LABELS),
+    "shadow_scenes-paired": paired_table("shadow_scenes", SHADOW_SCENES_LABELS),
     "shadow_attention-command": command_line("shadow_attention"),
     "shadow_attention": attention_table("shadow_attention"),
     "shadow_adversarial-command": command_line("shadow_adversarial"),

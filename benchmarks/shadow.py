@@ -7,7 +7,10 @@ shadow dataset (whole pictures, renderer-exact masks):
   ``input`` (the picture as given: no shadow), ``geometric`` (the light's image-space direction
   and the shadows' darkness estimated from the occluders and their shadows — the dataset's
   exact ``robject`` and ``rshadow``, an advantage no other method has — and the object's mask
-  cast along it: :func:`neuralshade.baselines.cast_shadow.cast_shadow`), ``l2`` (the same
+  cast along it: :func:`neuralshade.baselines.cast_shadow.cast_shadow`),
+  ``geometric_attention`` (the same caster given the attention maps, thresholded, of the
+  ``--paired`` reference or else the first network with an attention block: what it gives
+  where no true maps exist, as on a user's picture), ``l2`` (the same
   generator trained with L2 only, no attention, no GAN: preset ``shadow-l2-cpu``) and ``ours``
   (attention block + generator + discriminator as ARShadowGAN trains them: ``shadow-cpu``),
   each as ``neuralshade shadow`` runs it;
@@ -22,8 +25,13 @@ shadow dataset (whole pictures, renderer-exact masks):
   in place of its attention block's (``<name>_truemaps``: a diagnostic of what the block's
   errors cost, not in the grid or the timings);
 - with ``--attention NAME=PATH``, attention blocks of stage 1 scored alone (their IoU);
+- each method against a reference (``--paired``, default ``ours``) scene by scene: the mean
+  of method − reference on each metric and its 95 % bootstrap interval
+  (:func:`neuralshade.metrics.paired_difference`): a gap whose interval spans 0 is within
+  what the scenes' spread allows;
 - the attention block's IoU on the occluders and on their shadows (its maps thresholded at
-  0.5 against the true maps at 0.5);
+  0.5 against the true maps at 0.5), and for scale the IoU of the true maps moved one pixel
+  (small, soft-edged shadows at 128² make the IoU fall fast with any misplacement);
 - milliseconds per picture on CPU at 128² and 256², all methods in the same rounds;
 - an image grid: input | geometric | L2 | ours | ground truth, on held-out scenes.
 
@@ -35,7 +43,8 @@ each other here.
         --model l2=runs/shadow-l2-cpu/checkpoints/best.safetensors
     python benchmarks/shadow.py --quick --data /tmp/shadow   # smoke test (a tiny dataset)
 
-Without ``--model`` the bundled ``shadow-cpu`` and ``shadow-l2-cpu`` are scored. The JSON goes
+The bundled ``shadow-cpu`` and ``shadow-l2-cpu`` are scored as ``ours`` and ``l2`` unless a
+``--model`` takes the name or ``--no-bundled`` is given. The JSON goes
 to ``benchmarks/results/shadow.json`` (``_quick`` with ``--quick``) and the grid beside it.
 """
 
@@ -50,6 +59,7 @@ import torch
 import torch.nn.functional as F
 from common import RESULTS, interleaved_ms, record
 from common import enlarged_picture as big
+from torch import Tensor
 
 from neuralshade.baselines.cast_shadow import cast_shadow
 from neuralshade.checkpoint import load_networks
@@ -61,6 +71,7 @@ from neuralshade.metrics import (
     balanced_error_rate,
     local_ber,
     masked_ssim,
+    paired_difference,
     rmse,
     shadow_mask_from_images,
     ssim,
@@ -70,7 +81,8 @@ from neuralshade.task import get_task
 from neuralshade.tasks.shadow import iou
 
 DEFAULT_MODELS = {"l2": "shadow-l2-cpu", "ours": "shadow-cpu"}
-LABELS = {"input": "input (no shadow)", "geometric": "geometric", "l2": "L2 U-Net",
+LABELS = {"input": "input (no shadow)", "geometric": "geometric",
+          "geometric_attention": "geometric, attention maps", "l2": "L2 U-Net",
           "ours": "ours (ARShadowGAN-like)", "perceptual": "with perceptual term",
           "predicted": "perceptual, own maps",
           "noadv": "no adversarial term",
@@ -105,11 +117,25 @@ def given_true_maps(net: torch.nn.Module):
     return call
 
 
-def methods(nets: dict[str, torch.nn.Module], true_maps: bool = False) -> dict[str, Any]:
+def predicted_maps(block: torch.nn.Module, s: dict[str, torch.Tensor]) -> tuple[Tensor, Tensor]:
+    """An attention block's occluder and occluder-shadow maps of a scene, thresholded at 0.5
+    as the generator reads them at inference."""
+    maps = (torch.sigmoid(block(torch.cat([s["noshadow"], s["mask"]], 1))) > 0.5).float()
+    return maps[:, :1], maps[:, 1:]
+
+
+def methods(nets: dict[str, torch.nn.Module], true_maps: bool = False,
+            reference: str = "ours") -> dict[str, Any]:  # fmt: skip
     out = {
         "input": lambda s: s["noshadow"],
         "geometric": lambda s: cast_shadow(s["noshadow"], s["mask"], s["robject"], s["rshadow"]),
     }
+    readers = {k: n for k, n in nets.items() if getattr(n, "reads_maps", False)}
+    block = readers.get(reference, next(iter(readers.values()), None))
+    if block is not None:
+        block = block.attention  # what a user without the true maps could run: the block's maps
+        out["geometric_attention"] = lambda s: cast_shadow(s["noshadow"], s["mask"],
+                                                           *predicted_maps(block, s))  # fmt: skip
     out |= {name: network(net) for name, net in nets.items()}
     if true_maps:
         out |= {f"{name}_truemaps": given_true_maps(net) for name, net in nets.items()
@@ -137,13 +163,27 @@ def scores(pred: torch.Tensor, s: dict[str, torch.Tensor]) -> dict[str, float]:
     return out
 
 
+def paired(rows: dict[str, list[dict[str, float]]], reference: str) -> dict[str, Any]:
+    """Every other method against ``reference``, scene by scene: the mean of method −
+    reference on each metric and its 95 % bootstrap interval (scenes where either lacks the
+    metric left out). Empty when the reference was not scored."""
+    if reference not in rows:
+        return {}
+    ref = rows[reference]
+    nan = float("nan")
+    return {name: {k: paired_difference([r.get(k, nan) for r in mine], [r.get(k, nan) for r in ref])
+                   for k in METRICS}
+            for name, mine in rows.items() if name != reference}  # fmt: skip
+
+
 def summary(rows: list[dict[str, float]]) -> dict[str, float]:
     keys = sorted({k for r in rows for k in r})
     return {k: float(np.nanmean([r[k] for r in rows if k in r])) for k in keys}
 
 
 def attention_iou(nets: dict[str, torch.nn.Module], samples) -> dict[str, float] | None:
-    """Mean IoU of the attention block's thresholded maps (the first network that has one)."""
+    """Mean IoU of the attention block's thresholded maps (the first network that has one;
+    every one's: ``attention_iou_by_model``)."""
     block = next((n.attention for n in nets.values() if getattr(n, "reads_maps", False)), None)
     return None if block is None else block_iou(block, samples)
 
@@ -154,8 +194,21 @@ def block_iou(block: torch.nn.Module, samples) -> dict[str, float]:
     scores_ = []
     with torch.inference_mode():
         for s in samples:
-            maps = (torch.sigmoid(block(torch.cat([s["noshadow"], s["mask"]], 1))) > 0.5).float()
+            maps = torch.cat(predicted_maps(block, s), 1)
             scores_.append(iou(maps, torch.cat([s["robject"], s["rshadow"]], 1))[0])
+    mean = torch.stack(scores_).mean(0)
+    return {"occluders": float(mean[0]), "occluder_shadows": float(mean[1])}
+
+
+def shifted_truth_iou(samples) -> dict[str, float]:
+    """The IoU's scale at this size: the mean IoU of the true maps against themselves moved
+    one pixel to the right (the left column repeated), as the block's IoU is averaged: what an
+    answer exact but for one pixel's misplacement scores."""
+    scores_ = []
+    for s in samples:
+        truth = (torch.cat([s["robject"], s["rshadow"]], 1) > 0.5).float()
+        moved = torch.cat([truth[..., :1], truth[..., :-1]], dim=-1)
+        scores_.append(iou(moved, truth)[0])
     mean = torch.stack(scores_).mean(0)
     return {"occluders": float(mean[0]), "occluder_shadows": float(mean[1])}
 
@@ -178,18 +231,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default="data/shadow", help="the shadow dataset (README)")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
                         help="a network to score (repeatable; ours, l2 replace the bundled)")
+    parser.add_argument("--no-bundled", action="store_true",
+                        help="score only the --model networks, not the bundled ones as well")
     parser.add_argument("--attention", action="append", default=[], metavar="NAME=PATH",
                         help="an attention block to score alone (IoU only; a checkpoint of "
                         "stage 1, e.g. runs/shadow-attention-cpu/checkpoints/best.safetensors)")
     parser.add_argument("--true-maps", action="store_true",
                         help="also score each attention network's generator on the true maps")
+    parser.add_argument("--paired", default="ours", metavar="NAME",
+                        help="the method every other is compared with scene by scene "
+                        "(default ours)")
     parser.add_argument("--repeats", type=int, default=7, help="timing rounds (default 7)")
     parser.add_argument("--grid", type=int, default=6,
                         help="held-out scenes in the grid (0: no grid)")
     parser.add_argument("--out", default=None, help="the JSON (default benchmarks/results/...)")
     args = parser.parse_args(argv)  # fmt: skip
     torch.manual_seed(0)
-    models = {k: v for k, v in DEFAULT_MODELS.items() if v in bundled_models()}
+    bundled = {} if args.no_bundled else DEFAULT_MODELS
+    models = {k: v for k, v in bundled.items() if v in bundled_models()}
     models.update(m.split("=", 1) for m in args.model)
     stem = "shadow_quick" if args.quick else "shadow"
     out = Path(args.out) if args.out else RESULTS / f"{stem}.json"
@@ -202,23 +261,35 @@ def main(argv: list[str] | None = None) -> None:
     data = BufferDataset(root, "test", BUFFERS, crop=None, mode="full")
     samples = [{k: v[None] for k, v in data[i].items()} for i in range(len(data))]
     size = int(data.config.size)
-    calls = methods(nets, args.true_maps)
+    calls = methods(nets, args.true_maps, args.paired)
     print(f"{len(samples)} held-out scenes of {root} at {size}²; methods {list(calls)}")
 
     per_method: dict[str, Any] = {}
+    per_scene: dict[str, list[dict[str, float]]] = {}
     with torch.inference_mode():
         for name, call in calls.items():
-            rows = [scores(call(s), s) for s in samples]
+            rows = per_scene[name] = [scores(call(s), s) for s in samples]
             with_shadow = sum("lrmse" in r for r in rows)
             per_method[name] = {"mean": summary(rows), "scenes_with_shadow": with_shadow}
             m = {k: per_method[name]["mean"].get(k, float("nan")) for k in METRICS}
             shown = " ".join(f"{k.upper()} {v:.4g}" for k, v in m.items())
             print(f"  {LABELS.get(name, name)}: {shown}")
+    against = paired(per_scene, args.paired)
+    for name, d in against.items():
+        shown = ", ".join(
+            f"{k.upper()} {d[k]['mean']:+.3g} [{d[k]['low']:+.3g}, {d[k]['high']:+.3g}]"
+            for k in ("lrmse", "lber", "grmse"))  # fmt: skip
+        print(f"  {LABELS.get(name, name)} − {args.paired}: {shown}")
     attention = attention_iou(nets, samples)
-    if attention:
-        print(f"  attention IoU: occluders {attention['occluders']:.3f}, their shadows "
-              f"{attention['occluder_shadows']:.3f}")  # fmt: skip
+    by_model = {name: block_iou(n.attention, samples) for name, n in nets.items()
+                if getattr(n, "reads_maps", False)}  # fmt: skip
+    for name, v in by_model.items():
+        print(f"  attention IoU of {name}: occluders {v['occluders']:.3f}, their shadows "
+              f"{v['occluder_shadows']:.3f}")  # fmt: skip
 
+    shifted = shifted_truth_iou(samples)
+    print(f"  the true maps moved one pixel: IoU occluders {shifted['occluders']:.3f}, their "
+          f"shadows {shifted['occluder_shadows']:.3f}")  # fmt: skip
     blocks = {}
     for name, path in (a.split("=", 1) for a in args.attention):
         block = load_networks(path, "cpu", task="shadow")[0]["attention"]
@@ -265,8 +336,11 @@ def main(argv: list[str] | None = None) -> None:
                 for name, n in nets.items()
             },  # fmt: skip
             "methods": per_method,
+            "paired": {"reference": args.paired, "confidence": 0.95, "methods": against},
             "attention_iou": attention,
+            "attention_iou_by_model": by_model,
             "attention_blocks": blocks,
+            "attention_iou_truth_moved_1px": shifted,
             "speed": speed,
             "grid": grid_path.name if grid_path else None,
             "grid_scenes": shown,

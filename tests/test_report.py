@@ -104,3 +104,16 @@ def test_an_unclosed_block_is_an_error(copy, capsys):
 )
 def test_figures_are_written_as_the_docs_write_them(value, spec, text):
     assert report.fmt(value, spec) == text
+
+
+def test_the_paired_table_bolds_a_gap_whose_interval_leaves_out_zero():
+    ci = lambda m, lo, hi: {"mean": m, "low": lo, "high": hi, "n": 50}  # noqa: E731
+    paired = {"reference": "ours", "methods": {
+        "l2": {"lrmse": ci(1.5, 0.4, 2.6), "lber": ci(-0.02, -0.05, 0.01),
+               "grmse": ci(-0.1, -0.2, -0.01), "gber": ci(0.0, 0.0, 0.0)}}}  # fmt: skip
+    text = report.paired_table("x")({"x": {"paired": paired}})
+    lines = text.splitlines()
+    assert lines[0] == "| method − **ours** (ARShadowGAN-like) | LRMSE | LBER | GRMSE | GBER |"
+    assert lines[2] == ("| L2 U-Net (no attention, no GAN) | **+1.50 [+0.40, +2.60]** "
+                        "| -0.020 [-0.050, +0.010] | **-0.10 [-0.20, -0.01]** "
+                        "| +0.000 [+0.000, +0.000] |")  # fmt: skip
