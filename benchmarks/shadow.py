@@ -181,13 +181,6 @@ def summary(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.nanmean([r[k] for r in rows if k in r])) for k in keys}
 
 
-def attention_iou(nets: dict[str, torch.nn.Module], samples) -> dict[str, float] | None:
-    """Mean IoU of the attention block's thresholded maps (the first network that has one;
-    every one's: ``attention_iou_by_model``)."""
-    block = next((n.attention for n in nets.values() if getattr(n, "reads_maps", False)), None)
-    return None if block is None else block_iou(block, samples)
-
-
 def block_iou(block: torch.nn.Module, samples) -> dict[str, float]:
     """Mean IoU over the scenes of an attention block's maps thresholded at 0.5, against the
     true maps at 0.5: on the occluders and on their shadows."""
@@ -280,9 +273,9 @@ def main(argv: list[str] | None = None) -> None:
             f"{k.upper()} {d[k]['mean']:+.3g} [{d[k]['low']:+.3g}, {d[k]['high']:+.3g}]"
             for k in ("lrmse", "lber", "grmse"))  # fmt: skip
         print(f"  {LABELS.get(name, name)} − {args.paired}: {shown}")
-    attention = attention_iou(nets, samples)
     by_model = {name: block_iou(n.attention, samples) for name, n in nets.items()
                 if getattr(n, "reads_maps", False)}  # fmt: skip
+    attention = next(iter(by_model.values()), None)  # the first network's: the table's figure
     for name, v in by_model.items():
         print(f"  attention IoU of {name}: occluders {v['occluders']:.3f}, their shadows "
               f"{v['occluder_shadows']:.3f}")  # fmt: skip
