@@ -78,7 +78,7 @@ from neuralshade.metrics import (
 )
 from neuralshade.sheets import labelled
 from neuralshade.task import get_task
-from neuralshade.tasks.shadow import iou
+from neuralshade.tasks.shadow import attention_maps, iou
 
 DEFAULT_MODELS = {"l2": "shadow-l2-cpu", "ours": "shadow-cpu"}
 LABELS = {"input": "input (no shadow)", "geometric": "geometric",
@@ -120,7 +120,7 @@ def given_true_maps(net: torch.nn.Module):
 def predicted_maps(block: torch.nn.Module, s: dict[str, torch.Tensor]) -> tuple[Tensor, Tensor]:
     """An attention block's occluder and occluder-shadow maps of a scene, thresholded at 0.5
     as the generator reads them at inference."""
-    maps = (torch.sigmoid(block(torch.cat([s["noshadow"], s["mask"]], 1))) > 0.5).float()
+    maps = attention_maps({"attention": block}, s["noshadow"], s["mask"], 0.5)
     return maps[:, :1], maps[:, 1:]
 
 
