@@ -1179,16 +1179,19 @@ SHADOW_1800_LABELS = {  # the bundles of commit 3b0ac58 and before: 1800 steps
     "l2": "L2 U-Net, 1800 steps (bundled then)",
     "ours": "**ours**, 1800 steps, with the adversarial term (bundled then)",
 }
-SHADOW_SCENES_LABELS = {  # benchmarks/results/shadow_scenes.json: 1000, 2500, 4000 scenes
+SHADOW_SCENES_LABELS = {  # benchmarks/results/shadow_scenes.json: 1000 ... 8000 scenes
     "l21000": "L2 U-Net, 1000 scenes, 10000 steps (bundled until 0248304)",
     "ours1000": "**ours**, 1000 scenes, 10000 steps (bundled until 0248304)",
     "ours1000_truemaps": "ours, 1000 scenes, given the true maps",
     "l22500": "L2 U-Net, 2500 scenes, 5000 steps",
     "ours2500": "**ours**, 2500 scenes, 5000 steps",
     "ours2500_truemaps": "ours, 2500 scenes, given the true maps",
-    "l24000": "L2 U-Net, 4000 scenes, 8000 steps (bundled)",
-    "ours4000": "**ours**, 4000 scenes, 8000 steps (bundled)",
+    "l24000": "L2 U-Net, 4000 scenes, 8000 steps (bundled 755ebd5 to c9d5844)",
+    "ours4000": "**ours**, 4000 scenes, 8000 steps (bundled 755ebd5 to c9d5844)",
     "ours4000_truemaps": "ours, 4000 scenes, given the true maps",
+    "l28000": "L2 U-Net, 8000 scenes, 8000 steps (bundled)",
+    "ours8000": "**ours**, 8000 scenes, 8000 steps (bundled)",
+    "ours8000_truemaps": "ours, 8000 scenes, given the true maps",
 }
 SHADOW_METRICS = {
     "grmse": ("GRMSE", min), "lrmse": ("LRMSE", min), "gssim": ("GSSIM", max),

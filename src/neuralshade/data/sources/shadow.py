@@ -56,7 +56,7 @@ SCHEMA = schema_of(
 class ShadowConfig(Settings):
     """Everything that determines a shadow dataset's bytes."""
 
-    count: int = Field(4000, ge=1, description="Number of scenes (one view each).")
+    count: int = Field(8000, ge=1, description="Number of scenes (one view each).")
     size: int = Field(128, ge=8, le=4096, description="Side of the square pictures, pixels.")
     seed: int = Field(0, ge=0, description="Seed of every random choice in the dataset.")
     split: dict[str, float] = Field(
