@@ -193,14 +193,15 @@ def block_iou(block: torch.nn.Module, samples) -> dict[str, float]:
     return {"occluders": float(mean[0]), "occluder_shadows": float(mean[1])}
 
 
-def shifted_truth_iou(samples) -> dict[str, float]:
+def shifted_truth_iou(samples, pixels: int = 1) -> dict[str, float]:
     """The IoU's scale at this size: the mean IoU of the true maps against themselves moved
-    one pixel to the right (the left column repeated), as the block's IoU is averaged: what an
-    answer exact but for one pixel's misplacement scores."""
+    ``pixels`` to the right (the left column repeated), as the block's IoU is averaged: what an
+    answer exact but for that misplacement scores."""
     scores_ = []
     for s in samples:
         truth = (torch.cat([s["robject"], s["rshadow"]], 1) > 0.5).float()
-        moved = torch.cat([truth[..., :1], truth[..., :-1]], dim=-1)
+        moved = torch.cat([truth[..., :1].expand(*truth.shape[:-1], pixels),
+                           truth[..., :-pixels]], dim=-1)  # fmt: skip
         scores_.append(iou(moved, truth)[0])
     mean = torch.stack(scores_).mean(0)
     return {"occluders": float(mean[0]), "occluder_shadows": float(mean[1])}
@@ -280,9 +281,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  attention IoU of {name}: occluders {v['occluders']:.3f}, their shadows "
               f"{v['occluder_shadows']:.3f}")  # fmt: skip
 
-    shifted = shifted_truth_iou(samples)
-    print(f"  the true maps moved one pixel: IoU occluders {shifted['occluders']:.3f}, their "
-          f"shadows {shifted['occluder_shadows']:.3f}")  # fmt: skip
+    shifted, shifted2 = shifted_truth_iou(samples, 1), shifted_truth_iou(samples, 2)
+    for n, v in ((1, shifted), (2, shifted2)):
+        print(f"  the true maps moved {n} px: IoU occluders {v['occluders']:.3f}, their "
+              f"shadows {v['occluder_shadows']:.3f}")  # fmt: skip
     blocks = {}
     for name, path in (a.split("=", 1) for a in args.attention):
         block = load_networks(path, "cpu", task="shadow")[0]["attention"]
@@ -334,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
             "attention_iou_by_model": by_model,
             "attention_blocks": blocks,
             "attention_iou_truth_moved_1px": shifted,
+            "attention_iou_truth_moved_2px": shifted2,
             "speed": speed,
             "grid": grid_path.name if grid_path else None,
             "grid_scenes": shown,
