@@ -195,20 +195,24 @@ def test_the_page_logs_no_errors(server, browser):
 
 def test_the_page_answers_the_pointer_while_a_frame_is_computed(server, browser):
     """The WebAssembly provider runs in a worker: a timer on the page's thread keeps firing
-    during an inference instead of waiting for it (it waited the whole inference before)."""
+    during an inference instead of waiting for it (it waited the whole inference before).
+
+    Counted in ticks, not by the longest gap: one stall of the busy 2-core machine could
+    stretch a gap past half a frame, but a blocked thread fires at most once while the frame is
+    computed, a free one about every 4 ms of it."""
     open_page(browser, server)
     assert browser.execute_script("return window.neuralshade.backend;") == "wasm"
-    worst, inference = call(browser, """
+    ticks, inference = call(browser, """
         const ns = window.neuralshade;
-        let last = performance.now(), worst = 0;
-        const timer = setInterval(() => {
-          const t = performance.now(); worst = Math.max(worst, t - last); last = t;
-        }, 4);
+        let ticks = 0;
+        const timer = setInterval(() => { ticks += 1; }, 4);
         ns.state.dirty = true;
         const { ms } = await ns.render();
         clearInterval(timer);
-        return [Math.max(worst, performance.now() - last), ms];""")  # fmt: skip
-    assert worst < 0.5 * inference, (worst, inference)
+        return [ticks, ms];""")  # fmt: skip
+    if inference < 20:
+        pytest.skip(f"a {inference:.0f} ms frame is too short to tell a blocked thread apart")
+    assert ticks >= 3, (ticks, inference)
 
 
 def test_without_webassembly_the_page_falls_back_to_the_server(server, browser):
