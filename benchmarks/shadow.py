@@ -289,7 +289,9 @@ def main(argv: list[str] | None = None) -> None:
     blocks = {}
     for name, path in (a.split("=", 1) for a in args.attention):
         block = load_networks(path, "cpu", task="shadow")[0]["attention"]
-        blocks[name] = {"iou": block_iou(block, samples), "checkpoint": path}
+        blocks[name] = {"iou": block_iou(block, samples), "checkpoint": path,
+                        "parameters": sum(p.numel() for p in block.parameters()),
+                        "model": block.spec}  # fmt: skip
         print(f"  attention block {name}: occluders {blocks[name]['iou']['occluders']:.3f}, "
               f"their shadows {blocks[name]['iou']['occluder_shadows']:.3f}")  # fmt: skip
 
@@ -328,7 +330,9 @@ def main(argv: list[str] | None = None) -> None:
             "training": {
                 name: {"wall_seconds": n.sidecar.get("wall_seconds"),
                        "steps": n.sidecar.get("step"), "model": n.sidecar["models"],
-                       "options": n.sidecar.get("config", {}).get("options")}
+                       "options": n.sidecar.get("config", {}).get("options"),
+                       # a bundle chaining an attention block trained apart: its run's record
+                       "attention_checkpoint": n.sidecar.get("attention_checkpoint")}
                 for name, n in nets.items()
             },  # fmt: skip
             "methods": per_method,
