@@ -1250,21 +1250,31 @@ def paired_table(stem: str, labels: dict[str, str] | None = None) -> Callable[[R
 ATTENTION_LABELS = {
     "long": "`shadow-attention-cpu`, trained 5000 steps (`--set steps=5000`)",
     "jitter": "the same with `options.colour_jitter` 0.5",
+    "quarter": "a quarter of the published widths (16 … 128 channels), 10000 steps; "
+    "bundled 0ad1c8a to f6bd5a0",
+    "half": "half the published widths (32 … 256 channels), 18000 steps; bundled",
 }
 
 
-def attention_table(stem: str) -> Callable[[Results], str]:
-    """The IoU of the bundled model's attention block and of each block scored alone
-    (``--attention``) in ``stem``'s JSON, on the held-out scenes."""
+def attention_table(stem: str, bundled: str | None = None) -> Callable[[Results], str]:
+    """The IoU of each attention block scored alone (``--attention``) in ``stem``'s JSON on the
+    held-out scenes, after the bundled model's block (labelled ``bundled``) where given; with
+    each block's parameters where the JSON records them."""
 
     def block(results: Results) -> str:
         r = lookup(results, stem)
-        rows = [["`shadow-cpu` bundled until 0248304 (2500 steps)",
-                 *(f"{r['attention_iou'][k]:.3f}" for k in ("occluders", "occluder_shadows"))]]
+        sized = all("parameters" in b for b in r["attention_blocks"].values())
+        rows = []
+        if bundled:
+            rows.append([bundled, *(f"{r['attention_iou'][k]:.3f}"
+                                    for k in ("occluders", "occluder_shadows"))])  # fmt: skip
         for name, b in r["attention_blocks"].items():
-            rows.append([ATTENTION_LABELS.get(name, name),
+            size = [f"{b['parameters'] / 1e6:.1f} M"] if sized else []
+            rows.append([ATTENTION_LABELS.get(name, name), *size,
                          *(f"{b['iou'][k]:.3f}" for k in ("occluders", "occluder_shadows"))])
-        return table(["attention block", "IoU occluders", "IoU their shadows"], "lrr", rows)
+        header = ["attention block", *(["parameters"] if sized else []), "IoU occluders",
+                  "IoU their shadows"]  # fmt: skip
+        return table(header, "l" + "r" * (len(header) - 1), rows)
 
     return block
 
@@ -1474,7 +1484,11 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     "shadow_scenes": shadow_table("shadow_scenes", SHADOW_SCENES_LABELS),
     "shadow_scenes-paired": paired_table("shadow_scenes", SHADOW_SCENES_LABELS),
     "shadow_attention-command": command_line("shadow_attention"),
-    "shadow_attention": attention_table("shadow_attention"),
+    "shadow_attention": attention_table(
+        "shadow_attention", "`shadow-cpu` bundled until 0248304 (2500 steps)"
+    ),
+    "shadow_attention_width-command": command_line("shadow_attention_width"),
+    "shadow_attention_width": attention_table("shadow_attention_width"),
     "shadow_adversarial-command": command_line("shadow_adversarial"),
     "shadow_adversarial": shadow_table("shadow_adversarial", SHADOW_1800_LABELS),
     "shadow_speed": speed_table("shadow", SHADOW_LABELS),
