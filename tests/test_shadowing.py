@@ -128,10 +128,18 @@ def test_the_command_writes_the_picture_and_refuses_bad_input(model, tmp_path, c
         assert message in capsys.readouterr().err
 
 
-def test_the_whole_chain_exports_to_onnx_and_matches_torch(model, tmp_path):
+@pytest.mark.parametrize("mirror", [False, True])
+def test_the_whole_chain_exports_to_onnx_and_matches_torch(model, tmp_path, mirror):
     pytest.importorskip("onnxruntime")
     from neuralshade.export import export_onnx
 
+    if mirror:  # the same networks, the attention block averaged with its mirrored reading
+        nets, info = checkpoint.load_networks(model, "cpu", task="shadow")
+        own = {"format", "neuralshade_version", "models", "model", "weights", "weights_sha256"}
+        meta = {k: v for k, v in info.items() if k not in own}
+        model = tmp_path / "mirrored"
+        checkpoint.save(model, nets, {**meta, "config": {"options": {"mirror": True}}})
+        model = str(model) + ".safetensors"
     result = export_onnx(model, tmp_path / "shadow.onnx")  # no network named: the chain
     assert result["trace_shape"][1] == 4  # picture and mask in, as neuralshade shadow runs it
     assert result["max_abs_diff"] <= result["tolerance"]

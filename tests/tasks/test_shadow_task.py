@@ -9,7 +9,7 @@ from torch import nn
 
 from neuralshade.errors import ConfigError
 from neuralshade.task import get_task
-from neuralshade.tasks.shadow import colour_jitter, options
+from neuralshade.tasks.shadow import colour_jitter, dice_loss, iou, lovasz_hinge, options
 from neuralshade.train import load_config
 
 
@@ -142,3 +142,94 @@ def test_the_generator_trains_on_a_picture_and_target_recoloured_alike():
     assert torch.allclose(loss, expected)
     ratio = target / picture  # the darkening survives the recolouring, channel by channel
     assert torch.allclose(ratio, torch.linspace(0.5, 1.0, 8).expand_as(ratio), atol=1e-5)
+
+
+def test_lovasz_hinge_is_one_minus_the_iou_where_every_error_is_0_or_1():
+    g = torch.Generator().manual_seed(4)
+    truth = (torch.rand(5, 2, 6, 7, generator=g) > 0.6).float()
+    wrong = torch.rand(5, 2, 6, 7, generator=g) > 0.8
+    truth[0, 0], wrong[0, 0] = 0, False  # empty truth, nothing wrong: IoU 1
+    truth[0, 1], wrong[0, 1, 2, 3] = 0, True  # empty truth, one pixel wrong: IoU 0
+    sign = truth * 2 - 1
+    logits = torch.where(wrong, torch.zeros_like(sign), sign)  # hinge error 1 wrong, 0 right
+    predicted = torch.where(wrong, 1 - truth, truth)  # the maps those wrong pixels make
+    per_map = 1 - iou(predicted, truth)
+    assert per_map[0].tolist() == [0.0, 1.0]
+    assert torch.allclose(lovasz_hinge(logits, truth), per_map.mean(), atol=1e-6)
+    # a larger error on a wrong pixel costs more, in proportion; a right margin costs nothing
+    assert torch.allclose(lovasz_hinge(logits * 3, truth), per_map.mean(), atol=1e-6)
+    assert lovasz_hinge(torch.where(wrong, -sign, sign), truth) > per_map.mean() + 0.1
+
+
+def test_the_lovasz_option_adds_its_weight_times_the_hinge_to_the_attention_loss():
+    b = batch(3)
+    truth = torch.cat([b["robject"], b["rshadow"]], 1)
+    losses = []
+    for weight in (0.0, 2.0):
+        nets = {"attention": Seen(), "generator": Recorder()}
+        cfg = load_config({"task": "shadow", "data": "x", "steps": 1,
+                           "freeze": ["generator", "discriminator"],
+                           "options": {"lovasz": weight}})  # fmt: skip
+        losses.append(dict(get_task("shadow").train_step(nets, b, cfg))["attention"])
+    logits = b["noshadow"][:, :2]
+    assert torch.allclose(losses[0], dice_loss(logits, truth))
+    assert torch.allclose(losses[1], dice_loss(logits, truth) + 2 * lovasz_hinge(logits, truth))
+    with pytest.raises(ConfigError, match="lovasz"):
+        options({"lovasz": -1})
+
+
+class Ramp(nn.Module):
+    """Logits of two maps that rise left to right, whatever the picture: a block that reads
+    a scene and its mirror differently."""
+
+    out_channels = 2
+
+    def forward(self, x):
+        b, _, h, w = x.shape
+        return (torch.arange(w, dtype=x.dtype) * 0.5 - 1.0).expand(b, 2, h, w).clone()
+
+
+def test_mirror_averaging_thresholds_the_mean_of_the_two_readings():
+    from neuralshade.models.arshadow import MirrorAveraged
+
+    x = torch.rand(1, 4, 3, 6)
+    averaged = MirrorAveraged(Ramp())(x)
+    for c in range(6):  # column c is read at c, and at 5 − c in the mirror
+        mean = (1 / (1 + math.exp(-(0.5 * c - 1))) + 1 / (1 + math.exp(-(0.5 * (5 - c) - 1)))) / 2
+        assert torch.allclose(torch.sigmoid(averaged[..., c]), torch.tensor(mean), atol=1e-5)
+    # the averaged block answers a mirrored picture with its answer mirrored; the block alone not
+    conv = nn.Conv2d(4, 2, 3, padding=1)
+    with torch.no_grad():
+        both = MirrorAveraged(conv)
+        assert torch.allclose(both(x.flip(-1)), both(x).flip(-1), atol=1e-5)
+        assert not torch.allclose(conv(x.flip(-1)), conv(x).flip(-1), atol=1e-3)
+        pointwise = nn.Conv2d(4, 2, 1)  # already mirror-symmetric: unchanged
+        assert torch.allclose(MirrorAveraged(pointwise)(x), pointwise(x), atol=1e-4)
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_the_mirror_option_sets_what_inference_and_validation_read(mirror):
+    from neuralshade.models.arshadow import MirrorAveraged
+
+    class Reader(Recorder):  # a generator of the 6 channels that reads the maps
+        in_channels, receptive_field = 6, 1
+
+        def forward(self, x):
+            return self.coarse_and_refined(x)[1]
+
+    task, b = get_task("shadow"), batch(4)
+    nets = {"attention": Ramp(), "generator": Reader()}
+    pipeline = task.inference_network(nets, {"config": {"options": {"mirror": mirror}}})
+    assert isinstance(pipeline.attention, MirrorAveraged) == mirror
+    pipeline(torch.cat([b["noshadow"], b["mask"]], 1))
+    x = torch.cat([b["noshadow"], b["mask"]], 1)
+    block = MirrorAveraged(Ramp()) if mirror else Ramp()
+    assert torch.equal(nets["generator"].seen[:, 4:], (block(x) > 0).float())
+    cfg = load_config({"task": "shadow", "data": "x", "steps": 1,
+                       "freeze": ["generator", "discriminator"], "options": {"mirror": mirror}})
+    iou_shadows = task.validate(nets, b, cfg)["iou_rshadow"]
+    maps = (block(x) > 0).float()
+    assert iou_shadows == pytest.approx(float(iou(maps, torch.cat([b["robject"], b["rshadow"]],
+                                                                  1))[:, 1].mean()))  # fmt: skip
+    with pytest.raises(ConfigError, match="mirror"):
+        options({"mirror": "yes"})

@@ -436,6 +436,33 @@ class ShadowGenerator(nn.Module):
         return self.coarse_and_refined(x)[1]
 
 
+class MirrorAveraged(nn.Module):
+    """An attention block read twice, on the picture and on its mirror image (left to right),
+    the two readings' probabilities averaged (the mirror's mirrored back); the output is the
+    logits of that mean, so the maps thresholded at probability 0.5 read it as they read the
+    block. A mirrored scene is as valid a scene (its light mirrored too), and the block was
+    trained on pictures mirrored at random, so the readings differ only by the block's errors:
+    where they disagree, the mean decides. Twice the block's time. Not the original's (ours:
+    ``options.mirror`` of the shadow task).
+
+    Shapes:
+        x: (B, C, H, W) -> (B, out_channels, H, W), as the block.
+    """
+
+    def __init__(self, block: nn.Module):
+        super().__init__()
+        self.block = block
+        for name in ("in_channels", "out_channels", "receptive_field", "min_size",
+                     "total_stride", "strides"):  # fmt: skip
+            if hasattr(block, name):
+                setattr(self, name, getattr(block, name))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = (torch.sigmoid(self.block(x)) + torch.sigmoid(self.block(x.flip(-1))).flip(-1)) / 2
+        p = p.clamp(1e-6, 1 - 1e-6)
+        return torch.log(p) - torch.log1p(-p)
+
+
 class ShadowPipeline(nn.Module):
     """ARShadowGAN at inference: the attention block's maps thresholded, then the generator.
 

@@ -29,6 +29,15 @@ their shadows), its ``layer2`` features (1/8 resolution, 128 channels: about rel
 mean squared difference between the refined and true pictures. With ``options.perceptual: 0``
 it is left out.
 
+``options.lovasz`` (ours, not the original's; 0 by default) adds that weight × the Lovász hinge
+(:func:`lovasz_hinge`, a surrogate of the per-picture IoU itself) to the attention block's Dice
+loss, in training and in the validation loss that picks its checkpoint.
+
+``options.mirror`` (ours; false by default) runs the attention block on the picture and on its
+mirror image and thresholds the mean of the two readings
+(:class:`~neuralshade.models.arshadow.MirrorAveraged`), at inference and in validation: twice
+the block's time, for maps that do not depend on which way round the scene was drawn.
+
 ``options.colour_jitter`` (ours, not the original's; 0 by default) recolours the training
 pictures of whichever networks train, a picture and its target alike (:func:`colour_jitter`).
 
@@ -57,7 +66,8 @@ from neuralshade.task import TASKS, Task
 
 ATTENTION_TARGETS = ("robject", "rshadow")
 OPTIONS = {"attention": True, "l2": 10.0, "perceptual": 0.0, "adversarial": 0.01,
-           "threshold": 0.5, "maps": "truth", "colour_jitter": 0.0}  # fmt: skip
+           "threshold": 0.5, "maps": "truth", "colour_jitter": 0.0, "lovasz": 0.0,
+           "mirror": False}  # fmt: skip
 MAPS = ("truth", "predicted")  # what the generator is trained on
 NETWORKS = ("generator", "attention", "discriminator")
 
@@ -72,6 +82,10 @@ def options(config_options: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"options.maps must be one of {list(MAPS)}, got {out['maps']!r}")
     if not 0 <= out["colour_jitter"] <= 2:
         raise ConfigError(f"options.colour_jitter must be in [0, 2], got {out['colour_jitter']}")
+    if not isinstance(out["mirror"], bool):
+        raise ConfigError(f"options.mirror must be true or false, got {out['mirror']!r}")
+    if out["lovasz"] < 0:
+        raise ConfigError(f"options.lovasz must be ≥ 0, got {out['lovasz']}")
     return out
 
 
@@ -102,6 +116,30 @@ def dice_loss(logits: Tensor, target: Tensor, eps: float = 1.0) -> Tensor:
     return (1 - (2 * inter + eps) / (p.sum(dim=(2, 3)) + target.sum(dim=(2, 3)) + eps)).mean()
 
 
+def lovasz_hinge(logits: Tensor, target: Tensor) -> Tensor:
+    """Lovász hinge loss (Berman, Rannen Triki and Blaschko, CVPR 2018) per (image, map),
+    averaged: the Lovász extension of the Jaccard loss 1 − IoU, taken at the hinge errors
+    max(0, 1 − s·logit), s = ±1 the binary truth (> 0.5). Where every error is 0 or 1 it is
+    exactly 1 − IoU with the pixels of error 1 counted wrong (an empty truth and no wrong
+    pixel: 0), so it is a convex, tight surrogate of the mean per-picture IoU the block is
+    measured on, which Dice only approximates. (B, C, H, W) each. Written here: a dozen lines,
+    and segmentation-models-pytorch, which has one, pulls torchvision and timm."""
+    x = logits.flatten(2).flatten(0, 1)
+    t = (target.flatten(2).flatten(0, 1) > 0.5).to(x.dtype)
+    errors, order = (1 - x * (2 * t - 1)).sort(dim=1, descending=True)
+    t = t.gather(1, order)
+    positives = t.sum(1, keepdim=True)  # the Jaccard loss of the k largest errors taken wrong:
+    jaccard = 1 - (positives - t.cumsum(1)) / (positives + (1 - t).cumsum(1))
+    weights = torch.cat([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], 1)
+    return (F.relu(errors) * weights).sum(1).mean()
+
+
+def attention_loss(logits: Tensor, target: Tensor, lovasz: float) -> Tensor:
+    """The attention block's loss: soft Dice, plus ``lovasz`` × the Lovász hinge if > 0."""
+    loss = dice_loss(logits, target)
+    return loss + lovasz * lovasz_hinge(logits, target) if lovasz > 0 else loss
+
+
 def iou(pred: Tensor, target: Tensor) -> Tensor:
     """Per (image, map) IoU of binary maps (> 0.5); 1 where both are empty: (B, C)."""
     p, t = pred > 0.5, target > 0.5
@@ -118,10 +156,22 @@ def to_unit(image: Tensor) -> Tensor:
     return (image + 1) / 2
 
 
-def attention_maps(nets: Mapping[str, Any], image: Tensor, mask: Tensor, threshold: float | None):
+def attention_block(nets: Mapping[str, Any], mirror: bool = False):
+    """The attention block as inference runs it: alone, or ``mirror`` averaged over the
+    picture and its mirror image (:class:`~neuralshade.models.arshadow.MirrorAveraged`)."""
+    if not mirror:
+        return nets["attention"]
+    from neuralshade.models.arshadow import MirrorAveraged
+
+    return MirrorAveraged(nets["attention"])
+
+
+def attention_maps(nets: Mapping[str, Any], image: Tensor, mask: Tensor, threshold: float | None,
+                   mirror: bool = False):  # fmt: skip
     """The attention block's maps of the occluders and their shadows, (B, 2, H, W): its
-    probabilities, or 0/1 above ``threshold``."""
-    p = torch.sigmoid(nets["attention"](torch.cat([image, mask], 1)))
+    probabilities, or 0/1 above ``threshold``; ``mirror``: averaged with its reading of the
+    mirrored picture (:func:`attention_block`)."""
+    p = torch.sigmoid(attention_block(nets, mirror)(torch.cat([image, mask], 1)))
     return p if threshold is None else (p > threshold).float()
 
 
@@ -197,7 +247,7 @@ class ShadowTask(Task):
             image = colour_jitter(image, opts["colour_jitter"])
         if "attention" not in frozen:
             logits = nets["attention"](torch.cat([image, mask], 1))
-            yield "attention", dice_loss(logits, truth)
+            yield "attention", attention_loss(logits, truth, opts["lovasz"])
         if "generator" in frozen:
             return
         coarse, refined = generate(nets, image, mask, self._maps(nets, image, mask, truth, opts))
@@ -223,7 +273,7 @@ class ShadowTask(Task):
         if opts["maps"] == "truth":
             return truth
         with torch.no_grad():
-            return attention_maps(nets, image, mask, opts["threshold"])
+            return attention_maps(nets, image, mask, opts["threshold"], opts["mirror"])
 
     @staticmethod
     def _perceptual(nets, fake: Tensor, real: Tensor, mask: Tensor) -> Tensor:
@@ -237,12 +287,15 @@ class ShadowTask(Task):
         image, mask, real = batch["noshadow"], batch["mask"], batch["shadow"]
         truth = stack(batch, ATTENTION_TARGETS)
         out: dict[str, float] = {}
-        maps = attention_maps(nets, image, mask, None)
+        maps = attention_maps(nets, image, mask, None, opts["mirror"])
         scores = iou(maps, truth)
         out["iou_robject"], out["iou_rshadow"] = (float(v) for v in scores.mean(0))
-        out["dice"] = float(dice_loss(torch.logit(maps.clamp(1e-6, 1 - 1e-6)), truth))
+        logits = torch.logit(maps.clamp(1e-6, 1 - 1e-6))
+        out["dice"] = float(dice_loss(logits, truth))
+        if opts["lovasz"] > 0:
+            out["lovasz"] = float(lovasz_hinge(logits, truth))
         if "generator" in frozen:  # stage one: the attention block chooses the checkpoint
-            out["loss"] = out["dice"]
+            out["loss"] = float(attention_loss(logits, truth, opts["lovasz"]))
             return out
         _, refined = generate(nets, image, mask, self._maps(nets, image, mask, truth, opts))
         out["loss"] = float(F.mse_loss(to_unit(refined).clamp(0, 1), real))
@@ -259,8 +312,9 @@ class ShadowTask(Task):
         """The attention block and the generator as one module (:class:`ShadowPipeline`)."""
         from neuralshade.models.arshadow import ShadowPipeline
 
-        threshold = options(info.get("config", {}).get("options", {}))["threshold"]
-        return ShadowPipeline(nets.get("attention"), nets["generator"], threshold)
+        opts = options(info.get("config", {}).get("options", {}))
+        block = attention_block(nets, opts["mirror"]) if "attention" in nets else None
+        return ShadowPipeline(block, nets["generator"], opts["threshold"])
 
     def predict(self, nets, batch, info: Mapping[str, Any]) -> Tensor:
         net = nets["generator"]
