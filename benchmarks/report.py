@@ -1252,7 +1252,11 @@ ATTENTION_LABELS = {
     "jitter": "the same with `options.colour_jitter` 0.5",
     "quarter": "a quarter of the published widths (16 … 128 channels), 10000 steps; "
     "bundled 0ad1c8a to f6bd5a0",
-    "half": "half the published widths (32 … 256 channels), 18000 steps; bundled",
+    "half": "half the published widths (32 … 256 channels), 18000 steps; bundled in f45dc3f",
+    "twice": "the same, through its schedule once more from its best "
+    "(`shadow-attention-restart-cpu`); bundled",
+    "lovasz": "that, fine-tuned 5000 steps under Dice + the Lovász hinge (`--set options.lovasz=1 "
+    "--set steps=5000 --set optimizer.lr=0.0001`)",
 }
 
 
@@ -1264,16 +1268,21 @@ def attention_table(stem: str, bundled: str | None = None) -> Callable[[Results]
     def block(results: Results) -> str:
         r = lookup(results, stem)
         sized = all("parameters" in b for b in r["attention_blocks"].values())
+        mirrored = all("iou_mirrored" in b for b in r["attention_blocks"].values())
         rows = []
         if bundled:
-            rows.append([bundled, *(f"{r['attention_iou'][k]:.3f}"
-                                    for k in ("occluders", "occluder_shadows"))])  # fmt: skip
+            own = [f"{r['attention_iou'][k]:.3f}" for k in ("occluders", "occluder_shadows")]
+            rows.append([bundled, *([""] if sized else []), *own,
+                         *(["", ""] if mirrored else [])])  # fmt: skip
         for name, b in r["attention_blocks"].items():
             size = [f"{b['parameters'] / 1e6:.1f} M"] if sized else []
+            keys = ["iou", *(["iou_mirrored"] if mirrored else [])]
             rows.append([ATTENTION_LABELS.get(name, name), *size,
-                         *(f"{b['iou'][k]:.3f}" for k in ("occluders", "occluder_shadows"))])
+                         *(f"{b[how][k]:.3f}" for how in keys
+                           for k in ("occluders", "occluder_shadows"))])  # fmt: skip
         header = ["attention block", *(["parameters"] if sized else []), "IoU occluders",
-                  "IoU their shadows"]  # fmt: skip
+                  "IoU their shadows", *(["mirror-averaged: occluders", "their shadows"]
+                                         if mirrored else [])]  # fmt: skip
         return table(header, "l" + "r" * (len(header) - 1), rows)
 
     return block
@@ -1489,6 +1498,10 @@ BLOCKS: dict[str, Callable[[Results], str]] = {
     ),
     "shadow_attention_width-command": command_line("shadow_attention_width"),
     "shadow_attention_width": attention_table("shadow_attention_width"),
+    "shadow_attention_schedule-command": command_line("shadow_attention_schedule"),
+    "shadow_attention_schedule": attention_table("shadow_attention_schedule"),
+    "shadow_attention_schedule_val-command": command_line("shadow_attention_schedule_val"),
+    "shadow_attention_schedule_val": attention_table("shadow_attention_schedule_val"),
     "shadow_adversarial-command": command_line("shadow_adversarial"),
     "shadow_adversarial": shadow_table("shadow_adversarial", SHADOW_1800_LABELS),
     "shadow_speed": speed_table("shadow", SHADOW_LABELS),

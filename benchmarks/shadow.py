@@ -24,13 +24,19 @@ shadow dataset (whole pictures, renderer-exact masks):
 - with ``--true-maps``, each attention network's generator also fed the dataset's true maps
   in place of its attention block's (``<name>_truemaps``: a diagnostic of what the block's
   errors cost, not in the grid or the timings);
-- with ``--attention NAME=PATH``, attention blocks of stage 1 scored alone (their IoU);
+- with ``--split val``, the validation scenes instead of the held-out ones (where a choice
+  between checkpoints or blocks is made, so that the held-out scenes stay unseen by it);
+- with ``--attention NAME=PATH``, attention blocks of stage 1 scored alone: their IoU, as
+  they are and averaged with their reading of the mirrored picture (``iou_mirrored``,
+  :class:`~neuralshade.models.arshadow.MirrorAveraged`: what ``options.mirror`` runs);
 - each method against a reference (``--paired``, default ``ours``) scene by scene: the mean
   of method − reference on each metric and its 95 % bootstrap interval
   (:func:`neuralshade.metrics.paired_difference`): a gap whose interval spans 0 is within
   what the scenes' spread allows;
 - the attention block's IoU on the occluders and on their shadows (its maps thresholded at
-  0.5 against the true maps at 0.5), and for scale the IoU of the true maps moved one and two
+  0.5 against the true maps at 0.5; as the bundle runs it, mirror-averaged where its
+  ``options.mirror`` says so), each mean with its 95 % bootstrap interval over the scenes,
+  and for scale the IoU of the true maps moved one and two
   pixels (small, soft-edged shadows at 128² make the IoU fall fast with any misplacement);
 - milliseconds per picture on CPU at 128² and 256², all methods in the same rounds;
 - an image grid: input | geometric | L2 | ours | ground truth, on held-out scenes.
@@ -76,6 +82,7 @@ from neuralshade.metrics import (
     shadow_mask_from_images,
     ssim,
 )
+from neuralshade.models.arshadow import MirrorAveraged
 from neuralshade.sheets import labelled
 from neuralshade.task import get_task
 from neuralshade.tasks.shadow import attention_maps, iou
@@ -181,16 +188,21 @@ def summary(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.nanmean([r[k] for r in rows if k in r])) for k in keys}
 
 
-def mean_iou(pairs) -> dict[str, float]:
+def mean_iou(pairs) -> dict[str, Any]:
     """The mean over the scenes of the IoU of (maps, true maps) pairs: on the occluders and on
-    their shadows."""
-    mean = torch.stack([iou(maps, truth)[0] for maps, truth in pairs]).mean(0)
-    return {"occluders": float(mean[0]), "occluder_shadows": float(mean[1])}
+    their shadows, and each mean's 95 % bootstrap interval over the scenes (``interval``)."""
+    per_scene = torch.stack([iou(maps, truth)[0] for maps, truth in pairs]).double().numpy()
+    out: dict[str, Any] = {"interval": {}}
+    for k, name in enumerate(("occluders", "occluder_shadows")):
+        d = paired_difference(per_scene[:, k], np.zeros(len(per_scene)))  # the mean − 0
+        out[name] = float(per_scene[:, k].mean())
+        out["interval"][name] = [d["low"], d["high"]]
+    return out
 
 
-def block_iou(block: torch.nn.Module, samples) -> dict[str, float]:
+def block_iou(block: torch.nn.Module, samples) -> dict[str, Any]:
     """Mean IoU over the scenes of an attention block's maps thresholded at 0.5, against the
-    true maps at 0.5: on the occluders and on their shadows."""
+    true maps at 0.5: on the occluders and on their shadows (:func:`mean_iou`)."""
     with torch.inference_mode():
         return mean_iou((torch.cat(predicted_maps(block, s), 1),
                          torch.cat([s["robject"], s["rshadow"]], 1)) for s in samples)  # fmt: skip
@@ -236,6 +248,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--paired", default="ours", metavar="NAME",
                         help="the method every other is compared with scene by scene "
                         "(default ours)")
+    parser.add_argument("--split", choices=("test", "val"), default="test",
+                        help="the scenes scored: test (held out, the tables' default) or val "
+                        "(the validation scenes, on which checkpoints and blocks are chosen)")
     parser.add_argument("--repeats", type=int, default=7, help="timing rounds (default 7)")
     parser.add_argument("--grid", type=int, default=6,
                         help="held-out scenes in the grid (0: no grid)")
@@ -253,11 +268,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick and not (root / "manifest.json").is_file():
         print(f"no dataset at {root}: rendering a small one there")
         generate(root, load_config(QUICK_DATA, source="shadow"), quiet=True)
-    data = BufferDataset(root, "test", BUFFERS, crop=None, mode="full")
+    data = BufferDataset(root, args.split, BUFFERS, crop=None, mode="full")
     samples = [{k: v[None] for k, v in data[i].items()} for i in range(len(data))]
+    if not samples:
+        parser.error(f"{root} has no {args.split} scenes")
     size = int(data.config.size)
     calls = methods(nets, args.true_maps, args.paired)
-    print(f"{len(samples)} held-out scenes of {root} at {size}²; methods {list(calls)}")
+    which = "held-out" if args.split == "test" else "validation"
+    print(f"{len(samples)} {which} scenes of {root} at {size}²; methods {list(calls)}")
 
     per_method: dict[str, Any] = {}
     per_scene: dict[str, list[dict[str, float]]] = {}
@@ -289,11 +307,15 @@ def main(argv: list[str] | None = None) -> None:
     blocks = {}
     for name, path in (a.split("=", 1) for a in args.attention):
         block = load_networks(path, "cpu", task="shadow")[0]["attention"]
-        blocks[name] = {"iou": block_iou(block, samples), "checkpoint": path,
+        blocks[name] = {"iou": block_iou(block, samples),
+                        "iou_mirrored": block_iou(MirrorAveraged(block), samples),
+                        "checkpoint": path,
                         "parameters": sum(p.numel() for p in block.parameters()),
                         "model": block.spec}  # fmt: skip
-        print(f"  attention block {name}: occluders {blocks[name]['iou']['occluders']:.3f}, "
-              f"their shadows {blocks[name]['iou']['occluder_shadows']:.3f}")  # fmt: skip
+        for how in ("iou", "iou_mirrored"):
+            print(f"  attention block {name} ({how}): occluders "
+                  f"{blocks[name][how]['occluders']:.3f}, their shadows "
+                  f"{blocks[name][how]['occluder_shadows']:.3f}")  # fmt: skip
 
     # the grid and the timings: the methods themselves (not the true-maps diagnostics)
     shown_calls = {m: c for m, c in calls.items() if not m.endswith("_truemaps")}
@@ -323,7 +345,8 @@ def main(argv: list[str] | None = None) -> None:
         args.quick,
         {
             "data": str(root),
-            "dataset": {"size": size, "test_scenes": len(samples), "shadow_threshold": SHADOW,
+            "dataset": {"size": size, "test_scenes": len(samples), "split": args.split,
+                        "shadow_threshold": SHADOW,
                         "spp": data.config.spp, "lights": data.config.lights,
                         "textures": data.config.textures},  # fmt: skip
             "models": models,
