@@ -1254,16 +1254,19 @@ ATTENTION_LABELS = {
     "bundled 0ad1c8a to f6bd5a0",
     "half": "half the published widths (32 … 256 channels), 18000 steps; bundled in f45dc3f",
     "twice": "the same, through its schedule once more from its best "
-    "(`shadow-attention-restart-cpu`); bundled",
+    "(`shadow-attention-restart-cpu`); bundled 741340d to 5fbfee9",
     "lovasz": "that, fine-tuned 5000 steps under Dice + the Lovász hinge (`--set options.lovasz=1 "
     "--set steps=5000 --set optimizer.lr=0.0001`)",
+    "thrice": "the twice-trained block through its schedule a third time from its best "
+    "(`shadow-attention-restart2-cpu`); bundled",
 }
 
 
 def attention_table(stem: str, bundled: str | None = None) -> Callable[[Results], str]:
-    """The IoU of each attention block scored alone (``--attention``) in ``stem``'s JSON on the
-    held-out scenes, after the bundled model's block (labelled ``bundled``) where given; with
-    each block's parameters where the JSON records them."""
+    """The IoU of each attention block scored alone (``--attention``) in ``stem``'s JSON, on the
+    scenes of the split it scored (held-out, or validation with ``--split val``), after the
+    bundled model's block (labelled ``bundled``) where given; with each block's parameters
+    where the JSON records them."""
 
     def block(results: Results) -> str:
         r = lookup(results, stem)

@@ -355,7 +355,9 @@ def main(argv: list[str] | None = None) -> None:
                        "steps": n.sidecar.get("step"), "model": n.sidecar["models"],
                        "options": n.sidecar.get("config", {}).get("options"),
                        # a bundle chaining an attention block trained apart: its run's record
-                       "attention_checkpoint": n.sidecar.get("attention_checkpoint")}
+                       "attention_checkpoint": n.sidecar.get("attention_checkpoint"),
+                       # a network trained through its schedule again: the first pass's record
+                       "restarted_from": n.sidecar.get("restarted_from")}
                 for name, n in nets.items()
             },  # fmt: skip
             "methods": per_method,
