@@ -164,6 +164,7 @@ def test_lovasz_hinge_is_one_minus_the_iou_where_every_error_is_0_or_1():
 def test_the_lovasz_option_adds_its_weight_times_the_hinge_to_the_attention_loss():
     b = batch(3)
     truth = torch.cat([b["robject"], b["rshadow"]], 1)
+    logits = b["noshadow"][:, :2]
     losses = []
     for weight in (0.0, 2.0):
         nets = {"attention": Seen(), "generator": Recorder()}
@@ -171,7 +172,11 @@ def test_the_lovasz_option_adds_its_weight_times_the_hinge_to_the_attention_loss
                            "freeze": ["generator", "discriminator"],
                            "options": {"lovasz": weight}})  # fmt: skip
         losses.append(dict(get_task("shadow").train_step(nets, b, cfg))["attention"])
-    logits = b["noshadow"][:, :2]
+        # stage one's validation loss, which picks the checkpoint, is the same sum
+        expected = dice_loss(logits, truth) + weight * lovasz_hinge(logits, truth)
+        with torch.no_grad():  # as the trainer validates
+            val_loss = get_task("shadow").validate(nets, b, cfg)["loss"]
+        assert val_loss == pytest.approx(float(expected), abs=1e-4)
     assert torch.allclose(losses[0], dice_loss(logits, truth))
     assert torch.allclose(losses[1], dice_loss(logits, truth) + 2 * lovasz_hinge(logits, truth))
     with pytest.raises(ConfigError, match="lovasz"):

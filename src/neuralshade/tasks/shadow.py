@@ -295,7 +295,7 @@ class ShadowTask(Task):
         if opts["lovasz"] > 0:
             out["lovasz"] = float(lovasz_hinge(logits, truth))
         if "generator" in frozen:  # stage one: the attention block chooses the checkpoint
-            out["loss"] = float(attention_loss(logits, truth, opts["lovasz"]))
+            out["loss"] = out["dice"] + opts["lovasz"] * out.get("lovasz", 0.0)  # attention_loss
             return out
         _, refined = generate(nets, image, mask, self._maps(nets, image, mask, truth, opts))
         out["loss"] = float(F.mse_loss(to_unit(refined).clamp(0, 1), real))
